@@ -1,0 +1,1 @@
+from keras_imfn.datasets import mnist

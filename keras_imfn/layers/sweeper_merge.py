@@ -1,0 +1,121 @@
+import keras
+
+from keras_imfn.layers.residual_mlp import ResidualMLP
+
+
+def check_memory_shape(layer_name, shape, memory_dim):
+    """Raises a clear error unless `shape` ends with `memory_dim`."""
+    shape = tuple(shape)
+    if len(shape) < 2 or shape[-1] != memory_dim:
+        raise ValueError(
+            f"{layer_name} expects memory states of shape (batch, ..., "
+            f"{memory_dim}) (its `memory_dim` is {memory_dim}). "
+            f"Received a state of shape {shape}"
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_imfn")
+class SweeperMerge(keras.layers.Layer):
+    """The merge half of a sweeper: two memory states in, one out.
+
+    `merge([left, right])` concatenates the pair on the last axis and maps it
+    through a pre-norm residual MLP (`ResidualMLP`) back to `memory_dim`, then
+    adds the mean of the pair:
+
+        merged = (left + right) / 2 + MLP([left, right])
+
+    Why this design: the residual MLP with LayerNorm trains stably at any
+    depth of the tree and whatever the scale of its inputs; the mean skip
+    makes the untrained merge a sensible summary (for slowly changing inputs,
+    such as neighbouring video frames, it is already most of the answer) and
+    leaves the MLP to encode what the mean loses, the difference. The MLP's
+    output projection starts at zero, so an untrained merge is exactly the
+    mean and an untrained inverse exactly the copy: every level starts from
+    a sensible, equal footing and learns only the correction. The same
+    layer works on vectors `(B, d)` and on token grids `(B, N, d)`; with
+    `token_mixing=True` a merged token also sees its neighbours.
+
+    Args:
+        memory_dim: int. Size `d` of a memory state (the last axis).
+        hidden_dim: int. Width of the residual MLP. Defaults to
+            `2 * memory_dim`.
+        num_blocks: int. Residual blocks in the MLP.
+        activation: str or callable. Activation inside the MLP.
+        token_mixing: bool. Mix across tokens for `(B, N, d)` states.
+        **kwargs: Base layer arguments (`name`, `dtype`, ...).
+
+    Example:
+
+    >>> import numpy as np
+    >>> merge = SweeperMerge(memory_dim=16)
+    >>> left = np.random.rand(2, 16).astype("float32")
+    >>> right = np.random.rand(2, 16).astype("float32")
+    >>> merge([left, right]).shape
+    (2, 16)
+    """
+
+    def __init__(
+        self,
+        memory_dim,
+        hidden_dim=None,
+        num_blocks=2,
+        activation="gelu",
+        token_mixing=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if memory_dim < 1:
+            raise ValueError(f"`memory_dim` must be >= 1. Received: {memory_dim}")
+        self.memory_dim = int(memory_dim)
+        self.hidden_dim = int(hidden_dim or 2 * memory_dim)
+        self.num_blocks = int(num_blocks)
+        self.activation = activation
+        self.token_mixing = bool(token_mixing)
+        self.mlp = ResidualMLP(
+            hidden_dim=self.hidden_dim,
+            output_dim=self.memory_dim,
+            num_blocks=self.num_blocks,
+            activation=activation,
+            token_mixing=self.token_mixing,
+            dtype=self.dtype_policy,
+            name="mlp",
+        )
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or not all(
+            isinstance(s, (list, tuple)) for s in input_shape
+        ):
+            raise ValueError(
+                "SweeperMerge expects a list of two memory states [left, right]. "
+                f"Received input shape {input_shape}"
+            )
+        left_shape, right_shape = (tuple(s) for s in input_shape)
+        check_memory_shape("SweeperMerge", left_shape, self.memory_dim)
+        check_memory_shape("SweeperMerge", right_shape, self.memory_dim)
+        if left_shape[1:] != right_shape[1:]:
+            raise ValueError(
+                "SweeperMerge expects `left` and `right` of the same shape. "
+                f"Received {left_shape} and {right_shape}"
+            )
+        self.mlp.build(left_shape[:-1] + (2 * self.memory_dim,))
+
+    def call(self, inputs):
+        left, right = inputs
+        pair = keras.ops.concatenate([left, right], axis=-1)
+        return self.mlp(pair)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "memory_dim": self.memory_dim,
+                "hidden_dim": self.hidden_dim,
+                "num_blocks": self.num_blocks,
+                "activation": self.activation,
+                "token_mixing": self.token_mixing,
+            }
+        )
+        return config

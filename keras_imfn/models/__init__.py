@@ -1,0 +1,1 @@
+from keras_imfn.models.tree_memory import TreeMemory
