@@ -1,1 +1,2 @@
 from keras_imfn.models.tree_memory import TreeMemory
+from keras_imfn.models.distillation_trainer import DistillationTrainer

@@ -1,0 +1,216 @@
+import math
+
+import keras
+from keras import layers
+from keras import ops
+
+from keras_imfn.layers.residual_mlp import ResidualMLP
+
+
+@keras.saving.register_keras_serializable(package="keras_imfn")
+class IMFNStudent(keras.layers.Layer):
+    """The IMFN student: a recurrent cell that follows the teacher's trajectory.
+
+    One step reads an input `x_t` and updates the memory residually,
+
+        m_{t+1} = m_t + g(m_t, x_t, t),
+
+    where `g` is a pre-norm residual MLP over the memory, the encoded input
+    and a time encoding of the step counter `t`. The counter travels in the
+    state, so a step costs the same at `t = 10` and at `t = 10,000` and the
+    state is `memory_dim + 1` numbers whatever `t` is. The time encoding holds
+    the binary digits of `t` (the teacher's tree changes shape with them:
+    which partial nodes a new leaf completes depends on the trailing bits of
+    `t`) and sinusoids of `t`.
+
+    It follows Keras's cell contract (`state_size`, `output_size`,
+    `call(inputs, states, training)`, `get_initial_state`), so
+    `keras.layers.RNN(IMFNStudent(memory_dim=d), return_sequences=True)`
+    gives the whole trajectory `(B, T, d)`. For streaming, `step()` advances
+    the state by one input. Its output is the memory, shaped like a vector
+    root of `TreeMemory`, so the teacher's `decode()` reads it. The update's
+    output projection starts at zero: an untrained student keeps its memory
+    at zero instead of adding noise at every step.
+
+    Args:
+        memory_dim: int. Size `d` of the memory.
+        encoder: optional Keras layer mapping one input `(B, *features)` to
+            `(B, memory_dim)`. Defaults to the same MLP as `TreeMemory`'s
+            default encoder; `IMFNStudent.from_teacher` copies the teacher's.
+        hidden_dim: int. Width of `g`'s residual MLP. Defaults to
+            `2 * memory_dim`.
+        num_blocks: int. Residual blocks in `g`.
+        activation: str. Activation of `g` and the default encoder.
+        time_bits: int. Binary digits of `t` in the time encoding (steps
+            beyond `2**time_bits` wrap around in those digits).
+        time_frequencies: int. Sinusoid pairs of `t` in the time encoding.
+        leaf_hidden_dim: int. Hidden width of the default encoder.
+        **kwargs: Base layer arguments (`name`, `dtype`, ...).
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> student = IMFNStudent(memory_dim=16)
+    >>> rnn = keras.layers.RNN(student, return_sequences=True)
+    >>> rnn(np.random.rand(2, 8, 28, 28).astype("float32")).shape
+    (2, 8, 16)
+    >>> states = student.get_initial_state(batch_size=2)
+    >>> memory, states = student.step(np.zeros((2, 28, 28), "float32"), states)
+    >>> memory.shape
+    (2, 16)
+    """
+
+    def __init__(
+        self,
+        memory_dim,
+        encoder=None,
+        hidden_dim=None,
+        num_blocks=2,
+        activation="gelu",
+        time_bits=16,
+        time_frequencies=8,
+        leaf_hidden_dim=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(memory_dim) < 1:
+            raise ValueError(f"`memory_dim` must be >= 1. Received: memory_dim={memory_dim}")
+        if encoder is not None and not isinstance(encoder, keras.layers.Layer):
+            raise TypeError(f"`encoder` must be a Keras layer or None. Received: {encoder!r}")
+        self.memory_dim = int(memory_dim)
+        self.hidden_dim = int(hidden_dim or 2 * self.memory_dim)
+        self.num_blocks = int(num_blocks)
+        self.activation = activation
+        self.time_bits = int(time_bits)
+        self.time_frequencies = int(time_frequencies)
+        self.leaf_hidden_dim = int(leaf_hidden_dim or max(256, 2 * self.memory_dim))
+        self._custom_encoder = encoder is not None
+        self.encoder = encoder
+        self.feature_shape = None
+        self.update = ResidualMLP(
+            hidden_dim=self.hidden_dim,
+            output_dim=self.memory_dim,
+            num_blocks=self.num_blocks,
+            activation=activation,
+            output_initializer="zeros",
+            dtype=self.dtype_policy,
+            name="update",
+        )
+        self.state_size = [self.memory_dim, 1]
+        self.output_size = self.memory_dim
+
+    def build(self, input_shape):
+        step_shape = (None,) + tuple(input_shape)[1:]
+        self.feature_shape = step_shape[1:]
+        if self.encoder is None:
+            self.encoder = keras.Sequential(
+                [
+                    layers.Flatten(),
+                    layers.Dense(self.leaf_hidden_dim, activation=self.activation),
+                    layers.Dense(self.memory_dim),
+                ],
+                name="encoder",
+            )
+        self.encoder.build(step_shape)
+        encoded = tuple(self.encoder.compute_output_shape(step_shape))
+        if encoded[1:] != (self.memory_dim,):
+            raise ValueError(
+                f"IMFNStudent's encoder must map one input {step_shape} to "
+                f"(batch, {self.memory_dim}) to match `memory_dim="
+                f"{self.memory_dim}`. It gives {encoded}"
+            )
+        self.update.build((None, 2 * self.memory_dim + self.time_features))
+        self.built = True
+
+    @property
+    def time_features(self):
+        return self.time_bits + 2 * self.time_frequencies
+
+    def time_encoding(self, step):
+        """Features of the step counter `step` `(B, 1)`: `(B, time_features)`."""
+        powers = ops.convert_to_tensor([2.0**i for i in range(self.time_bits)], step.dtype)
+        bits = ops.mod(ops.floor(step / powers), 2.0) * 2.0 - 1.0
+        rates = ops.convert_to_tensor(
+            [math.pi / 2.0 ** (i + 1) for i in range(self.time_frequencies)], step.dtype
+        )
+        angles = step * rates
+        return ops.concatenate([bits, ops.sin(angles), ops.cos(angles)], axis=-1)
+
+    def call(self, inputs, states, training=None):
+        if self.feature_shape is not None and tuple(inputs.shape[1:]) != self.feature_shape:
+            raise ValueError(
+                f"IMFNStudent was built for inputs of shape (batch, "
+                f"{', '.join(map(str, self.feature_shape))}) per step. Received "
+                f"{tuple(inputs.shape)}"
+            )
+        memory, step = states
+        encoded = self.encoder(ops.cast(inputs, self.compute_dtype))
+        features = ops.concatenate([memory, encoded, self.time_encoding(step)], axis=-1)
+        memory = memory + self.update(features)
+        return memory, [memory, step + 1.0]
+
+    def get_initial_state(self, batch_size):
+        """The state before any input: zero memory, step counter 0."""
+        return [
+            ops.zeros((batch_size, self.memory_dim), self.compute_dtype),
+            ops.zeros((batch_size, 1), self.compute_dtype),
+        ]
+
+    def step(self, inputs, states):
+        """Streams one input: returns `(memory, new_states)`.
+
+        `states` comes from `get_initial_state(batch_size)` or the previous
+        `step`; it is `[memory (B, memory_dim), counter (B, 1)]`, so its size
+        and this call's cost do not depend on how many steps came before.
+        """
+        return self(inputs, states)
+
+    @classmethod
+    def from_teacher(cls, teacher, **kwargs):
+        """A student whose encoder starts as a copy of `teacher`'s leaf encoder.
+
+        Args:
+            teacher: a built `TreeMemory` with vector leaves.
+            **kwargs: other `IMFNStudent` arguments.
+        """
+        if not teacher.built:
+            raise ValueError("Build or fit the teacher before copying its encoder.")
+        if len(teacher.leaf_shape) != 1:
+            raise ValueError(
+                "IMFNStudent follows teachers with vector leaves (batch, d); this "
+                f"teacher's leaves have shape (batch, {teacher.leaf_shape})."
+            )
+        encoder = teacher.encoder.__class__.from_config(teacher.encoder.get_config())
+        step_shape = (None,) + teacher.feature_shape
+        encoder.build(step_shape)
+        encoder.set_weights(teacher.encoder.get_weights())
+        student = cls(memory_dim=teacher.memory_dim, encoder=encoder, **kwargs)
+        student.build(step_shape)
+        return student
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "memory_dim": self.memory_dim,
+                "encoder": (
+                    keras.saving.serialize_keras_object(self.encoder)
+                    if self._custom_encoder
+                    else None
+                ),
+                "hidden_dim": self.hidden_dim,
+                "num_blocks": self.num_blocks,
+                "activation": self.activation,
+                "time_bits": self.time_bits,
+                "time_frequencies": self.time_frequencies,
+                "leaf_hidden_dim": self.leaf_hidden_dim,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("encoder") is not None:
+            config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)

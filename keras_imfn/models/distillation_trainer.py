@@ -1,0 +1,205 @@
+import keras
+import numpy as np
+from keras import ops
+
+from keras_imfn.callbacks import with_non_finite_guard
+from keras_imfn.layers.imfn_student import IMFNStudent
+from keras_imfn.models.inputs import check_numeric
+from keras_imfn.models.inputs import check_sequence_shape
+from keras_imfn.models.tree_memory import TreeMemory
+
+STEP_WEIGHTINGS = ("uniform", "linear")
+_EPSILON = 1e-6
+
+
+@keras.saving.register_keras_serializable(package="keras_imfn")
+class DistillationTrainer(keras.Model):
+    """Distils a `TreeMemory` teacher into an `IMFNStudent` with `fit(x)`.
+
+    The student runs over the sequence (`keras.layers.RNN`, all steps
+    returned) and is trained to follow the teacher's trajectory
+    `teacher.trajectory(x)`, the root after each step with unseen steps
+    zeroed. The loss at step `t` is the squared error divided by the
+    targets' variance at that step (so early steps, whose roots vary little,
+    count as much as late ones), averaged over steps with `step_weighting`.
+    An optional pixel loss decodes the student's final memory with the
+    teacher's decoder. The teacher is frozen.
+
+    Targets are computed on the fly from `x` (the Merkle trajectory is cheap);
+    to cache them, compute them once with `compute_targets(x)` and pass them
+    as `y`: `fit(x, trainer.compute_targets(x))`.
+
+    The logic lives in `compute_loss` and the loss trackers are created here,
+    as in `keras.distillation.Distiller`, so training runs unchanged on every
+    backend. `fit` logs `trajectory_loss`, `final_step_loss` (the last
+    step's normalised error, where the student trails most) and, with a pixel
+    loss, `pixel_loss`.
+
+    Args:
+        teacher: a built `TreeMemory` with vector leaves.
+        student: an `IMFNStudent` with the teacher's `memory_dim`. Defaults
+            to `IMFNStudent.from_teacher(teacher)`.
+        step_weighting: `"uniform"`, or `"linear"` to weight step `t` by `t`
+            (toward later steps, where the trajectory carries most).
+        pixel_loss_weight: float. Weight of the pixel loss through the
+            teacher's decoder (0 turns it off).
+        **kwargs: Base model arguments (`name`, ...).
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.random.rand(16, 8, 28, 28).astype("float32")
+    >>> teacher = TreeMemory(memory_dim=32, sequence_length=8)
+    >>> _ = teacher(x[:1])
+    >>> trainer = DistillationTrainer(teacher)
+    >>> trainer.compile(optimizer="adam")
+    >>> history = trainer.fit(x, epochs=1, batch_size=8, verbose=0)
+    >>> trainer(x).shape
+    (16, 8, 32)
+    """
+
+    def __init__(
+        self,
+        teacher,
+        student=None,
+        step_weighting="uniform",
+        pixel_loss_weight=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(teacher, TreeMemory):
+            raise TypeError(f"`teacher` must be a TreeMemory. Received: {teacher!r}")
+        if not teacher.built:
+            raise ValueError(
+                "The teacher must be built (called on data or fitted) before "
+                "distillation, so that its input shape is known."
+            )
+        if student is None:
+            student = IMFNStudent.from_teacher(teacher)
+        if not isinstance(student, IMFNStudent):
+            raise TypeError(f"`student` must be an IMFNStudent. Received: {student!r}")
+        if student.memory_dim != teacher.memory_dim or teacher.leaf_shape != (
+            teacher.memory_dim,
+        ):
+            raise ValueError(
+                f"The student's memory (memory_dim={student.memory_dim}) must "
+                f"match the teacher's root (batch, {', '.join(map(str, teacher.leaf_shape))})"
+                f" (memory_dim={teacher.memory_dim})."
+            )
+        if step_weighting not in STEP_WEIGHTINGS:
+            raise ValueError(
+                f"`step_weighting` must be one of {STEP_WEIGHTINGS}. "
+                f"Received: {step_weighting!r}"
+            )
+        teacher.trainable = False
+        self.teacher = teacher
+        self.rnn = keras.layers.RNN(student, return_sequences=True, name="student_rnn")
+        self.step_weighting = step_weighting
+        self.pixel_loss_weight = float(pixel_loss_weight)
+        self.trajectory_loss_tracker = keras.metrics.Mean(name="trajectory_loss")
+        self.final_step_loss_tracker = keras.metrics.Mean(name="final_step_loss")
+        self.pixel_loss_tracker = (
+            keras.metrics.Mean(name="pixel_loss") if self.pixel_loss_weight > 0 else None
+        )
+
+    @property
+    def student(self):
+        return self.rnn.cell
+
+    def _check(self, x):
+        check_numeric(x, "DistillationTrainer")
+        check_sequence_shape(
+            tuple(x.shape),
+            self.teacher.sequence_length,
+            self.teacher.feature_shape,
+            "DistillationTrainer",
+            allow_shorter=True,
+        )
+
+    def build(self, input_shape):
+        self._check(keras.KerasTensor(input_shape))
+        self.rnn.build(tuple(input_shape))
+        self.built = True
+
+    def call(self, inputs):
+        self._check(inputs)
+        return self.rnn(ops.cast(inputs, self.compute_dtype))
+
+    def compute_targets(self, x, batch_size=256):
+        """The teacher trajectory of `x` as a numpy array, for caching."""
+        self._check(x)
+        chunks = [
+            ops.convert_to_numpy(self.teacher.trajectory(x[i : i + batch_size]))
+            for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate(chunks)
+
+    def step_weights(self, steps):
+        """Weights of the steps in the trajectory loss, summing to 1."""
+        if self.step_weighting == "linear":
+            weights = np.arange(1, steps + 1, dtype="float32")
+        else:
+            weights = np.ones(steps, "float32")
+        return weights / weights.sum()
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if sample_weight is not None:
+            raise ValueError(
+                "DistillationTrainer does not take `sample_weight`: every "
+                "sequence counts equally in the trajectory loss."
+            )
+        self._check(x)
+        if y_pred is None:
+            y_pred = self(x)
+        if y is None:
+            targets = self.teacher.trajectory(x)
+        else:
+            targets = ops.cast(y, y_pred.dtype)
+            if tuple(targets.shape[1:]) != tuple(y_pred.shape[1:]):
+                raise ValueError(
+                    "Cached targets must be the teacher trajectory of `x`, of shape "
+                    f"{tuple(y_pred.shape)}. Received {tuple(targets.shape)}"
+                )
+        targets = ops.stop_gradient(targets)
+        error = ops.mean(ops.square(y_pred - targets), axis=(0, 2))
+        scale = ops.mean(ops.var(targets, axis=0), axis=-1)
+        per_step = error / (scale + _EPSILON)
+        weights = ops.convert_to_tensor(self.step_weights(y_pred.shape[1]), per_step.dtype)
+        trajectory_loss = ops.sum(per_step * weights)
+        self.trajectory_loss_tracker.update_state(trajectory_loss)
+        self.final_step_loss_tracker.update_state(per_step[-1])
+        total = trajectory_loss
+        if self.pixel_loss_tracker is not None:
+            if x.shape[1] != self.teacher.sequence_length:
+                raise ValueError(
+                    "The pixel loss decodes whole sequences: `x` must have the "
+                    f"teacher's length {self.teacher.sequence_length}; received {x.shape[1]}."
+                )
+            decoded = self.teacher.decode(y_pred[:, -1])
+            pixel_loss = ops.mean(ops.square(decoded - ops.cast(x, decoded.dtype)))
+            self.pixel_loss_tracker.update_state(pixel_loss)
+            total = total + self.pixel_loss_weight * pixel_loss
+        return total
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`keras.Model.fit`, stopping with a clear error on a non-finite loss."""
+        return super().fit(*args, callbacks=with_non_finite_guard(callbacks), **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "teacher": keras.saving.serialize_keras_object(self.teacher),
+                "student": keras.saving.serialize_keras_object(self.student),
+                "step_weighting": self.step_weighting,
+                "pixel_loss_weight": self.pixel_loss_weight,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["teacher"] = keras.saving.deserialize_keras_object(config["teacher"])
+        config["student"] = keras.saving.deserialize_keras_object(config["student"])
+        return cls(**config)
