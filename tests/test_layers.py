@@ -1,0 +1,89 @@
+import keras
+import numpy as np
+import pytest
+from layer_test import run_layer_test
+
+from keras_imfn import IMFNStudent
+from keras_imfn import ResidualMLP
+from keras_imfn import SweeperInverse
+from keras_imfn import SweeperMerge
+
+RNG = np.random.default_rng(0)
+VECTORS = RNG.random((4, 16)).astype("float32")
+TOKENS = RNG.random((4, 6, 16)).astype("float32")
+
+
+@pytest.mark.parametrize("token_mixing", [False, True])
+def test_residual_mlp_layer_contract(token_mixing, tmp_path):
+    run_layer_test(
+        lambda: ResidualMLP(hidden_dim=24, output_dim=8, token_mixing=token_mixing),
+        TOKENS,
+        (4, 6, 8),
+        tmp_path,
+    )
+
+
+@pytest.mark.parametrize("data,token_mixing", [(VECTORS, False), (TOKENS, False), (TOKENS, True)])
+def test_sweeper_merge_layer_contract(data, token_mixing, tmp_path):
+    run_layer_test(
+        lambda: SweeperMerge(memory_dim=16, token_mixing=token_mixing),
+        [data, data[::-1]],
+        data.shape,
+        tmp_path,
+    )
+
+
+@pytest.mark.parametrize("data,token_mixing", [(VECTORS, False), (TOKENS, False), (TOKENS, True)])
+def test_sweeper_inverse_layer_contract(data, token_mixing, tmp_path):
+    run_layer_test(
+        lambda: SweeperInverse(memory_dim=16, token_mixing=token_mixing),
+        data,
+        [data.shape, data.shape],
+        tmp_path,
+    )
+
+
+def test_student_layer_contract_inside_rnn(tmp_path):
+    sequences = RNG.random((4, 5, 7, 3)).astype("float32")
+    run_layer_test(
+        lambda: keras.layers.RNN(IMFNStudent(memory_dim=16), return_sequences=True),
+        sequences,
+        (4, 5, 16),
+        tmp_path,
+    )
+
+
+def test_merge_and_inverse_learn_to_invert_each_other():
+    merge, inverse = SweeperMerge(memory_dim=8), SweeperInverse(memory_dim=8)
+    left_in, right_in = keras.Input((8,)), keras.Input((8,))
+    model = keras.Model([left_in, right_in], inverse(merge([left_in, right_in])))
+    pair = [RNG.normal(size=(512, 8)).astype("float32") for _ in range(2)]
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse")
+    start = model.evaluate(pair, pair, verbose=0, return_dict=True)["loss"]
+    model.fit(pair, pair, epochs=30, batch_size=64, verbose=0)
+    # A 16-to-8 squeeze of Gaussian pairs cannot be exact; it must beat the
+    # untrained error by a wide margin and the mean predictor (error 1.0 per
+    # output, 2.0 summed over left and right).
+    end = model.evaluate(pair, pair, verbose=0, return_dict=True)["loss"]
+    assert end < 0.5 * start and end < 1.2
+
+
+@pytest.mark.parametrize(
+    "layer,inputs",
+    [
+        (SweeperMerge(memory_dim=16), [np.zeros((2, 8), "float32")] * 2),
+        (SweeperMerge(memory_dim=16), [VECTORS, TOKENS]),
+        (SweeperMerge(memory_dim=16), VECTORS),
+        (SweeperInverse(memory_dim=8), VECTORS),
+    ],
+)
+def test_sweepers_reject_states_of_the_wrong_shape(layer, inputs):
+    with pytest.raises(ValueError, match="SweeperMerge|SweeperInverse"):
+        layer(inputs)
+
+
+def test_sweepers_reject_nonpositive_memory_dim():
+    with pytest.raises(ValueError, match="memory_dim"):
+        SweeperMerge(memory_dim=0)
+    with pytest.raises(ValueError, match="memory_dim"):
+        SweeperInverse(memory_dim=-3)

@@ -1,0 +1,218 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from conftest import random_sequences
+from conftest import to_numpy
+
+from keras_imfn import NonFiniteLossError
+from keras_imfn import TreeMemory
+from keras_imfn.datasets import mnist
+
+
+def small_tree(sequence_length=8, **kwargs):
+    return TreeMemory(memory_dim=16, sequence_length=sequence_length, leaf_hidden_dim=32, **kwargs)
+
+
+def token_parts(tokens=4, memory_dim=16, features=12):
+    encoder = keras.Sequential(
+        [keras.layers.Dense(tokens * memory_dim), keras.layers.Reshape((tokens, memory_dim))]
+    )
+    decoder = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(features)])
+    return encoder, decoder
+
+
+def test_shapes_of_encode_levels_decode_and_reconstruct():
+    x = random_sequences(3, 8, 5, 4)
+    model = small_tree()
+    assert tuple(model(x).shape) == (3, 8, 5, 4)
+    assert tuple(model.encode(x).shape) == (3, 16)
+    levels = model.encode(x, return_levels=True)
+    assert [tuple(level.shape) for level in levels] == [(3, n, 16) for n in (8, 4, 2, 1)]
+    assert tuple(model.decode(model.encode(x)).shape) == (3, 8, 5, 4)
+    for level in (-1, 0, 1, 2):
+        assert tuple(model.reconstruct(x, level=level).shape) == (3, 8, 5, 4)
+    np.testing.assert_allclose(
+        to_numpy(model.reconstruct(x)), to_numpy(model.decode(model.encode(x))), atol=1e-6
+    )
+    with pytest.raises(ValueError, match="level"):
+        model.reconstruct(x, level=3)
+
+
+def test_token_grid_leaves():
+    x = random_sequences(2, 4, 12)
+    encoder, decoder = token_parts()
+    model = TreeMemory(
+        memory_dim=16, sequence_length=4, encoder=encoder, decoder=decoder, token_mixing=True
+    )
+    assert tuple(model.encode(x).shape) == (2, 4, 16)
+    assert tuple(model(x).shape) == (2, 4, 12)
+
+
+def test_share_weights_uses_one_sweeper_for_every_level():
+    x = random_sequences(2, 16, 6)
+    shared, separate = small_tree(16, share_weights=True), small_tree(16)
+    shared(x), separate(x)
+    sweeper = shared.merges[0].count_params() + shared.inverses[0].count_params()
+    assert len(shared.merges) == len(shared.inverses) == 1
+    assert len(separate.merges) == separate.num_levels == 4
+    assert separate.count_params() - shared.count_params() == 3 * sweeper
+
+
+def test_non_power_of_two_length_is_padded_and_padding_kept_out_of_losses():
+    x = random_sequences(4, 5, 6)
+    model = small_tree(5)
+    assert (model.num_levels, model.padded_length) == (3, 8)
+    assert tuple(model(x).shape) == (4, 5, 6)
+    # Level 0 compares 5 real leaves; leaves 5..7 are padding. Recompute the
+    # loss by hand with and without them: only the real-only value matches.
+    leaves = model.encode_leaves(model._prepare(x))
+    restored = to_numpy(model.inverse_level(0, model.merge_level(0, leaves)))
+    leaves = to_numpy(leaves)
+
+    def normalised(n):
+        error = ((restored[:, :n] - leaves[:, :n]) ** 2).mean()
+        return error / (leaves[:, :n].reshape(-1, 16).var(axis=0).mean() + 1e-6)
+
+    level_0 = float(to_numpy(model.level_losses(x)[0]).mean())
+    assert level_0 == pytest.approx(normalised(5), rel=1e-4)
+    assert level_0 != pytest.approx(normalised(8), rel=1e-3)
+
+
+def test_fit_logs_every_loss_and_trains_every_part():
+    x = random_sequences(32, 8, 6)
+    model = small_tree()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model(x[:1])
+    before = {w.path: np.array(to_numpy(w)) for w in model.trainable_weights}
+    history = model.fit(x, epochs=2, batch_size=16, verbose=0).history
+    assert set(history) == {
+        "loss", "leaf_loss", "level_0_loss", "level_1_loss", "level_2_loss", "reconstruction_loss"
+    }
+    assert all(np.isfinite(v).all() for v in history.values())
+    after = {w.path: np.array(to_numpy(w)) for w in model.trainable_weights}
+    assert all(not np.allclose(before[p], after[p]) for p in before if "kernel" in p)
+
+
+def test_level_loss_does_not_read_other_levels_inverse():
+    # Level 1 reads the level-0 nodes but never the level-0 inverse:
+    # perturbing that inverse must leave level 1's loss unchanged.
+    x = random_sequences(4, 8, 6)
+    model = small_tree()
+    model(x)
+    level_1 = to_numpy(model.level_losses(x)[1])
+    inverse_0 = model.inverses[0]
+    inverse_0.set_weights([w + 1.0 for w in inverse_0.get_weights()])
+    np.testing.assert_allclose(to_numpy(model.level_losses(x)[1]), level_1, rtol=1e-6)
+
+
+def test_tree_on_mnist_beats_the_mean_image_from_the_root():
+    (train_digits, _), (test_digits, _), _ = mnist.load_digits(source="embedded", verbose=False)
+    train = mnist.MNISTSequences(train_digits, 8, batch_size=64, steps_per_epoch=40)
+    test = mnist.sample_sequences(test_digits, 8, 256, seed=1)
+    model = TreeMemory(memory_dim=64, sequence_length=8, output_activation="sigmoid")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(train, epochs=5, verbose=0).history
+    assert {"leaf_loss", "level_0_loss", "level_1_loss", "level_2_loss"} <= set(history)
+    model.end_to_end = True
+    model.compile(optimizer=keras.optimizers.Adam(3e-4))
+    model.fit(train, epochs=4, verbose=0)
+    mse = float(((to_numpy(model(test)) - test) ** 2).mean())
+    mean_image = float(((train_digits.mean(0) / 255.0 - test) ** 2).mean())
+    assert mean_image > 0.066
+    assert mse < 0.067 and mse < mean_image
+
+
+def test_keras_round_trip_gives_identical_outputs(tmp_path):
+    x = random_sequences(3, 5, 6)
+    encoder, decoder = token_parts(features=6)
+    for model in (small_tree(5), TreeMemory(16, 5, encoder=encoder, decoder=decoder)):
+        expected = to_numpy(model(x))
+        path = str(tmp_path / "tree.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        np.testing.assert_allclose(to_numpy(loaded(x)), expected, atol=1e-6)
+        scalars = lambda m: {k: v for k, v in m.get_config().items() if not isinstance(v, dict)}
+        assert scalars(loaded) == scalars(model)
+
+
+LOAD_SCRIPT = """
+import json, sys, numpy as np, keras
+import keras_imfn
+model = keras.saving.load_model(sys.argv[1])
+x = np.load(sys.argv[2])
+print(json.dumps(keras.ops.convert_to_numpy(model(x)).tolist()))
+"""
+
+
+def test_model_saved_under_this_backend_loads_under_the_others(tmp_path):
+    x = random_sequences(2, 8, 6)
+    model = small_tree()
+    expected = to_numpy(model(x))
+    model.save(str(tmp_path / "tree.keras"))
+    np.save(tmp_path / "x.npy", x)
+    for backend in {"tensorflow", "jax", "torch"} - {keras.backend.backend()}:
+        result = subprocess.run(
+            [sys.executable, "-c", LOAD_SCRIPT, str(tmp_path / "tree.keras"), str(tmp_path / "x.npy")],
+            env={**os.environ, "KERAS_BACKEND": backend},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
+        np.testing.assert_allclose(outputs, expected, atol=1e-4, err_msg=backend)
+
+
+@pytest.mark.parametrize(
+    "x,match",
+    [
+        (random_sequences(2, 8, 6)[:, :, 0], "rank"),
+        (random_sequences(2, 8, 7), "features of shape"),
+        (random_sequences(2, 9, 6), "length 8"),
+        (random_sequences(2, 7, 6), "length 8"),
+        (np.full((2, 8, 6), "a"), "numeric"),
+        (np.zeros((2, 8, 6), bool), "numeric"),
+    ],
+)
+def test_bad_inputs_get_clear_errors(x, match):
+    model = small_tree()
+    model(random_sequences(1, 8, 6))
+    with pytest.raises((ValueError, TypeError), match=match):
+        model.encode(x)
+
+
+def test_bad_constructor_arguments_get_clear_errors():
+    with pytest.raises(ValueError, match="sequence_length"):
+        TreeMemory(memory_dim=8, sequence_length=0)
+    with pytest.raises(ValueError, match="memory_dim"):
+        TreeMemory(memory_dim=0, sequence_length=4)
+    with pytest.raises(TypeError, match="encoder"):
+        TreeMemory(memory_dim=8, sequence_length=4, encoder="mlp")
+    wrong_width = keras.layers.Dense(12)
+    with pytest.raises(ValueError, match="memory_dim=8"):
+        TreeMemory(memory_dim=8, sequence_length=4, encoder=wrong_width)(random_sequences(1, 4, 6))
+    wrong_decoder = keras.layers.Dense(5)
+    with pytest.raises(ValueError, match="decoder"):
+        TreeMemory(memory_dim=8, sequence_length=4, decoder=wrong_decoder)(random_sequences(1, 4, 6))
+
+
+def test_non_finite_loss_stops_training_with_a_clear_error():
+    x = random_sequences(8, 4, 6)
+    x[0, 0, 0] = np.nan
+    model = small_tree(4)
+    model.compile(optimizer="adam")
+    with pytest.raises(NonFiniteLossError, match="non-finite loss"):
+        model.fit(x, epochs=1, batch_size=8, verbose=0)
+
+
+def test_targets_without_a_compiled_loss_are_an_error():
+    x = random_sequences(8, 4, 6)
+    model = small_tree(4)
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="trains on `x` alone"):
+        model.fit(x, x, epochs=1, batch_size=8, verbose=0)
