@@ -1,0 +1,135 @@
+"""Shared helpers for the benchmark scripts in this folder.
+
+Nothing here imports Keras at module level: the scripts must choose the
+backend (``KERAS_BACKEND``) before Keras is first imported, so
+``select_backend`` is called first and everything else imports lazily.
+"""
+
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+RESULTS_DIR = os.path.join(BENCH_DIR, "results")
+REPO_ROOT = os.path.dirname(BENCH_DIR)
+
+
+def select_backend(requested, default="jax"):
+    """Sets ``KERAS_BACKEND`` before Keras is imported.
+
+    Priority: the ``--backend`` argument, then an existing ``KERAS_BACKEND``
+    environment variable, then ``default``. Returns the chosen name.
+    """
+    if "keras" in sys.modules:
+        raise RuntimeError("select_backend must run before keras is imported")
+    backend = requested or os.environ.get("KERAS_BACKEND") or default
+    os.environ["KERAS_BACKEND"] = backend
+    return backend
+
+
+def command_line():
+    """The command line that started this process, shell-quoted."""
+    return " ".join(shlex.quote(a) for a in [os.path.basename(sys.executable)] + sys.argv)
+
+
+def load_average():
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:  # not on every platform
+        return None
+
+
+def environment(extra_backends=()):
+    """Versions, CPU count and load of this machine (imports Keras)."""
+    import keras
+    import numpy as np
+
+    import keras_imfn
+
+    versions = {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "keras_imfn": keras_imfn.__version__,
+        "numpy": np.__version__,
+    }
+    for name in {keras.backend.backend(), *extra_backends}:
+        versions.update(backend_versions(name))
+    return {
+        "keras_backend": keras.backend.backend(),
+        "versions": versions,
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "load_average_1_5_15min": load_average(),
+    }
+
+
+def backend_versions(name):
+    """Version of the framework behind a Keras backend, imported on demand."""
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(name)
+    if module is None:
+        return {}
+    try:
+        mod = __import__(module)
+        out = {module: mod.__version__}
+        if module == "jax":
+            import jaxlib
+
+            out["jaxlib"] = jaxlib.__version__
+        return out
+    except Exception as error:  # report, don't fail the benchmark
+        return {module: f"unavailable ({error})"}
+
+
+def median_time(fn, repeats):
+    """Runs ``fn`` ``repeats`` times; returns (median seconds, all seconds)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def markdown_table(headers, rows):
+    """A GitHub markdown table; cells are formatted with ``str``."""
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "| " + " | ".join("---" for _ in headers) + " |",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(lines)
+
+
+def fmt(value, digits=3):
+    """Formats a number with ``digits`` significant digits; passes strings through."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, str):
+        return value
+    return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:,.0f}"
+
+
+def write_outputs(output, result, markdown):
+    """Writes ``result`` as JSON at ``output`` and ``markdown`` beside it (.md)."""
+    output = os.path.abspath(output)
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    with open(output, "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+    md_path = os.path.splitext(output)[0] + ".md"
+    with open(md_path, "w") as f:
+        f.write(markdown.rstrip() + "\n")
+    print(markdown)
+    print(f"\nWrote {output}\nWrote {md_path}")
+    return output, md_path
+
+
+def default_output(name):
+    return os.path.join(RESULTS_DIR, name)

@@ -1,0 +1,125 @@
+import keras
+import numpy as np
+import pytest
+from conftest import random_sequences
+from conftest import to_numpy
+
+from keras_imfn import DistillationTrainer
+from keras_imfn import IMFNStudent
+from keras_imfn import TreeMemory
+
+
+def zeroed_after(x, t):
+    x = x.copy()
+    x[:, t:] = 0.0
+    return x
+
+
+@pytest.mark.parametrize("sequence_length,tokens", [(8, False), (5, False), (4, True), (1, False)])
+def test_trajectory_equals_encoding_each_zero_padded_prefix(sequence_length, tokens):
+    x = random_sequences(3, sequence_length, 12)
+    if tokens:
+        encoder = keras.Sequential([keras.layers.Dense(64), keras.layers.Reshape((4, 16))])
+        decoder = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(12)])
+        model = TreeMemory(16, sequence_length, encoder=encoder, decoder=decoder, token_mixing=True)
+    else:
+        model = TreeMemory(16, sequence_length, leaf_hidden_dim=32)
+    trajectory = to_numpy(model.trajectory(x))
+    rebuilt = np.stack(
+        [to_numpy(model.encode(zeroed_after(x, t))) for t in range(1, sequence_length + 1)], 1
+    )
+    assert trajectory.shape == rebuilt.shape
+    np.testing.assert_allclose(trajectory, rebuilt, rtol=1e-4, atol=1e-4 * np.abs(rebuilt).max())
+    # The last entry is the root of the whole sequence.
+    np.testing.assert_allclose(trajectory[:, -1], to_numpy(model.encode(x)), rtol=1e-4, atol=1e-5)
+
+
+def test_trajectory_of_a_shorter_sequence_is_the_prefix_and_longer_is_an_error():
+    x = random_sequences(2, 8, 6)
+    model = TreeMemory(16, 8, leaf_hidden_dim=32)
+    full = to_numpy(model.trajectory(x))
+    np.testing.assert_allclose(to_numpy(model.trajectory(x[:, :3])), full[:, :3], atol=1e-5)
+    with pytest.raises(ValueError, match="length 8"):
+        model.trajectory(random_sequences(2, 9, 6))
+
+
+def fitted_teacher(x):
+    teacher = TreeMemory(16, x.shape[1], leaf_hidden_dim=32)
+    teacher.compile(optimizer=keras.optimizers.Adam(3e-3))
+    teacher.fit(x, epochs=2, batch_size=16, verbose=0)
+    return teacher
+
+
+def test_student_streaming_matches_the_rnn_and_keeps_a_constant_state():
+    x = random_sequences(2, 6, 5)
+    student = IMFNStudent(memory_dim=16)
+    rnn = keras.layers.RNN(student, return_sequences=True)
+    everything = to_numpy(rnn(x))
+    states = student.get_initial_state(batch_size=2)
+    sizes = []
+    for t in range(6):
+        memory, states = student.step(x[:, t], states)
+        sizes.append(sum(int(np.prod(s.shape)) for s in states))
+        np.testing.assert_allclose(to_numpy(memory), everything[:, t], atol=1e-5)
+    assert sizes == [2 * (16 + 1)] * 6
+    # The counter in the state is the only thing that tells steps apart.
+    assert to_numpy(states[1]).ravel().tolist() == [6.0, 6.0]
+
+
+def test_student_from_teacher_copies_the_leaf_encoder():
+    x = random_sequences(32, 4, 6)
+    teacher = fitted_teacher(x)
+    student = IMFNStudent.from_teacher(teacher)
+    steps = x[:, 0]
+    np.testing.assert_allclose(
+        to_numpy(student.encoder(steps)), to_numpy(teacher.encoder(steps)), atol=1e-6
+    )
+    assert student.encoder is not teacher.encoder
+
+
+def test_distillation_cuts_the_trajectory_loss_and_round_trips(tmp_path):
+    x = random_sequences(64, 8, 6)
+    teacher = fitted_teacher(x)
+    frozen = [np.array(w) for w in to_numpy(teacher.weights)]
+    trainer = DistillationTrainer(teacher, step_weighting="linear", pixel_loss_weight=0.1)
+    trainer.compile(optimizer=keras.optimizers.Adam(3e-3))
+    history = trainer.fit(x, epochs=8, batch_size=16, verbose=0).history
+    assert {"trajectory_loss", "final_step_loss", "pixel_loss"} <= set(history)
+    assert history["trajectory_loss"][-1] < 0.5 * history["trajectory_loss"][0]
+    for before, after in zip(frozen, to_numpy(teacher.weights)):
+        np.testing.assert_array_equal(before, after)
+    path = str(tmp_path / "trainer.keras")
+    trainer.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(to_numpy(loaded(x[:4])), to_numpy(trainer(x[:4])), atol=1e-5)
+
+
+def test_cached_targets_give_the_same_loss_as_on_the_fly_targets():
+    x = random_sequences(16, 4, 6)
+    trainer = DistillationTrainer(fitted_teacher(x))
+    trainer.compile(optimizer="adam")
+    targets = trainer.compute_targets(x, batch_size=5)
+    assert targets.shape == (16, 4, 16)
+    on_the_fly = trainer.evaluate(x, batch_size=16, verbose=0, return_dict=True)
+    cached = trainer.evaluate(x, targets, batch_size=16, verbose=0, return_dict=True)
+    assert cached["trajectory_loss"] == pytest.approx(on_the_fly["trajectory_loss"], rel=1e-4)
+
+
+def test_distillation_bad_inputs_get_clear_errors():
+    x = random_sequences(8, 4, 6)
+    teacher = TreeMemory(16, 4, leaf_hidden_dim=32)
+    with pytest.raises(ValueError, match="built"):
+        DistillationTrainer(teacher)
+    teacher(x)
+    with pytest.raises(ValueError, match="memory_dim=8"):
+        DistillationTrainer(teacher, student=IMFNStudent(memory_dim=8))
+    with pytest.raises(ValueError, match="step_weighting"):
+        DistillationTrainer(teacher, step_weighting="exponential")
+    trainer = DistillationTrainer(teacher)
+    with pytest.raises(ValueError, match="features of shape"):
+        trainer(random_sequences(2, 4, 7))
+    with pytest.raises(ValueError, match="length 4"):
+        trainer(random_sequences(2, 5, 6))
+    student = IMFNStudent.from_teacher(teacher)
+    with pytest.raises(ValueError, match="IMFNStudent was built for inputs"):
+        keras.layers.RNN(student)(random_sequences(2, 4, 3))
