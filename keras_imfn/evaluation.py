@@ -61,3 +61,41 @@ def markdown_table(rows):
             f"{row['psnr']:.2f} ± {row['psnr_std']:.2f} |"
         )
     return "\n".join(lines)
+
+
+def pixel_mse(model, memories, x, batch_size=128):
+    """Pixel MSE of decoding `memories` with `model.decode` against `x`."""
+    errors = []
+    for start in range(0, len(x), batch_size):
+        decoded = keras.ops.convert_to_numpy(model.decode(memories[start : start + batch_size]))
+        errors.append(((decoded - x[start : start + batch_size]) ** 2).mean(axis=(1, 2, 3)))
+    return float(np.concatenate(errors).mean())
+
+
+def student_vs_teacher(trainer, x, batch_size=128):
+    """Teacher vs student pixel MSE of a `DistillationTrainer` on `x`.
+
+    The teacher decodes its own root; the student's final memory is decoded
+    by the same teacher decoder. Also returns the normalised trajectory error
+    of the student at every step.
+    """
+    teacher = trainer.teacher
+    roots, finals, step_errors, step_scales = [], [], [], []
+    for start in range(0, len(x), batch_size):
+        batch = x[start : start + batch_size]
+        target = keras.ops.convert_to_numpy(teacher.trajectory(batch))
+        student = keras.ops.convert_to_numpy(trainer(batch))
+        roots.append(target[:, -1])
+        finals.append(student[:, -1])
+        step_errors.append(((student - target) ** 2).mean(axis=2))
+        step_scales.append(target)
+    target = np.concatenate(step_scales)
+    per_step = np.concatenate(step_errors).mean(axis=0) / target.var(axis=0).mean(axis=-1)
+    teacher_mse = pixel_mse(teacher, np.concatenate(roots), x, batch_size)
+    student_mse = pixel_mse(teacher, np.concatenate(finals), x, batch_size)
+    return {
+        "teacher_mse": teacher_mse,
+        "student_mse": student_mse,
+        "ratio": student_mse / teacher_mse,
+        "trajectory_error_per_step": per_step.tolist(),
+    }

@@ -59,6 +59,8 @@ def train_local_then_end_to_end(
         if checkpoint_dir is not None:
             finished = os.path.join(checkpoint_dir, f"{phase}.weights.h5")
             if os.path.exists(finished):
+                if not model.built:
+                    model(_first_inputs(data)[:1])
                 model.load_weights(finished)
                 continue
             backup = keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, phase))
@@ -69,3 +71,14 @@ def train_local_then_end_to_end(
         if checkpoint_dir is not None:
             model.save_weights(finished)
     return histories
+
+
+def _first_inputs(data):
+    """The inputs of the first batch of `data`, to build a model before loading."""
+    if isinstance(data, keras.utils.PyDataset):
+        batch = data[0]
+    elif hasattr(data, "shape"):
+        return data
+    else:
+        batch = next(iter(data))
+    return batch[0] if isinstance(batch, (tuple, list)) else batch

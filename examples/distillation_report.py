@@ -1,0 +1,92 @@
+"""Teacher vs student: how closely the online IMFN student follows the tree.
+
+For each sequence length T, trains a `TreeMemory` teacher on MNIST digit
+sequences (local, then end to end), distils it into an `IMFNStudent` with a
+`DistillationTrainer` under each distillation variant, and prints the pixel
+MSE of the teacher's root and of the student's final memory (both decoded by
+the teacher's decoder) on held-out sequences, with their ratio.
+
+    python examples/distillation_report.py --data-dir ../shared/data/mnist \
+        --output docs/distillation.json
+"""
+
+import argparse
+import json
+import sys
+import time
+
+import keras
+
+from keras_imfn import DistillationTrainer
+from keras_imfn import TreeMemory
+from keras_imfn.datasets import mnist
+from keras_imfn.evaluation import student_vs_teacher
+from keras_imfn.training import train_local_then_end_to_end
+
+VARIANTS = {
+    # name: DistillationTrainer arguments
+    "uniform": dict(step_weighting="uniform"),
+    "linear+pixel": dict(step_weighting="linear", pixel_loss_weight=1.0),
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", help="directory of the MNIST IDX files")
+    parser.add_argument("--lengths", default="8,16,32,64")
+    parser.add_argument("--memory-dim", type=int, default=128)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--teacher-epochs", type=int, default=6)
+    parser.add_argument("--fine-tune-epochs", type=int, default=3)
+    parser.add_argument("--student-epochs", type=int, default=6)
+    parser.add_argument("--steps-per-epoch", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--test-sequences", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", help="write the results as JSON here")
+    args = parser.parse_args()
+
+    (train_digits, _), (test_digits, _), source = mnist.load_digits(args.data_dir)
+    variants = args.variants.split(",")
+    results = []
+    for length in [int(t) for t in args.lengths.split(",")]:
+        keras.utils.set_random_seed(args.seed)
+        train = mnist.MNISTSequences(
+            train_digits, length, args.batch_size, args.steps_per_epoch, seed=args.seed
+        )
+        test = mnist.sample_sequences(test_digits, length, args.test_sequences, seed=args.seed + 1)
+        teacher = TreeMemory(args.memory_dim, length, output_activation="sigmoid")
+        started = time.time()
+        train_local_then_end_to_end(
+            teacher, train, args.teacher_epochs, args.fine_tune_epochs, verbose=0
+        )
+        teacher_seconds = time.time() - started
+        for variant in variants:
+            keras.utils.set_random_seed(args.seed)
+            trainer = DistillationTrainer(teacher, **VARIANTS[variant])
+            trainer.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0))
+            started = time.time()
+            trainer.fit(train, epochs=args.student_epochs, verbose=0)
+            row = {"T": length, "variant": variant, "teacher_seconds": teacher_seconds,
+                   "student_seconds": time.time() - started}
+            row.update(student_vs_teacher(trainer, test))
+            results.append(row)
+            print(f"T={length:3d} {variant:14s} teacher {row['teacher_mse']:.5f} "
+                  f"student {row['student_mse']:.5f} ratio {row['ratio']:.3f}", flush=True)
+
+    lines = ["| T | variant | teacher MSE | student MSE | student / teacher |",
+             "| --- | --- | --- | --- | --- |"]
+    for row in results:
+        lines.append(f"| {row['T']} | {row['variant']} | {row['teacher_mse']:.5f} | "
+                     f"{row['student_mse']:.5f} | {row['ratio']:.3f} |")
+    print("\n".join(lines))
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump({"command": " ".join(sys.argv), "backend": keras.backend.backend(),
+                       "source": source, "config": vars(args), "results": results}, f, indent=2)
+        with open(args.output.replace(".json", ".md"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_usage_runs_as_written(tmp_path, monkeypatch):
+    # The README's python blocks run in order as one script; only the epoch
+    # counts are cut to keep the suite fast.
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) >= 2
+    script = re.sub(r"epochs=\d+", "epochs=1", "\n".join(blocks))
+    namespace = {}
+    exec(compile(script, str(README), "exec"), namespace)
+    assert tuple(namespace["restored"].shape) == (256, 8, 28, 28)
+    assert tuple(namespace["trajectory"].shape) == (256, 8, 64)
+    assert tuple(namespace["digits"].shape) == (1, 8, 28, 28)
+    assert (tmp_path / "tree.keras").exists()
