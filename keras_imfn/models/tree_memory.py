@@ -183,7 +183,8 @@ class TreeMemory(keras.Model):
                 ],
                 name="encoder",
             )
-        self.encoder.build(step_shape)
+        if not self.encoder.built:
+            self.encoder.build(step_shape)
         leaf_shape = tuple(self.encoder.compute_output_shape(step_shape))
         if leaf_shape[-1] != self.memory_dim or len(leaf_shape) not in (2, 3):
             raise ValueError(
@@ -203,7 +204,8 @@ class TreeMemory(keras.Model):
                 ],
                 name="decoder",
             )
-        self.decoder.build(leaf_shape)
+        if not self.decoder.built:
+            self.decoder.build(leaf_shape)
         decoded_shape = tuple(self.decoder.compute_output_shape(leaf_shape))
         if decoded_shape[1:] != feature_shape:
             raise ValueError(

@@ -1,0 +1,279 @@
+"""The MNIST sequence experiment: T digits in one d-vector, and back.
+
+Trains IMFN (`TreeMemory`, local then end to end) and the Transformer, Mamba
+and GRU compressors with the same number of steps and batch size, evaluates
+all of them on the same fixed, seeded test sequences, and adds two reference
+rows computed in the same run: the mean-image predictor and PCA keeping
+`memory_dim / sequence_length` components per image (a linear code with the
+same budget of numbers per image).
+
+Averages: MSE is averaged over all test pixels; PSNR is `10 log10(1 / MSE)`
+of that mean MSE (the source's definition); SSIM (Wang et al. 2004) is the
+mean over test images. Each is then averaged over seeds, with the standard
+deviation across seeds.
+
+A run writes one JSON line per finished (model, seed) into `run_dir`, so an
+interrupted run resumes where it stopped.
+"""
+
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+
+from keras_imfn import metrics
+from keras_imfn.datasets import mnist
+from keras_imfn.models.gru_compressor import GRUCompressor
+from keras_imfn.models.mamba_compressor import MambaCompressor
+from keras_imfn.models.transformer_compressor import TransformerCompressor
+from keras_imfn.models.tree_memory import TreeMemory
+
+MODELS = ("imfn", "transformer", "mamba", "gru")
+
+PRESETS = {
+    # A few minutes at most: what the tests run.
+    "smoke": dict(
+        sequence_length=4, memory_dim=32, batch_size=16, local_steps=12, end_to_end_steps=8,
+        steps_per_epoch=4, test_sequences=32, seeds=1, imfn_blocks=1,
+    ),
+    # T=16, d=128 (8 numbers per image): every model and seed in about an
+    # hour on 2 CPU cores.
+    "cpu": dict(
+        sequence_length=16, memory_dim=128, batch_size=64, local_steps=1200,
+        end_to_end_steps=600, steps_per_epoch=100, test_sequences=500, seeds=3,
+        imfn_blocks=1,
+    ),
+    # The published setting, for a GPU.
+    "paper": dict(
+        sequence_length=128, memory_dim=1024, batch_size=64, local_steps=20000,
+        end_to_end_steps=10000, steps_per_epoch=500, test_sequences=1000, seeds=3,
+        imfn_blocks=2,
+    ),
+}
+LEARNING_RATE = 1e-3
+FINE_TUNE_LEARNING_RATE = 3e-4
+
+
+def build_model(name, config, width=None):
+    """The model `name` of `MODELS` for a preset `config`, built.
+
+    `width` sets a baseline's main width; by default it is the smallest
+    multiple of 32 that gives the baseline at least IMFN's parameter count,
+    so that a win cannot come from size.
+    """
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}; expected one of {MODELS}.")
+    length, dim = config["sequence_length"], config["memory_dim"]
+    common = dict(memory_dim=dim, sequence_length=length, output_activation="sigmoid")
+    if name == "imfn":
+        model = TreeMemory(num_blocks=config["imfn_blocks"], **common)
+    elif width is None:
+        target = build_model("imfn", config).count_params()
+        return build_model(name, config, _matched_width(name, config, target))
+    elif name == "transformer":
+        model = TransformerCompressor(embed_dim=width, **common)
+    elif name == "mamba":
+        model = MambaCompressor(model_dim=width, **common)
+    else:
+        model = GRUCompressor(embed_dim=width, hidden_dim=width, **common)
+    model(np.zeros((1, length, 28, 28), "float32"))
+    return model
+
+
+def _matched_width(name, config, target):
+    """Smallest multiple of 32 whose `name` model has >= `target` parameters."""
+    low, high = 0, 32
+    while build_model(name, config, high).count_params() < target:
+        low, high = high, 2 * high
+    while high - low > 32:
+        middle = (low + high) // 64 * 32
+        if build_model(name, config, middle).count_params() < target:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def reconstruct_all(model, test, batch_size=100):
+    """The model's reconstructions of `test`, clipped to [0, 1], as numpy."""
+    parts = [
+        keras.ops.convert_to_numpy(model(test[start : start + batch_size]))
+        for start in range(0, len(test), batch_size)
+    ]
+    return np.clip(np.concatenate(parts), 0.0, 1.0)
+
+
+def score(test, restored):
+    """MSE over all pixels, PSNR of that mean MSE, and mean SSIM per image."""
+    mse = float(((restored - test) ** 2).mean())
+    ssim = keras.ops.convert_to_numpy(metrics.ssim(test[..., None], restored[..., None]))
+    return {"mse": mse, "psnr": metrics.psnr_of_mean_mse(mse), "ssim": float(np.mean(ssim))}
+
+
+def pca_reconstruction(train_digits, test, components):
+    """Reconstructs every test image from its top `components` PCA coefficients."""
+    flat = train_digits.reshape(len(train_digits), -1).astype("float64") / 255.0
+    mean = flat.mean(axis=0)
+    _, _, basis = np.linalg.svd(flat - mean, full_matrices=False)
+    basis = basis[:components]
+    images = test.reshape(-1, flat.shape[1]) - mean
+    return ((images @ basis.T) @ basis + mean).reshape(test.shape).astype("float32")
+
+
+def reference_rows(train_digits, test, config):
+    """The mean-image and equal-budget PCA rows."""
+    mean_image = np.broadcast_to(train_digits.mean(axis=0) / 255.0, test.shape).astype("float32")
+    components = max(1, config["memory_dim"] // config["sequence_length"])
+    rows = {}
+    for name, reconstruction in (
+        ("mean_image", mean_image),
+        ("pca", pca_reconstruction(train_digits, test, components)),
+    ):
+        rows[name] = dict(score(test, reconstruction),
+                          params=0 if name == "mean_image" else components * 785,
+                          train_seconds=0.0, examples=reconstruction[:1])
+    return rows
+
+
+def train_and_evaluate(name, config, train_digits, test, seed):
+    """Trains one model for one seed; returns result rows (IMFN gives two)."""
+    keras.utils.set_random_seed(seed)
+    model = build_model(name, config)
+    steps = config["local_steps"] + config["end_to_end_steps"]
+    per_epoch = config["steps_per_epoch"]
+    data = mnist.MNISTSequences(
+        train_digits, config["sequence_length"], config["batch_size"], per_epoch, seed=seed
+    )
+    rows = {}
+    started = time.time()
+    if name == "imfn":
+        model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE, clipnorm=1.0))
+        model.fit(data, epochs=math.ceil(config["local_steps"] / per_epoch), verbose=0)
+        restored = reconstruct_all(model, test)
+        rows["imfn_local"] = dict(score(test, restored), examples=restored[:1],
+                                  train_seconds=time.time() - started)
+        model.end_to_end = True
+        model.compile(optimizer=keras.optimizers.Adam(FINE_TUNE_LEARNING_RATE, clipnorm=1.0))
+        model.fit(data, epochs=math.ceil(config["end_to_end_steps"] / per_epoch), verbose=0)
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE, clipnorm=1.0))
+        model.fit(data, epochs=math.ceil(steps / per_epoch), verbose=0)
+    restored = reconstruct_all(model, test)
+    rows[name] = dict(score(test, restored), examples=restored[:1],
+                      train_seconds=time.time() - started)
+    for row in rows.values():
+        row["params"] = model.count_params()
+    return rows
+
+
+def run(config, models=MODELS, data_dir=None, run_dir=None, log=print):
+    """Runs the experiment; returns the results dict (see `summarise`).
+
+    Args:
+        config: a preset dict (see `PRESETS`), possibly edited.
+        models: names from `MODELS`.
+        data_dir: directory of MNIST IDX files (else Keras download or the
+            embedded sample, see `keras_imfn.datasets.mnist`).
+        run_dir: directory for per-(model, seed) results; a rerun with the
+            same directory skips what is already there.
+        log: where progress lines go.
+    """
+    for name in models:
+        if name not in MODELS:
+            raise ValueError(f"Unknown model {name!r}; expected names from {MODELS}.")
+    (train_digits, _), (test_digits, _), source = mnist.load_digits(data_dir, verbose=False)
+    log(f"MNIST from {source}")
+    test = mnist.sample_sequences(
+        test_digits, config["sequence_length"], config["test_sequences"], seed=10_000
+    )
+    done = _load_done(run_dir, config)
+    per_seed, examples = {}, {}
+    for seed in range(config["seeds"]):
+        for name in models:
+            key = f"{name}/{seed}"
+            if key not in done:
+                rows = train_and_evaluate(name, config, train_digits, test, seed)
+                done[key] = {row_name: {k: v for k, v in row.items() if k != "examples"}
+                             for row_name, row in rows.items()}
+                examples.update({row_name: row["examples"] for row_name, row in rows.items()})
+                _save_done(run_dir, config, key, done[key])
+            for row_name, row in done[key].items():
+                per_seed.setdefault(row_name, []).append(row)
+                log(f"seed {seed} {row_name:12s} MSE {row['mse']:.5f} PSNR {row['psnr']:.2f} "
+                    f"SSIM {row['ssim']:.4f} params {row['params']:,} "
+                    f"({row['train_seconds']:.0f} s)")
+    for name, row in reference_rows(train_digits, test, config).items():
+        examples[name] = row.pop("examples")
+        per_seed[name] = [row]
+    return {"config": dict(config, models=list(models), source=source),
+            "models": summarise(per_seed)}, test[:2], examples
+
+
+def summarise(per_seed):
+    """Mean and std over seeds of every metric, per model."""
+    summary = {}
+    for name, rows in per_seed.items():
+        entry = {}
+        for metric in ("mse", "psnr", "ssim"):
+            values = np.array([row[metric] for row in rows])
+            entry[metric] = {"mean": float(values.mean()), "std": float(values.std())}
+        entry["params"] = int(rows[0]["params"])
+        entry["train_seconds"] = float(np.mean([row["train_seconds"] for row in rows]))
+        entry["seeds"] = len(rows)
+        summary[name] = entry
+    return summary
+
+
+def markdown_table(results):
+    """`Model | MSE ± std | PSNR ± std | SSIM ± std | Params` over seeds."""
+    lines = ["| Model | MSE ± std | PSNR ± std | SSIM ± std | Params | train s |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for name, row in results["models"].items():
+        lines.append(
+            f"| {name} | {row['mse']['mean']:.6f} ± {row['mse']['std']:.6f} | "
+            f"{row['psnr']['mean']:.2f} ± {row['psnr']['std']:.2f} | "
+            f"{row['ssim']['mean']:.4f} ± {row['ssim']['std']:.4f} | "
+            f"{row['params']:,} | {row['train_seconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def save_reconstructions_png(path, originals, examples):
+    """One row of digits per model under the originals (first test sequence)."""
+    from PIL import Image
+
+    rows = [originals[0]] + [examples[name][0] for name in examples]
+    grid = np.concatenate([np.concatenate(list(row), axis=1) for row in rows], axis=0)
+    Image.fromarray((np.clip(grid, 0, 1) * 255).astype("uint8")).save(path)
+    return ["original"] + list(examples)
+
+
+def _done_path(run_dir):
+    return os.path.join(run_dir, "finished.jsonl")
+
+
+def _load_done(run_dir, config):
+    done = {}
+    if run_dir is None or not os.path.exists(_done_path(run_dir)):
+        return done
+    with open(_done_path(run_dir)) as f:
+        for line in f:
+            entry = json.loads(line)
+            if entry["config"] != config:
+                raise ValueError(
+                    f"{run_dir} holds results of another configuration "
+                    f"({entry['config']}); use a new --run-dir for this one."
+                )
+            done[entry["key"]] = entry["rows"]
+    return done
+
+
+def _save_done(run_dir, config, key, rows):
+    if run_dir is None:
+        return
+    os.makedirs(run_dir, exist_ok=True)
+    with open(_done_path(run_dir), "a") as f:
+        f.write(json.dumps({"key": key, "config": config, "rows": rows}) + "\n")

@@ -1,0 +1,239 @@
+import keras
+import numpy as np
+from keras import layers
+from keras import ops
+
+from keras_imfn.callbacks import with_non_finite_guard
+from keras_imfn.models.inputs import check_numeric
+from keras_imfn.models.inputs import check_sequence_shape
+from keras_imfn.models.tree_memory import _masked_mean
+
+
+@keras.saving.register_keras_serializable(package="keras_imfn")
+class GRUCompressor(keras.Model):
+    """A GRU baseline: a sequence compressed into one memory vector.
+
+    The same interface as `TreeMemory` (`encode`, `decode`, `call`,
+    `compile()` + `fit(x)`), so the two compare one to one. Each step is
+    flattened and embedded (`Dense(embed_dim)`); a stack of `num_layers`
+    GRUs reads the embeddings, and the top GRU's final state, which has seen
+    the whole sequence, is projected to the memory `(B, memory_dim)`.
+
+    Decoding projects the memory to the initial state of every decoder GRU
+    (a stack of `num_layers`), unrolls them for `T` steps on learned per-step
+    input embeddings (which tell the decoder which step it is producing; all
+    the content comes from the memory through the state), and maps every
+    step's output to one step's features with a `Dense`.
+
+    Training (`compile()` + `fit(x)`, no targets) minimises the pixel MSE of
+    `call(x)` against `x`, logged as `reconstruction_loss`.
+
+    Args:
+        memory_dim: int. Size `d` of the memory vector.
+        sequence_length: int. Number of steps `T` in a sequence, >= 1.
+        embed_dim: int. Width of the per-step embeddings (encoder inputs and
+            decoder inputs).
+        hidden_dim: int. State size of every GRU.
+        num_layers: int. GRUs stacked in the encoder and in the decoder.
+        output_activation: str or None. Final activation of the decoder,
+            e.g. `"sigmoid"` for pixels in [0, 1].
+        **kwargs: Base model arguments (`name`, `dtype`, ...).
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.random.rand(32, 8, 28, 28).astype("float32")
+    >>> model = GRUCompressor(memory_dim=64, sequence_length=8, embed_dim=32,
+    ...                       hidden_dim=32, output_activation="sigmoid")
+    >>> model.compile(optimizer="adam")
+    >>> history = model.fit(x, epochs=1, batch_size=16, verbose=0)
+    >>> sorted(history.history)
+    ['loss', 'reconstruction_loss']
+    >>> model.encode(x).shape
+    (32, 64)
+    >>> model.decode(model.encode(x)).shape
+    (32, 8, 28, 28)
+    """
+
+    def __init__(
+        self,
+        memory_dim,
+        sequence_length,
+        embed_dim=256,
+        hidden_dim=384,
+        num_layers=1,
+        output_activation=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(memory_dim) < 1:
+            raise ValueError(f"`memory_dim` must be >= 1. Received: memory_dim={memory_dim}")
+        if int(sequence_length) < 1:
+            raise ValueError(
+                f"`sequence_length` must be >= 1. Received: sequence_length={sequence_length}"
+            )
+        if int(embed_dim) < 1 or int(hidden_dim) < 1 or int(num_layers) < 1:
+            raise ValueError(
+                "`embed_dim`, `hidden_dim` and `num_layers` must be >= 1. Received: "
+                f"embed_dim={embed_dim}, hidden_dim={hidden_dim}, num_layers={num_layers}"
+            )
+        self.memory_dim = int(memory_dim)
+        self.sequence_length = int(sequence_length)
+        self.embed_dim = int(embed_dim)
+        self.hidden_dim = int(hidden_dim)
+        self.num_layers = int(num_layers)
+        self.output_activation = output_activation
+        self.feature_shape = None
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        check_sequence_shape(input_shape, self.sequence_length, (), "GRUCompressor")
+        feature_shape = tuple(input_shape[2:])
+        if any(d is None for d in feature_shape):
+            raise ValueError(
+                "GRUCompressor needs fully known feature dimensions. Received "
+                f"input shape {input_shape}"
+            )
+        self.feature_shape = feature_shape
+        self._num_features = int(np.prod(feature_shape))
+        steps_shape = (None, self.sequence_length)
+        hidden_shape = steps_shape + (self.hidden_dim,)
+
+        self.leaf_embedding = layers.Dense(
+            self.embed_dim, dtype=self.dtype_policy, name="leaf_embedding"
+        )
+        self.leaf_embedding.build(steps_shape + (self._num_features,))
+        self.encoder_grus = []
+        for i in range(self.num_layers):
+            gru = layers.GRU(
+                self.hidden_dim,
+                return_sequences=i < self.num_layers - 1,
+                dtype=self.dtype_policy,
+                name=f"encoder_gru_{i}",
+            )
+            gru.build(steps_shape + (self.embed_dim if i == 0 else self.hidden_dim,))
+            self.encoder_grus.append(gru)
+        self.memory_projection = layers.Dense(
+            self.memory_dim, dtype=self.dtype_policy, name="memory_projection"
+        )
+        self.memory_projection.build((None, self.hidden_dim))
+
+        self.state_projection = layers.Dense(
+            self.num_layers * self.hidden_dim,
+            activation="tanh",  # GRU states live in (-1, 1)
+            dtype=self.dtype_policy,
+            name="state_projection",
+        )
+        self.state_projection.build((None, self.memory_dim))
+        self.step_embedding = self.add_weight(
+            shape=(self.sequence_length, self.embed_dim),
+            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            name="step_embedding",
+        )
+        self.decoder_grus = []
+        for i in range(self.num_layers):
+            gru = layers.GRU(
+                self.hidden_dim,
+                return_sequences=True,
+                dtype=self.dtype_policy,
+                name=f"decoder_gru_{i}",
+            )
+            gru.build(steps_shape + (self.embed_dim if i == 0 else self.hidden_dim,))
+            self.decoder_grus.append(gru)
+        self.step_decoder = layers.Dense(
+            self._num_features,
+            activation=self.output_activation,
+            dtype=self.dtype_policy,
+            name="step_decoder",
+        )
+        self.step_decoder.build(hidden_shape)
+        self.built = True
+
+    def _prepare(self, x):
+        check_numeric(x, "GRUCompressor")
+        shape = tuple(x.shape)
+        if not self.built:
+            self.build((None, self.sequence_length) + shape[2:])
+        check_sequence_shape(shape, self.sequence_length, self.feature_shape, "GRUCompressor")
+        return ops.cast(x, self.compute_dtype)
+
+    # ------------------------------------------------------------- public API
+
+    def encode(self, x):
+        """Encodes sequences `x` `(B, T, *features)` into `(B, memory_dim)`."""
+        x = self._prepare(x)
+        h = self.leaf_embedding(ops.reshape(x, (-1, self.sequence_length, self._num_features)))
+        for gru in self.encoder_grus:
+            h = gru(h)
+        return self.memory_projection(h)
+
+    def decode(self, memory):
+        """Decodes a memory `(B, memory_dim)` back into `(B, T, *features)`."""
+        if not self.built:
+            raise ValueError("Call the model on data (or `build()` it) before `decode()`.")
+        memory = ops.convert_to_tensor(memory)
+        if tuple(memory.shape[1:]) != (self.memory_dim,):
+            raise ValueError(
+                f"GRUCompressor.decode expects a memory of shape (batch, "
+                f"{self.memory_dim}). Received {tuple(memory.shape)}"
+            )
+        states = ops.split(self.state_projection(memory), self.num_layers, axis=-1)
+        h = ops.broadcast_to(
+            self.step_embedding[None],
+            (ops.shape(memory)[0], self.sequence_length, self.embed_dim),
+        )
+        for gru, state in zip(self.decoder_grus, states):
+            h = gru(h, initial_state=[state])
+        steps = self.step_decoder(h)
+        return ops.reshape(steps, (-1, self.sequence_length) + self.feature_shape)
+
+    def call(self, inputs):
+        return self.decode(self.encode(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    # --------------------------------------------------------------- training
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        x = self._prepare(x)
+        if y_pred is None:
+            y_pred = self(x)
+        axes = tuple(range(1, len(x.shape)))
+        error = ops.mean(ops.square(ops.cast(y_pred, x.dtype) - x), axis=axes)
+        total = _masked_mean(error, sample_weight)
+        self.reconstruction_loss_tracker.update_state(total)
+        if y is not None:
+            if self._compile_loss is None:
+                raise ValueError(
+                    "GRUCompressor trains on `x` alone (`fit(x)`): its loss is "
+                    "the reconstruction of `x`. Received targets `y` but no `loss` "
+                    "in `compile()`; drop `y`, or compile a loss to add on (y, y_pred)."
+                )
+            compiled = self._compile_loss(y, y_pred, sample_weight)
+            if compiled is not None:
+                total = total + compiled
+        for extra in self.losses:
+            total = total + self._aggregate_additional_loss(extra)
+        return total
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`keras.Model.fit`, stopping with a clear error on a non-finite loss."""
+        return super().fit(*args, callbacks=with_non_finite_guard(callbacks), **kwargs)
+
+    # ---------------------------------------------------------- serialization
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "memory_dim": self.memory_dim,
+                "sequence_length": self.sequence_length,
+                "embed_dim": self.embed_dim,
+                "hidden_dim": self.hidden_dim,
+                "num_layers": self.num_layers,
+                "output_activation": self.output_activation,
+            }
+        )
+        return config

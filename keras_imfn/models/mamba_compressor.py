@@ -1,0 +1,253 @@
+import keras
+import numpy as np
+from keras import layers
+from keras import ops
+
+from keras_imfn.callbacks import with_non_finite_guard
+from keras_imfn.layers.mamba_block import MambaBlock
+from keras_imfn.models.inputs import check_numeric
+from keras_imfn.models.inputs import check_sequence_shape
+from keras_imfn.models.tree_memory import _masked_mean
+
+
+@keras.saving.register_keras_serializable(package="keras_imfn")
+class MambaCompressor(keras.Model):
+    """A Mamba baseline: a sequence compressed into one memory vector.
+
+    The same interface as `TreeMemory` (`encode`, `decode`, `call`,
+    `compile()` + `fit(x)`), so the two compare one to one. Each step is
+    flattened and embedded (`Dense(model_dim)`); `num_layers` `MambaBlock`s
+    run causally over the `T` embeddings, and the last position, the only one
+    that has seen the whole sequence, is normalised and projected to the
+    memory `(B, memory_dim)`.
+
+    Decoding projects the memory to `model_dim`, adds it to `T` learned
+    positional embeddings (so every position starts from the whole memory and
+    knows which step it is), runs `num_decoder_layers` `MambaBlock`s and maps
+    every position to one step's features with a `Dense`.
+
+    Training (`compile()` + `fit(x)`, no targets) minimises the pixel MSE of
+    `call(x)` against `x`, logged as `reconstruction_loss`.
+
+    Args:
+        memory_dim: int. Size `d` of the memory vector.
+        sequence_length: int. Number of steps `T` in a sequence, >= 1.
+        model_dim: int. Width of the residual stream of the Mamba blocks.
+        state_dim: int. State size `N` of every Mamba block.
+        num_layers: int. Mamba blocks in the encoder.
+        num_decoder_layers: int or None. Mamba blocks in the decoder.
+            Defaults to `num_layers`.
+        conv_width: int. Taps of the blocks' causal convolution.
+        expand: int. Inner width of a block is `expand * model_dim`.
+        output_activation: str or None. Final activation of the decoder,
+            e.g. `"sigmoid"` for pixels in [0, 1].
+        **kwargs: Base model arguments (`name`, `dtype`, ...).
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.random.rand(32, 8, 28, 28).astype("float32")
+    >>> model = MambaCompressor(memory_dim=64, sequence_length=8, model_dim=32,
+    ...                         output_activation="sigmoid")
+    >>> model.compile(optimizer="adam")
+    >>> history = model.fit(x, epochs=1, batch_size=16, verbose=0)
+    >>> sorted(history.history)
+    ['loss', 'reconstruction_loss']
+    >>> model.encode(x).shape
+    (32, 64)
+    >>> model.decode(model.encode(x)).shape
+    (32, 8, 28, 28)
+    """
+
+    def __init__(
+        self,
+        memory_dim,
+        sequence_length,
+        model_dim=256,
+        state_dim=16,
+        num_layers=2,
+        num_decoder_layers=None,
+        conv_width=4,
+        expand=2,
+        output_activation=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(memory_dim) < 1:
+            raise ValueError(f"`memory_dim` must be >= 1. Received: memory_dim={memory_dim}")
+        if int(sequence_length) < 1:
+            raise ValueError(
+                f"`sequence_length` must be >= 1. Received: sequence_length={sequence_length}"
+            )
+        if num_decoder_layers is None:
+            num_decoder_layers = num_layers
+        if int(model_dim) < 1 or int(num_layers) < 0 or int(num_decoder_layers) < 0:
+            raise ValueError(
+                "`model_dim` must be >= 1 and `num_layers`, `num_decoder_layers` "
+                f">= 0. Received: model_dim={model_dim}, num_layers={num_layers}, "
+                f"num_decoder_layers={num_decoder_layers}"
+            )
+        self.memory_dim = int(memory_dim)
+        self.sequence_length = int(sequence_length)
+        self.model_dim = int(model_dim)
+        self.state_dim = int(state_dim)
+        self.num_layers = int(num_layers)
+        self.num_decoder_layers = int(num_decoder_layers)
+        self.conv_width = int(conv_width)
+        self.expand = int(expand)
+        self.output_activation = output_activation
+        self.feature_shape = None
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        check_sequence_shape(input_shape, self.sequence_length, (), "MambaCompressor")
+        feature_shape = tuple(input_shape[2:])
+        if any(d is None for d in feature_shape):
+            raise ValueError(
+                "MambaCompressor needs fully known feature dimensions. Received "
+                f"input shape {input_shape}"
+            )
+        self.feature_shape = feature_shape
+        num_features = self._num_features = int(np.prod(feature_shape))
+        steps_shape = (None, self.sequence_length)
+        stream_shape = steps_shape + (self.model_dim,)
+        block_args = dict(
+            state_dim=self.state_dim,
+            conv_width=self.conv_width,
+            expand=self.expand,
+            dtype=self.dtype_policy,
+        )
+
+        self.leaf_embedding = layers.Dense(
+            self.model_dim, dtype=self.dtype_policy, name="leaf_embedding"
+        )
+        self.leaf_embedding.build(steps_shape + (num_features,))
+        self.encoder_blocks = []
+        for i in range(self.num_layers):
+            block = MambaBlock(name=f"encoder_block_{i}", **block_args)
+            block.build(stream_shape)
+            self.encoder_blocks.append(block)
+        self.encoder_norm = layers.RMSNormalization(
+            epsilon=1e-5, dtype=self.dtype_policy, name="encoder_norm"
+        )
+        self.encoder_norm.build((None, self.model_dim))
+        self.memory_projection = layers.Dense(
+            self.memory_dim, dtype=self.dtype_policy, name="memory_projection"
+        )
+        self.memory_projection.build((None, self.model_dim))
+
+        self.memory_expansion = layers.Dense(
+            self.model_dim, dtype=self.dtype_policy, name="memory_expansion"
+        )
+        self.memory_expansion.build((None, self.memory_dim))
+        self.position_embedding = self.add_weight(
+            shape=(self.sequence_length, self.model_dim),
+            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            name="position_embedding",
+        )
+        self.decoder_blocks = []
+        for i in range(self.num_decoder_layers):
+            block = MambaBlock(name=f"decoder_block_{i}", **block_args)
+            block.build(stream_shape)
+            self.decoder_blocks.append(block)
+        self.decoder_norm = layers.RMSNormalization(
+            epsilon=1e-5, dtype=self.dtype_policy, name="decoder_norm"
+        )
+        self.decoder_norm.build(stream_shape)
+        self.step_decoder = layers.Dense(
+            num_features,
+            activation=self.output_activation,
+            dtype=self.dtype_policy,
+            name="step_decoder",
+        )
+        self.step_decoder.build(stream_shape)
+        self.built = True
+
+    def _prepare(self, x):
+        check_numeric(x, "MambaCompressor")
+        shape = tuple(x.shape)
+        if not self.built:
+            self.build((None, self.sequence_length) + shape[2:])
+        check_sequence_shape(shape, self.sequence_length, self.feature_shape, "MambaCompressor")
+        return ops.cast(x, self.compute_dtype)
+
+    # ------------------------------------------------------------- public API
+
+    def encode(self, x):
+        """Encodes sequences `x` `(B, T, *features)` into `(B, memory_dim)`."""
+        x = self._prepare(x)
+        steps = ops.reshape(x, (-1, self.sequence_length, self._num_features))
+        h = self.leaf_embedding(steps)
+        for block in self.encoder_blocks:
+            h = block(h)
+        return self.memory_projection(self.encoder_norm(h[:, -1]))
+
+    def decode(self, memory):
+        """Decodes a memory `(B, memory_dim)` back into `(B, T, *features)`."""
+        if not self.built:
+            raise ValueError("Call the model on data (or `build()` it) before `decode()`.")
+        memory = ops.convert_to_tensor(memory)
+        if tuple(memory.shape[1:]) != (self.memory_dim,):
+            raise ValueError(
+                f"MambaCompressor.decode expects a memory of shape (batch, "
+                f"{self.memory_dim}). Received {tuple(memory.shape)}"
+            )
+        h = self.memory_expansion(memory)[:, None, :] + self.position_embedding
+        for block in self.decoder_blocks:
+            h = block(h)
+        steps = self.step_decoder(self.decoder_norm(h))
+        return ops.reshape(steps, (-1, self.sequence_length) + self.feature_shape)
+
+    def call(self, inputs):
+        return self.decode(self.encode(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    # --------------------------------------------------------------- training
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        x = self._prepare(x)
+        if y_pred is None:
+            y_pred = self(x)
+        axes = tuple(range(1, len(x.shape)))
+        error = ops.mean(ops.square(ops.cast(y_pred, x.dtype) - x), axis=axes)
+        total = _masked_mean(error, sample_weight)
+        self.reconstruction_loss_tracker.update_state(total)
+        if y is not None:
+            if self._compile_loss is None:
+                raise ValueError(
+                    "MambaCompressor trains on `x` alone (`fit(x)`): its loss is "
+                    "the reconstruction of `x`. Received targets `y` but no `loss` "
+                    "in `compile()`; drop `y`, or compile a loss to add on (y, y_pred)."
+                )
+            compiled = self._compile_loss(y, y_pred, sample_weight)
+            if compiled is not None:
+                total = total + compiled
+        for extra in self.losses:
+            total = total + self._aggregate_additional_loss(extra)
+        return total
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`keras.Model.fit`, stopping with a clear error on a non-finite loss."""
+        return super().fit(*args, callbacks=with_non_finite_guard(callbacks), **kwargs)
+
+    # ---------------------------------------------------------- serialization
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "memory_dim": self.memory_dim,
+                "sequence_length": self.sequence_length,
+                "model_dim": self.model_dim,
+                "state_dim": self.state_dim,
+                "num_layers": self.num_layers,
+                "num_decoder_layers": self.num_decoder_layers,
+                "conv_width": self.conv_width,
+                "expand": self.expand,
+                "output_activation": self.output_activation,
+            }
+        )
+        return config

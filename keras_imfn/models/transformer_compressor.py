@@ -1,0 +1,357 @@
+import keras
+import numpy as np
+from keras import layers
+from keras import ops
+
+from keras_imfn.callbacks import with_non_finite_guard
+from keras_imfn.models.inputs import check_numeric
+from keras_imfn.models.inputs import check_sequence_shape
+from keras_imfn.models.tree_memory import _masked_mean
+
+
+class _TransformerBlock(keras.layers.Layer):
+    """A pre-norm Transformer block: self-attention, optional
+    cross-attention to a context, then an MLP, each added back residually.
+
+    Private to `TransformerCompressor`, which builds it from its own config,
+    so it needs no config of its own.
+    """
+
+    def __init__(self, num_heads, mlp_dim, activation, cross_attention=False, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.mlp_dim = mlp_dim
+        self.activation = keras.activations.get(activation)
+        self.use_cross_attention = cross_attention
+
+    def build(self, input_shape, context_shape=None):
+        embed_dim = input_shape[-1]
+        key_dim = embed_dim // self.num_heads
+        mlp_shape = tuple(input_shape[:-1]) + (self.mlp_dim,)
+        self.self_attention_norm = layers.LayerNormalization(
+            dtype=self.dtype_policy, name="self_attention_norm"
+        )
+        self.self_attention_norm.build(input_shape)
+        self.self_attention = layers.MultiHeadAttention(
+            self.num_heads, key_dim, dtype=self.dtype_policy, name="self_attention"
+        )
+        self.self_attention.build(input_shape, input_shape)
+        if self.use_cross_attention:
+            self.cross_attention_norm = layers.LayerNormalization(
+                dtype=self.dtype_policy, name="cross_attention_norm"
+            )
+            self.cross_attention_norm.build(input_shape)
+            self.cross_attention_layer = layers.MultiHeadAttention(
+                self.num_heads, key_dim, dtype=self.dtype_policy, name="cross_attention"
+            )
+            self.cross_attention_layer.build(input_shape, context_shape)
+        self.mlp_norm = layers.LayerNormalization(dtype=self.dtype_policy, name="mlp_norm")
+        self.mlp_norm.build(input_shape)
+        self.mlp_inner = layers.Dense(self.mlp_dim, dtype=self.dtype_policy, name="mlp_inner")
+        self.mlp_inner.build(input_shape)
+        self.mlp_outer = layers.Dense(embed_dim, dtype=self.dtype_policy, name="mlp_outer")
+        self.mlp_outer.build(mlp_shape)
+
+    def call(self, inputs, context=None):
+        h = self.self_attention_norm(inputs)
+        h = inputs + self.self_attention(h, h)
+        if self.use_cross_attention:
+            h = h + self.cross_attention_layer(self.cross_attention_norm(h), context)
+        return h + self.mlp_outer(self.activation(self.mlp_inner(self.mlp_norm(h))))
+
+
+def _repeat_over_batch(weight, like):
+    """`weight (n, e)` repeated over the batch of `like`: `(B, n, e)`."""
+    return ops.broadcast_to(weight[None], (ops.shape(like)[0],) + tuple(weight.shape))
+
+
+@keras.saving.register_keras_serializable(package="keras_imfn")
+class TransformerCompressor(keras.Model):
+    """A Transformer baseline: a sequence compressed into one memory vector.
+
+    The same interface as `TreeMemory` (`encode`, `decode`, `call`,
+    `compile()` + `fit(x)`), so the two compare one to one.
+
+    Encoding: each step is flattened and embedded (`Dense(embed_dim)`, the
+    leaf embedding) and a learned positional embedding is added;
+    `num_memory_tokens` learned memory tokens are prepended and a pre-norm
+    Transformer encoder (`num_layers` blocks of self-attention + MLP) runs
+    over all `num_memory_tokens + T` tokens. The memory tokens' outputs,
+    normalised and flattened, are projected to the memory `(B, memory_dim)`:
+    all the information about the sequence has to pass through them.
+
+    Decoding: the memory is projected back into `num_memory_tokens` context
+    tokens; `T` learned queries, one per step, run through
+    `num_decoder_layers` pre-norm blocks of self-attention, cross-attention
+    to the context and MLP; a `Dense` maps every query to one step's
+    features.
+
+    Training (`compile()` + `fit(x)`, no targets) minimises the pixel MSE of
+    `call(x)` against `x`, logged as `reconstruction_loss`.
+
+    Args:
+        memory_dim: int. Size `d` of the memory vector.
+        sequence_length: int. Number of steps `T` in a sequence, >= 1.
+        embed_dim: int. Width of the tokens; a multiple of `num_heads`.
+        num_layers: int. Blocks in the encoder.
+        num_heads: int. Attention heads per block.
+        mlp_dim: int or None. Hidden width of the blocks' MLPs. Defaults to
+            `4 * embed_dim`.
+        num_decoder_layers: int or None. Blocks in the decoder. Defaults to
+            `num_layers`.
+        num_memory_tokens: int. Learned memory tokens the encoder summarises
+            the sequence into (and the decoder's context tokens).
+        activation: str. Activation of the blocks' MLPs.
+        output_activation: str or None. Final activation of the decoder,
+            e.g. `"sigmoid"` for pixels in [0, 1].
+        **kwargs: Base model arguments (`name`, `dtype`, ...).
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.random.rand(32, 8, 28, 28).astype("float32")
+    >>> model = TransformerCompressor(memory_dim=64, sequence_length=8,
+    ...                               embed_dim=32, output_activation="sigmoid")
+    >>> model.compile(optimizer="adam")
+    >>> history = model.fit(x, epochs=1, batch_size=16, verbose=0)
+    >>> sorted(history.history)
+    ['loss', 'reconstruction_loss']
+    >>> model.encode(x).shape
+    (32, 64)
+    >>> model.decode(model.encode(x)).shape
+    (32, 8, 28, 28)
+    """
+
+    def __init__(
+        self,
+        memory_dim,
+        sequence_length,
+        embed_dim=192,
+        num_layers=2,
+        num_heads=4,
+        mlp_dim=None,
+        num_decoder_layers=None,
+        num_memory_tokens=1,
+        activation="gelu",
+        output_activation=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(memory_dim) < 1:
+            raise ValueError(f"`memory_dim` must be >= 1. Received: memory_dim={memory_dim}")
+        if int(sequence_length) < 1:
+            raise ValueError(
+                f"`sequence_length` must be >= 1. Received: sequence_length={sequence_length}"
+            )
+        if int(num_heads) < 1 or int(embed_dim) % int(num_heads) != 0:
+            raise ValueError(
+                "`embed_dim` must be a positive multiple of `num_heads` (each head "
+                f"gets embed_dim / num_heads dimensions). Received: embed_dim="
+                f"{embed_dim}, num_heads={num_heads}"
+            )
+        if num_decoder_layers is None:
+            num_decoder_layers = num_layers
+        if int(num_layers) < 0 or int(num_decoder_layers) < 0 or int(num_memory_tokens) < 1:
+            raise ValueError(
+                "`num_layers` and `num_decoder_layers` must be >= 0 and "
+                f"`num_memory_tokens` >= 1. Received: num_layers={num_layers}, "
+                f"num_decoder_layers={num_decoder_layers}, "
+                f"num_memory_tokens={num_memory_tokens}"
+            )
+        self.memory_dim = int(memory_dim)
+        self.sequence_length = int(sequence_length)
+        self.embed_dim = int(embed_dim)
+        self.num_layers = int(num_layers)
+        self.num_heads = int(num_heads)
+        self.mlp_dim = int(mlp_dim or 4 * self.embed_dim)
+        self.num_decoder_layers = int(num_decoder_layers)
+        self.num_memory_tokens = int(num_memory_tokens)
+        self.activation = activation
+        self.output_activation = output_activation
+        self.feature_shape = None
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        check_sequence_shape(input_shape, self.sequence_length, (), "TransformerCompressor")
+        feature_shape = tuple(input_shape[2:])
+        if any(d is None for d in feature_shape):
+            raise ValueError(
+                "TransformerCompressor needs fully known feature dimensions. "
+                f"Received input shape {input_shape}"
+            )
+        self.feature_shape = feature_shape
+        self._num_features = int(np.prod(feature_shape))
+        steps_shape = (None, self.sequence_length)
+        encoder_shape = (None, self.num_memory_tokens + self.sequence_length, self.embed_dim)
+        context_shape = (None, self.num_memory_tokens, self.embed_dim)
+        decoder_shape = steps_shape + (self.embed_dim,)
+        token_init = keras.initializers.TruncatedNormal(stddev=0.02)
+        block_args = dict(
+            num_heads=self.num_heads,
+            mlp_dim=self.mlp_dim,
+            activation=self.activation,
+            dtype=self.dtype_policy,
+        )
+
+        self.leaf_embedding = layers.Dense(
+            self.embed_dim, dtype=self.dtype_policy, name="leaf_embedding"
+        )
+        self.leaf_embedding.build(steps_shape + (self._num_features,))
+        self.position_embedding = self.add_weight(
+            shape=(self.sequence_length, self.embed_dim),
+            initializer=token_init,
+            name="position_embedding",
+        )
+        self.memory_tokens = self.add_weight(
+            shape=(self.num_memory_tokens, self.embed_dim),
+            initializer=token_init,
+            name="memory_tokens",
+        )
+        self.encoder_blocks = []
+        for i in range(self.num_layers):
+            block = _TransformerBlock(name=f"encoder_block_{i}", **block_args)
+            block.build(encoder_shape)
+            self.encoder_blocks.append(block)
+        self.encoder_norm = layers.LayerNormalization(
+            dtype=self.dtype_policy, name="encoder_norm"
+        )
+        self.encoder_norm.build(context_shape)
+        self.memory_projection = layers.Dense(
+            self.memory_dim, dtype=self.dtype_policy, name="memory_projection"
+        )
+        self.memory_projection.build((None, self.num_memory_tokens * self.embed_dim))
+
+        self.context_projection = layers.Dense(
+            self.num_memory_tokens * self.embed_dim,
+            dtype=self.dtype_policy,
+            name="context_projection",
+        )
+        self.context_projection.build((None, self.memory_dim))
+        self.context_norm = layers.LayerNormalization(
+            dtype=self.dtype_policy, name="context_norm"
+        )
+        self.context_norm.build(context_shape)
+        self.decoder_queries = self.add_weight(
+            shape=(self.sequence_length, self.embed_dim),
+            initializer=token_init,
+            name="decoder_queries",
+        )
+        self.decoder_blocks = []
+        for i in range(self.num_decoder_layers):
+            block = _TransformerBlock(
+                name=f"decoder_block_{i}", cross_attention=True, **block_args
+            )
+            block.build(decoder_shape, context_shape)
+            self.decoder_blocks.append(block)
+        self.decoder_norm = layers.LayerNormalization(
+            dtype=self.dtype_policy, name="decoder_norm"
+        )
+        self.decoder_norm.build(decoder_shape)
+        self.step_decoder = layers.Dense(
+            self._num_features,
+            activation=self.output_activation,
+            dtype=self.dtype_policy,
+            name="step_decoder",
+        )
+        self.step_decoder.build(decoder_shape)
+        self.built = True
+
+    def _prepare(self, x):
+        check_numeric(x, "TransformerCompressor")
+        shape = tuple(x.shape)
+        if not self.built:
+            self.build((None, self.sequence_length) + shape[2:])
+        check_sequence_shape(
+            shape, self.sequence_length, self.feature_shape, "TransformerCompressor"
+        )
+        return ops.cast(x, self.compute_dtype)
+
+    # ------------------------------------------------------------- public API
+
+    def encode(self, x):
+        """Encodes sequences `x` `(B, T, *features)` into `(B, memory_dim)`."""
+        x = self._prepare(x)
+        steps = ops.reshape(x, (-1, self.sequence_length, self._num_features))
+        leaves = self.leaf_embedding(steps) + self.position_embedding
+        h = ops.concatenate([_repeat_over_batch(self.memory_tokens, leaves), leaves], axis=1)
+        for block in self.encoder_blocks:
+            h = block(h)
+        memory_tokens = self.encoder_norm(h[:, : self.num_memory_tokens])
+        flat = ops.reshape(memory_tokens, (-1, self.num_memory_tokens * self.embed_dim))
+        return self.memory_projection(flat)
+
+    def decode(self, memory):
+        """Decodes a memory `(B, memory_dim)` back into `(B, T, *features)`."""
+        if not self.built:
+            raise ValueError("Call the model on data (or `build()` it) before `decode()`.")
+        memory = ops.convert_to_tensor(memory)
+        if tuple(memory.shape[1:]) != (self.memory_dim,):
+            raise ValueError(
+                f"TransformerCompressor.decode expects a memory of shape (batch, "
+                f"{self.memory_dim}). Received {tuple(memory.shape)}"
+            )
+        context = ops.reshape(
+            self.context_projection(memory), (-1, self.num_memory_tokens, self.embed_dim)
+        )
+        context = self.context_norm(context)
+        h = _repeat_over_batch(self.decoder_queries, context)
+        for block in self.decoder_blocks:
+            h = block(h, context)
+        steps = self.step_decoder(self.decoder_norm(h))
+        return ops.reshape(steps, (-1, self.sequence_length) + self.feature_shape)
+
+    def call(self, inputs):
+        return self.decode(self.encode(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    # --------------------------------------------------------------- training
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        x = self._prepare(x)
+        if y_pred is None:
+            y_pred = self(x)
+        axes = tuple(range(1, len(x.shape)))
+        error = ops.mean(ops.square(ops.cast(y_pred, x.dtype) - x), axis=axes)
+        total = _masked_mean(error, sample_weight)
+        self.reconstruction_loss_tracker.update_state(total)
+        if y is not None:
+            if self._compile_loss is None:
+                raise ValueError(
+                    "TransformerCompressor trains on `x` alone (`fit(x)`): its "
+                    "loss is the reconstruction of `x`. Received targets `y` but "
+                    "no `loss` in `compile()`; drop `y`, or compile a loss to add "
+                    "on (y, y_pred)."
+                )
+            compiled = self._compile_loss(y, y_pred, sample_weight)
+            if compiled is not None:
+                total = total + compiled
+        for extra in self.losses:
+            total = total + self._aggregate_additional_loss(extra)
+        return total
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`keras.Model.fit`, stopping with a clear error on a non-finite loss."""
+        return super().fit(*args, callbacks=with_non_finite_guard(callbacks), **kwargs)
+
+    # ---------------------------------------------------------- serialization
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "memory_dim": self.memory_dim,
+                "sequence_length": self.sequence_length,
+                "embed_dim": self.embed_dim,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "mlp_dim": self.mlp_dim,
+                "num_decoder_layers": self.num_decoder_layers,
+                "num_memory_tokens": self.num_memory_tokens,
+                "activation": self.activation,
+                "output_activation": self.output_activation,
+            }
+        )
+        return config

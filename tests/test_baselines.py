@@ -1,0 +1,211 @@
+import keras
+import numpy as np
+import pytest
+from conftest import random_sequences
+from conftest import to_numpy
+from layer_test import run_layer_test
+
+from keras_imfn.layers.mamba_block import MambaBlock
+from keras_imfn.layers.mamba_block import linear_recurrence
+from keras_imfn.models.gru_compressor import GRUCompressor
+from keras_imfn.models.mamba_compressor import MambaCompressor
+from keras_imfn.models.transformer_compressor import TransformerCompressor
+
+# Tiny widths keep the whole file fast on CPU; `width` scales every one.
+BASELINES = {
+    "transformer": lambda T, width=16, **kw: TransformerCompressor(
+        memory_dim=16, sequence_length=T, embed_dim=width, num_layers=1, num_heads=2,
+        mlp_dim=2 * width, **kw
+    ),
+    "mamba": lambda T, width=16, **kw: MambaCompressor(
+        memory_dim=16, sequence_length=T, model_dim=width, state_dim=4, num_layers=1, **kw
+    ),
+    "gru": lambda T, width=16, **kw: GRUCompressor(
+        memory_dim=16, sequence_length=T, embed_dim=width, hidden_dim=width, **kw
+    ),
+}
+KINDS = sorted(BASELINES)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_shapes_of_encode_decode_and_call(kind):
+    x = random_sequences(3, 8, 5, 4)
+    model = BASELINES[kind](8)
+    assert tuple(model(x).shape) == (3, 8, 5, 4)
+    memory = model.encode(x)
+    assert tuple(memory.shape) == (3, 16)
+    assert tuple(model.decode(memory).shape) == (3, 8, 5, 4)
+    np.testing.assert_allclose(to_numpy(model(x)), to_numpy(model.decode(memory)), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fit_lowers_the_reconstruction_loss(kind):
+    x = random_sequences(32, 8, 28, 28)
+    model = BASELINES[kind](8, output_activation="sigmoid")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    history = model.fit(x, epochs=3, batch_size=16, verbose=0).history
+    assert set(history) == {"loss", "reconstruction_loss"}
+    losses = history["reconstruction_loss"]
+    assert np.isfinite(losses).all()
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_keras_round_trip_gives_identical_outputs(kind, tmp_path):
+    x = random_sequences(3, 5, 6)
+    model = BASELINES[kind](5)
+    expected = to_numpy(model(x))
+    path = str(tmp_path / f"{kind}.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is type(model)
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_allclose(to_numpy(loaded(x)), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "x,match",
+    [
+        (random_sequences(2, 8, 6)[:, :, 0], "rank"),
+        (random_sequences(2, 8, 7), "features of shape"),
+        (random_sequences(2, 9, 6), "length 8"),
+        (random_sequences(2, 7, 6), "length 8"),
+        (np.zeros((2, 8, 6), bool), "numeric"),
+    ],
+)
+@pytest.mark.parametrize("kind", KINDS)
+def test_bad_inputs_get_clear_errors(kind, x, match):
+    model = BASELINES[kind](8)
+    model.build((None, 8, 6))
+    with pytest.raises((ValueError, TypeError), match=match):
+        model.encode(x)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bad_arguments_and_memories_get_clear_errors(kind):
+    with pytest.raises(ValueError, match="sequence_length"):
+        BASELINES[kind](0)
+    with pytest.raises(ValueError, match="memory_dim"):
+        type(BASELINES[kind](4))(memory_dim=0, sequence_length=4)
+    model = BASELINES[kind](4)
+    with pytest.raises(ValueError, match="before `decode"):
+        model.decode(np.zeros((2, 16), "float32"))
+    model.build((None, 4, 6))
+    with pytest.raises(ValueError, match=r"\(batch, 16\)"):
+        model.decode(np.zeros((2, 15), "float32"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_targets_without_a_compiled_loss_are_an_error(kind):
+    x = random_sequences(8, 4, 6)
+    model = BASELINES[kind](4)
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="trains on `x` alone"):
+        model.fit(x, x, epochs=1, batch_size=8, verbose=0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_parameters_grow_with_width(kind):
+    counts = []
+    for width in (8, 32):
+        model = BASELINES[kind](4, width=width)
+        model.build((None, 4, 6))
+        counts.append(model.count_params())
+    # Four times the width: the widths' quadratic terms dominate the count.
+    assert counts[1] > 4 * counts[0]
+
+
+def test_gru_parameter_count_matches_its_layers():
+    T, F, E, H, d = 4, 6, 8, 12, 16
+    model = GRUCompressor(d, T, embed_dim=E, hidden_dim=H)
+    model.build((None, T, F))
+    gru = 3 * (E * H + H * H + 2 * H)  # keras' reset_after GRU: two biases
+    expected = (F * E + E) + gru + (H * d + d) + (d * H + H) + T * E + gru + (H * F + F)
+    assert model.count_params() == expected
+
+
+# ------------------------------------------------------------------ Mamba
+
+
+def test_mamba_block_layer_contract(tmp_path):
+    x = random_sequences(2, 6, 8)
+    run_layer_test(lambda: MambaBlock(state_dim=4), x, (2, 6, 8), tmp_path)
+
+
+def test_mamba_block_parameter_count():
+    D, N, W, expand = 8, 4, 3, 2
+    block = MambaBlock(state_dim=N, conv_width=W, expand=expand, dt_rank=2)
+    block.build((None, 5, D))
+    inner, rank = expand * D, 2
+    expected = (
+        D  # RMS norm scale
+        + D * 2 * inner  # in_proj
+        + W * inner + inner  # depthwise conv
+        + inner * (rank + 2 * N)  # x_proj
+        + rank * inner + inner  # dt_proj + dt_bias
+        + inner * N + inner  # A_log, D
+        + inner * D  # out_proj
+    )
+    assert block.count_params() == expected
+    # A starts at -1, ..., -N in every channel; the step sizes in [dt_min, dt_max].
+    np.testing.assert_allclose(
+        np.exp(to_numpy(block.A_log)), np.tile(np.arange(1, N + 1), (inner, 1)), rtol=1e-6
+    )
+    dt = np.log1p(np.exp(to_numpy(block.dt_bias)))
+    assert (dt >= 0.001 - 1e-6).all() and (dt <= 0.1 + 1e-6).all()
+
+
+@pytest.mark.parametrize("steps", [1, 5, 8])
+def test_parallel_recurrence_matches_a_python_loop(steps):
+    rng = np.random.default_rng(0)
+    decay = rng.uniform(0.2, 1.0, (2, steps, 3, 4)).astype("float32")
+    drive = rng.normal(size=(2, steps, 3, 4)).astype("float32")
+    expected, h = [], np.zeros((2, 3, 4), "float32")
+    for t in range(steps):
+        h = decay[:, t] * h + drive[:, t]
+        expected.append(h)
+    result = to_numpy(linear_recurrence(decay, drive))
+    np.testing.assert_allclose(result, np.stack(expected, axis=1), atol=1e-5)
+
+
+def test_selective_scan_matches_a_python_loop():
+    block = MambaBlock(state_dim=4)
+    block.build((None, 7, 3))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 7, 6)).astype("float32")
+    delta = rng.uniform(0.01, 0.5, (2, 7, 6)).astype("float32")
+    b = rng.normal(size=(2, 7, 4)).astype("float32")
+    c = rng.normal(size=(2, 7, 4)).astype("float32")
+    a = -np.exp(to_numpy(block.A_log))
+    skip = to_numpy(block.D)
+    h, expected = np.zeros((2, 6, 4), "float32"), []
+    for t in range(7):
+        drive = (delta[:, t] * x[:, t])[..., None] * b[:, t, None]
+        h = np.exp(delta[:, t, :, None] * a) * h + drive
+        expected.append((h * c[:, t, None]).sum(-1) + skip * x[:, t])
+    result = to_numpy(block.selective_scan(x, delta, b, c))
+    np.testing.assert_allclose(result, np.stack(expected, axis=1), atol=1e-5)
+
+
+def test_mamba_step_by_step_matches_the_parallel_call():
+    u = random_sequences(2, 6, 8)
+    block = MambaBlock(state_dim=4, conv_width=3)
+    expected = to_numpy(block(u))
+    cache = block.get_initial_cache(2)
+    outputs = []
+    for t in range(6):
+        out, cache = block.step(u[:, t], cache)
+        outputs.append(to_numpy(out))
+    np.testing.assert_allclose(np.stack(outputs, axis=1), expected, atol=1e-5)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="XLA through `jit_compile=True` is TensorFlow's (JAX always jits)",
+)
+def test_mamba_fits_under_xla():
+    x = random_sequences(8, 4, 6)
+    model = BASELINES["mamba"](4)
+    model.compile(optimizer="adam", jit_compile=True)
+    history = model.fit(x, epochs=1, batch_size=8, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
