@@ -110,7 +110,8 @@ def score(test, restored):
     """MSE over all pixels, PSNR of that mean MSE, and mean SSIM per image."""
     mse = float(((restored - test) ** 2).mean())
     ssim = keras.ops.convert_to_numpy(metrics.ssim(test[..., None], restored[..., None]))
-    return {"mse": mse, "psnr": metrics.psnr_of_mean_mse(mse), "ssim": float(np.mean(ssim))}
+    psnr = float(keras.ops.convert_to_numpy(metrics.psnr_of_mean_mse(mse)))
+    return {"mse": mse, "psnr": psnr, "ssim": float(np.mean(ssim))}
 
 
 def pca_reconstruction(train_digits, test, components):

@@ -1,0 +1,62 @@
+import json
+
+import numpy as np
+from test_examples import run_example
+from test_ucf101 import make_tree
+
+from keras_imfn.experiments import mnist_sequence
+from keras_imfn.experiments import ucf101_video
+
+
+def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkeypatch, capsys):
+    output, run_dir = tmp_path / "results.json", tmp_path / "run"
+    args = ["--preset", "smoke", "--models", "imfn,gru", "--output", str(output),
+            "--run-dir", str(run_dir)]
+    run_example("mnist_sequence.py", monkeypatch, *args)
+    printed = capsys.readouterr().out
+    assert "| Model | MSE ± std | PSNR ± std | SSIM ± std | Params |" in printed
+    results = json.loads(output.read_text())
+    assert set(results["models"]) == {"imfn_local", "imfn", "gru", "pca", "mean_image"}
+    for row in results["models"].values():
+        assert set(row["mse"]) == {"mean", "std"} and 0 < row["mse"]["mean"] < 1
+        # One seed: PSNR is exactly 10 log10(1 / MSE) of the mean MSE.
+        assert abs(row["psnr"]["mean"] - 10 * np.log10(1 / row["mse"]["mean"])) < 1e-6
+    # Equal size or larger: a baseline never has fewer parameters than IMFN.
+    assert results["models"]["gru"]["params"] >= results["models"]["imfn"]["params"]
+    assert (tmp_path / "results.png").exists() and (tmp_path / "results.md").exists()
+    # A rerun with the same run directory trains nothing and reports the same.
+    run_example("mnist_sequence.py", monkeypatch, *args)
+    rerun = json.loads(output.read_text())
+    assert rerun["models"]["imfn"] == results["models"]["imfn"]
+
+
+def test_pca_reference_is_exact_with_every_component():
+    digits = (np.random.default_rng(0).random((50, 4, 4)) * 255).astype("uint8")
+    test = digits[None, :4].astype("float32") / 255.0
+    restored = mnist_sequence.pca_reconstruction(digits, test, components=16)
+    np.testing.assert_allclose(restored, test, atol=1e-5)
+
+
+def test_ucf101_smoke_on_generated_videos(tmp_path, monkeypatch, capsys):
+    root = make_tree(tmp_path / "ucf", num_frames=16)
+    output = tmp_path / "video.json"
+    run_example("ucf101_video.py", monkeypatch, "--data-dir", str(root), "--preset", "smoke",
+                "--epochs", "3", "--size", "16", "--output", str(output),
+                "--cache-dir", str(tmp_path / "cache"))
+    results = json.loads(output.read_text())
+    assert [row["level"] for row in results["levels"]] == [0, 1, 2, 3]
+    assert [row["compression"] for row in results["levels"]] == [2, 4, 8, 16]
+    assert all(row["mse"]["mean"] > 0 for row in results["levels"])
+    assert results["data"]["train"]["clips"] == 2 and results["data"]["test"]["clips"] == 2
+    assert "| L3 | 16-to-1 |" in capsys.readouterr().out
+    assert (tmp_path / "video.png").exists()
+
+
+def test_equal_size_pca_rows_are_exact_when_nothing_is_dropped():
+    clips = np.random.default_rng(0).random((3, 4, 8, 8, 3)).astype("float32")
+    config = dict(frames=4, patch_size=8, memory_dim=500)
+    rows = ucf101_video.pca_rows(clips, clips, config)
+    # 3 clips give at most 12 (leaf) or 6 (level 0) training blocks, far
+    # fewer than 500 components: the test clips are the training clips, so
+    # every level is reconstructed exactly.
+    assert all(row["mse"] < 1e-10 for row in rows)
