@@ -16,6 +16,8 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 RESULTS_DIR = os.path.join(BENCH_DIR, "results")
 REPO_ROOT = os.path.dirname(BENCH_DIR)
+# KERAS_BACKEND as the user set it, before select_backend() fills it in.
+_ORIGINAL_KERAS_BACKEND = os.environ.get("KERAS_BACKEND")
 
 
 def select_backend(requested, default="jax"):
@@ -32,8 +34,11 @@ def select_backend(requested, default="jax"):
 
 
 def command_line():
-    """The command line that started this process, shell-quoted."""
-    return " ".join(shlex.quote(a) for a in [os.path.basename(sys.executable)] + sys.argv)
+    """The command line that started this process, shell-quoted, with the
+    ``KERAS_BACKEND`` environment variable in front when it was set."""
+    words = [sys.executable] + sys.argv
+    prefix = f"KERAS_BACKEND={_ORIGINAL_KERAS_BACKEND} " if _ORIGINAL_KERAS_BACKEND else ""
+    return prefix + " ".join(shlex.quote(a) for a in words)
 
 
 def load_average():
@@ -133,3 +138,31 @@ def write_outputs(output, result, markdown):
 
 def default_output(name):
     return os.path.join(RESULTS_DIR, name)
+
+
+def randomize_zero_kernels(layer, seed=0, scale=1.0):
+    """Re-draws every all-zero 2-D kernel of ``layer`` at random.
+
+    The sweepers' and the student's output projections start at zero, so an
+    untrained merge is exactly the mean of its children and an untrained
+    student never moves its memory. Benchmarks do not train, so to make
+    agreement checks non-trivial (and the states non-constant) these kernels
+    get Glorot-normal values times ``scale``. Timing does not depend on the values.
+    Returns the number of kernels re-drawn.
+    """
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    count = 0
+    for variable in layer.weights:
+        if len(variable.shape) != 2:
+            continue
+        value = keras.ops.convert_to_numpy(variable)
+        if np.any(value):
+            continue
+        fan_in, fan_out = variable.shape
+        std = scale * (2.0 / (fan_in + fan_out)) ** 0.5
+        variable.assign(rng.normal(0.0, std, variable.shape).astype(value.dtype))
+        count += 1
+    return count
