@@ -12,16 +12,19 @@ from keras_imfn.models.mamba_compressor import MambaCompressor
 from keras_imfn.models.transformer_compressor import TransformerCompressor
 
 # Tiny widths keep the whole file fast on CPU; `width` scales every one.
+# Every test uses the same sequence and feature shape where it can: JAX
+# compiles each eager op (weight initializers included) once per shape.
+T, FEATURES = 8, (28, 28)
 BASELINES = {
-    "transformer": lambda T, width=16, **kw: TransformerCompressor(
-        memory_dim=16, sequence_length=T, embed_dim=width, num_layers=1, num_heads=2,
+    "transformer": lambda steps, width=16, **kw: TransformerCompressor(
+        memory_dim=16, sequence_length=steps, embed_dim=width, num_layers=1, num_heads=2,
         mlp_dim=2 * width, **kw
     ),
-    "mamba": lambda T, width=16, **kw: MambaCompressor(
-        memory_dim=16, sequence_length=T, model_dim=width, state_dim=4, num_layers=1, **kw
+    "mamba": lambda steps, width=16, **kw: MambaCompressor(
+        memory_dim=16, sequence_length=steps, model_dim=width, state_dim=4, num_layers=1, **kw
     ),
-    "gru": lambda T, width=16, **kw: GRUCompressor(
-        memory_dim=16, sequence_length=T, embed_dim=width, hidden_dim=width, **kw
+    "gru": lambda steps, width=16, **kw: GRUCompressor(
+        memory_dim=16, sequence_length=steps, embed_dim=width, hidden_dim=width, **kw
     ),
 }
 KINDS = sorted(BASELINES)
@@ -29,19 +32,19 @@ KINDS = sorted(BASELINES)
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_shapes_of_encode_decode_and_call(kind):
-    x = random_sequences(3, 8, 5, 4)
-    model = BASELINES[kind](8)
-    assert tuple(model(x).shape) == (3, 8, 5, 4)
+    x = random_sequences(3, T, *FEATURES)
+    model = BASELINES[kind](T)
+    assert tuple(model(x).shape) == (3, T) + FEATURES
     memory = model.encode(x)
     assert tuple(memory.shape) == (3, 16)
-    assert tuple(model.decode(memory).shape) == (3, 8, 5, 4)
+    assert tuple(model.decode(memory).shape) == (3, T) + FEATURES
     np.testing.assert_allclose(to_numpy(model(x)), to_numpy(model.decode(memory)), atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_fit_lowers_the_reconstruction_loss(kind):
-    x = random_sequences(32, 8, 28, 28)
-    model = BASELINES[kind](8, output_activation="sigmoid")
+    x = random_sequences(32, T, *FEATURES)
+    model = BASELINES[kind](T, output_activation="sigmoid")
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     history = model.fit(x, epochs=3, batch_size=16, verbose=0).history
     assert set(history) == {"loss", "reconstruction_loss"}
@@ -52,8 +55,8 @@ def test_fit_lowers_the_reconstruction_loss(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_keras_round_trip_gives_identical_outputs(kind, tmp_path):
-    x = random_sequences(3, 5, 6)
-    model = BASELINES[kind](5)
+    x = random_sequences(3, T, *FEATURES)
+    model = BASELINES[kind](T)
     expected = to_numpy(model(x))
     path = str(tmp_path / f"{kind}.keras")
     model.save(path)
@@ -66,17 +69,17 @@ def test_keras_round_trip_gives_identical_outputs(kind, tmp_path):
 @pytest.mark.parametrize(
     "x,match",
     [
-        (random_sequences(2, 8, 6)[:, :, 0], "rank"),
-        (random_sequences(2, 8, 7), "features of shape"),
-        (random_sequences(2, 9, 6), "length 8"),
-        (random_sequences(2, 7, 6), "length 8"),
-        (np.zeros((2, 8, 6), bool), "numeric"),
+        (random_sequences(2, T, 28), "rank"),
+        (random_sequences(2, T, 28, 27), "features of shape"),
+        (random_sequences(2, T + 1, 28, 28), f"length {T}"),
+        (random_sequences(2, T - 1, 28, 28), f"length {T}"),
+        (np.zeros((2, T, 28, 28), bool), "numeric"),
     ],
 )
 @pytest.mark.parametrize("kind", KINDS)
 def test_bad_inputs_get_clear_errors(kind, x, match):
-    model = BASELINES[kind](8)
-    model.build((None, 8, 6))
+    model = BASELINES[kind](T)
+    model.build((None, T) + FEATURES)
     with pytest.raises((ValueError, TypeError), match=match):
         model.encode(x)
 
@@ -86,19 +89,19 @@ def test_bad_arguments_and_memories_get_clear_errors(kind):
     with pytest.raises(ValueError, match="sequence_length"):
         BASELINES[kind](0)
     with pytest.raises(ValueError, match="memory_dim"):
-        type(BASELINES[kind](4))(memory_dim=0, sequence_length=4)
-    model = BASELINES[kind](4)
+        type(BASELINES[kind](T))(memory_dim=0, sequence_length=T)
+    model = BASELINES[kind](T)
     with pytest.raises(ValueError, match="before `decode"):
         model.decode(np.zeros((2, 16), "float32"))
-    model.build((None, 4, 6))
+    model.build((None, T) + FEATURES)
     with pytest.raises(ValueError, match=r"\(batch, 16\)"):
         model.decode(np.zeros((2, 15), "float32"))
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_targets_without_a_compiled_loss_are_an_error(kind):
-    x = random_sequences(8, 4, 6)
-    model = BASELINES[kind](4)
+    x = random_sequences(8, T, *FEATURES)
+    model = BASELINES[kind](T)
     model.compile(optimizer="adam")
     with pytest.raises(ValueError, match="trains on `x` alone"):
         model.fit(x, x, epochs=1, batch_size=8, verbose=0)
@@ -107,18 +110,19 @@ def test_targets_without_a_compiled_loss_are_an_error(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_parameters_grow_with_width(kind):
     counts = []
-    for width in (8, 32):
-        model = BASELINES[kind](4, width=width)
-        model.build((None, 4, 6))
+    for width in (16, 64):
+        model = BASELINES[kind](T, width=width)
+        model.build((None, T) + FEATURES)
         counts.append(model.count_params())
-    # Four times the width: the widths' quadratic terms dominate the count.
+    # Four times the width: more than four times the parameters, as the
+    # widths' quadratic terms take over from the pixels' linear ones.
     assert counts[1] > 4 * counts[0]
 
 
 def test_gru_parameter_count_matches_its_layers():
-    T, F, E, H, d = 4, 6, 8, 12, 16
+    F, E, H, d = int(np.prod(FEATURES)), 16, 64, 16
     model = GRUCompressor(d, T, embed_dim=E, hidden_dim=H)
-    model.build((None, T, F))
+    model.build((None, T) + FEATURES)
     gru = 3 * (E * H + H * H + 2 * H)  # keras' reset_after GRU: two biases
     expected = (F * E + E) + gru + (H * d + d) + (d * H + H) + T * E + gru + (H * F + F)
     assert model.count_params() == expected
@@ -127,16 +131,21 @@ def test_gru_parameter_count_matches_its_layers():
 # ------------------------------------------------------------------ Mamba
 
 
+# The block tests share one block shape: inputs (2, 6, 8), inner width 16.
+def small_block():
+    return MambaBlock(state_dim=4, conv_width=3)
+
+
 def test_mamba_block_layer_contract(tmp_path):
     x = random_sequences(2, 6, 8)
-    run_layer_test(lambda: MambaBlock(state_dim=4), x, (2, 6, 8), tmp_path)
+    run_layer_test(small_block, x, (2, 6, 8), tmp_path)
 
 
 def test_mamba_block_parameter_count():
-    D, N, W, expand = 8, 4, 3, 2
-    block = MambaBlock(state_dim=N, conv_width=W, expand=expand, dt_rank=2)
-    block.build((None, 5, D))
-    inner, rank = expand * D, 2
+    D, N, W, inner = 8, 4, 3, 16
+    block = small_block()
+    block.build((None, 6, D))
+    rank = 1  # "auto": ceil(D / 16)
     expected = (
         D  # RMS norm scale
         + D * 2 * inner  # in_proj
@@ -169,17 +178,17 @@ def test_parallel_recurrence_matches_a_python_loop(steps):
 
 
 def test_selective_scan_matches_a_python_loop():
-    block = MambaBlock(state_dim=4)
-    block.build((None, 7, 3))
+    block = small_block()
+    block.build((None, 6, 8))
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(2, 7, 6)).astype("float32")
-    delta = rng.uniform(0.01, 0.5, (2, 7, 6)).astype("float32")
-    b = rng.normal(size=(2, 7, 4)).astype("float32")
-    c = rng.normal(size=(2, 7, 4)).astype("float32")
+    x = rng.normal(size=(2, 6, 16)).astype("float32")
+    delta = rng.uniform(0.01, 0.5, (2, 6, 16)).astype("float32")
+    b = rng.normal(size=(2, 6, 4)).astype("float32")
+    c = rng.normal(size=(2, 6, 4)).astype("float32")
     a = -np.exp(to_numpy(block.A_log))
     skip = to_numpy(block.D)
-    h, expected = np.zeros((2, 6, 4), "float32"), []
-    for t in range(7):
+    h, expected = np.zeros((2, 16, 4), "float32"), []
+    for t in range(6):
         drive = (delta[:, t] * x[:, t])[..., None] * b[:, t, None]
         h = np.exp(delta[:, t, :, None] * a) * h + drive
         expected.append((h * c[:, t, None]).sum(-1) + skip * x[:, t])
@@ -189,7 +198,7 @@ def test_selective_scan_matches_a_python_loop():
 
 def test_mamba_step_by_step_matches_the_parallel_call():
     u = random_sequences(2, 6, 8)
-    block = MambaBlock(state_dim=4, conv_width=3)
+    block = small_block()
     expected = to_numpy(block(u))
     cache = block.get_initial_cache(2)
     outputs = []
@@ -204,8 +213,8 @@ def test_mamba_step_by_step_matches_the_parallel_call():
     reason="XLA through `jit_compile=True` is TensorFlow's (JAX always jits)",
 )
 def test_mamba_fits_under_xla():
-    x = random_sequences(8, 4, 6)
-    model = BASELINES["mamba"](4)
+    x = random_sequences(8, T, *FEATURES)
+    model = BASELINES["mamba"](T)
     model.compile(optimizer="adam", jit_compile=True)
     history = model.fit(x, epochs=1, batch_size=8, verbose=0).history
     assert np.isfinite(history["loss"]).all()

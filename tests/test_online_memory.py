@@ -92,6 +92,8 @@ def test_distillation_cuts_the_trajectory_loss_and_round_trips(tmp_path):
     trainer.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(to_numpy(loaded(x[:4])), to_numpy(trainer(x[:4])), atol=1e-5)
+    # The loaded teacher stays frozen: only the student trains.
+    assert len(loaded.trainable_weights) == len(trainer.student.trainable_weights)
 
 
 def test_cached_targets_give_the_same_loss_as_on_the_fly_targets():

@@ -92,6 +92,10 @@ class DistillationTrainer(keras.Model):
                 f"Received: {step_weighting!r}"
             )
         teacher.trainable = False
+        # A teacher deserialised with `trainable=False` in its config does not
+        # pass the flag down to its sublayers on TensorFlow: freeze them too.
+        for layer in teacher.layers:
+            layer.trainable = False
         self.teacher = teacher
         self.rnn = keras.layers.RNN(student, return_sequences=True, name="student_rnn")
         self.step_weighting = step_weighting
