@@ -9,11 +9,10 @@ class SweeperInverse(keras.layers.Layer):
     """The inverse half of a sweeper: one memory state in, the pair out.
 
     `inverse(merged)` returns `[left, right]`, an approximate inverse of
-    `SweeperMerge`. It mirrors the merge: a pre-norm residual MLP predicts
-    the pair's offsets from the merged state, which is the pair's mean under
-    an untrained merge:
+    `SweeperMerge`. It mirrors the merge: a pre-norm residual MLP maps the
+    merged state to the concatenated pair, which is split in two:
 
-        left, right = merged + split(MLP(merged))
+        left, right = split(MLP(merged))
 
     Args:
         memory_dim: int. Size `d` of a memory state (the last axis).

@@ -19,21 +19,18 @@ class SweeperMerge(keras.layers.Layer):
     """The merge half of a sweeper: two memory states in, one out.
 
     `merge([left, right])` concatenates the pair on the last axis and maps it
-    through a pre-norm residual MLP (`ResidualMLP`) back to `memory_dim`, then
-    adds the mean of the pair:
+    through a pre-norm residual MLP (`ResidualMLP`) back to `memory_dim`:
 
-        merged = (left + right) / 2 + MLP([left, right])
+        merged = MLP([left, right])
 
     Why this design: the residual MLP with LayerNorm trains stably at any
-    depth of the tree and whatever the scale of its inputs; the mean skip
-    makes the untrained merge a sensible summary (for slowly changing inputs,
-    such as neighbouring video frames, it is already most of the answer) and
-    leaves the MLP to encode what the mean loses, the difference. The MLP's
-    output projection starts at zero, so an untrained merge is exactly the
-    mean and an untrained inverse exactly the copy: every level starts from
-    a sensible, equal footing and learns only the correction. The same
-    layer works on vectors `(B, d)` and on token grids `(B, N, d)`; with
-    `token_mixing=True` a merged token also sees its neighbours.
+    depth of the tree and whatever the scale of its inputs. A tempting
+    variant, `merged = (left + right) / 2 + MLP(...)` with the MLP starting
+    at zero, trains badly: the mean is a saddle (the inverse cannot recover
+    the pair's difference from it, so no gradient pushes the merge away from
+    it) and the local losses stall at 0.5. The same layer works on vectors
+    `(B, d)` and on token grids `(B, N, d)`; with `token_mixing=True` a
+    merged token also sees its neighbours.
 
     Args:
         memory_dim: int. Size `d` of a memory state (the last axis).
