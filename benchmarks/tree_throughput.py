@@ -14,7 +14,7 @@ throughput), then times ``--repeats`` epochs per variant, interleaved
 ``model.fit(x, epochs=1)`` call over ``--steps`` batches of ``--batch-size``
 sequences; its wall time includes Keras' small per-``fit`` setup cost.
 Slow backends get fewer batches per epoch (``--steps-override``, default
-``torch=5``: eager torch takes seconds per step on a 2-core CPU); throughput
+``torch=5``: eager torch took 0.2 to 5 s per step on a busy 2-core CPU); throughput
 in sequences/s is comparable across epoch lengths.
 
 Bounds: a variant whose warm-up epoch (compilation) takes longer than
@@ -120,8 +120,9 @@ def run_with_budget(fn, seconds):
 
     def on_alarm(signum, frame):
         raise WarmupBudgetExceeded(
-            f"warm-up epoch (tracing/compilation) did not finish within the "
-            f"--warmup-budget of {seconds:.0f} s; interrupted"
+            f"the warm-up epoch (the first epoch, which includes tracing/compilation) "
+            f"did not finish within the --warmup-budget of {seconds:.0f} s; interrupted "
+            f"(the traceback tail shows where it was)"
         )
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
@@ -342,8 +343,17 @@ def cell(variant):
     if variant is None:
         return "n/a"
     if "error" in variant:
-        return "error: " + variant["error"].split("\n")[0][:120]
+        return "error: " + variant["error"].split("\n")[0][:200]
     return _common.fmt(variant.get("sequences_per_s"))
+
+
+def warmup_cell(variant):
+    if not variant or "warmup_epoch_s" not in variant:
+        return "n/a"
+    text = _common.fmt(variant["warmup_epoch_s"])
+    if variant.get("error", "").startswith("WarmupBudgetExceeded"):
+        text = f">= {text} (interrupted)"
+    return text
 
 
 def main():
@@ -380,8 +390,8 @@ def main():
                 cell(off),
                 cell(on),
                 _common.fmt(r.get("speedup_jit_on_over_off")),
-                _common.fmt(off.get("warmup_epoch_s")) if off else "n/a",
-                _common.fmt(on.get("warmup_epoch_s")) if on and "warmup_epoch_s" in on else "n/a",
+                warmup_cell(off),
+                warmup_cell(on),
             ]
         )
     table = _common.markdown_table(

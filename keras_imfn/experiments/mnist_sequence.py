@@ -36,8 +36,8 @@ MODELS = ("imfn", "transformer", "mamba", "gru")
 PRESETS = {
     # A few minutes at most: what the tests run.
     "smoke": dict(
-        sequence_length=4, memory_dim=32, batch_size=16, local_steps=12, end_to_end_steps=8,
-        steps_per_epoch=4, test_sequences=32, seeds=1, imfn_blocks=1,
+        sequence_length=4, memory_dim=32, batch_size=16, local_steps=4, end_to_end_steps=2,
+        steps_per_epoch=2, test_sequences=16, seeds=1, imfn_blocks=1,
     ),
     # T=16, d=128 (8 numbers per image): every model and seed in about an
     # hour on 2 CPU cores.
