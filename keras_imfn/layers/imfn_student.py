@@ -52,11 +52,11 @@ class IMFNStudent(keras.layers.Layer):
     >>> import numpy as np, keras
     >>> student = IMFNStudent(memory_dim=16)
     >>> rnn = keras.layers.RNN(student, return_sequences=True)
-    >>> rnn(np.random.rand(2, 8, 28, 28).astype("float32")).shape
+    >>> tuple(rnn(np.random.rand(2, 8, 28, 28).astype("float32")).shape)
     (2, 8, 16)
     >>> states = student.get_initial_state(batch_size=2)
     >>> memory, states = student.step(np.zeros((2, 28, 28), "float32"), states)
-    >>> memory.shape
+    >>> tuple(memory.shape)
     (2, 16)
     """
 

@@ -87,11 +87,11 @@ class MambaBlock(keras.layers.Layer):
     >>> import numpy as np
     >>> block = MambaBlock(state_dim=8)
     >>> u = np.random.rand(2, 10, 32).astype("float32")
-    >>> block(u).shape
+    >>> tuple(block(u).shape)
     (2, 10, 32)
     >>> cache = block.get_initial_cache(batch_size=2)
     >>> out, cache = block.step(u[:, 0], cache)
-    >>> out.shape
+    >>> tuple(out.shape)
     (2, 32)
     """
 

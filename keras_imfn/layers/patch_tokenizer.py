@@ -70,7 +70,7 @@ class PatchTokenizer(keras.layers.Layer):
 
     >>> import numpy as np
     >>> tokenizer = PatchTokenizer(patch_size=8, memory_dim=32)
-    >>> tokenizer(np.zeros((2, 64, 64, 3), "float32")).shape
+    >>> tuple(tokenizer(np.zeros((2, 64, 64, 3), "float32")).shape)
     (2, 64, 32)
     """
 
@@ -130,7 +130,7 @@ class PatchDetokenizer(keras.layers.Layer):
 
     >>> import numpy as np
     >>> detokenizer = PatchDetokenizer(patch_size=8, height=64, width=64, channels=3)
-    >>> detokenizer(np.zeros((2, 64, 32), "float32")).shape
+    >>> tuple(detokenizer(np.zeros((2, 64, 32), "float32")).shape)
     (2, 64, 64, 3)
     """
 

@@ -30,7 +30,7 @@ class ResidualMLP(keras.layers.Layer):
 
     >>> import numpy as np
     >>> mlp = ResidualMLP(hidden_dim=32, output_dim=8)
-    >>> mlp(np.zeros((4, 16), "float32")).shape
+    >>> tuple(mlp(np.zeros((4, 16), "float32")).shape)
     (4, 8)
     """
 

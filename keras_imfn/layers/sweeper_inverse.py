@@ -28,7 +28,7 @@ class SweeperInverse(keras.layers.Layer):
     >>> import numpy as np
     >>> inverse = SweeperInverse(memory_dim=16)
     >>> left, right = inverse(np.random.rand(2, 16).astype("float32"))
-    >>> left.shape, right.shape
+    >>> tuple(left.shape), tuple(right.shape)
     ((2, 16), (2, 16))
     """
 

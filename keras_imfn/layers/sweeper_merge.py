@@ -47,7 +47,7 @@ class SweeperMerge(keras.layers.Layer):
     >>> merge = SweeperMerge(memory_dim=16)
     >>> left = np.random.rand(2, 16).astype("float32")
     >>> right = np.random.rand(2, 16).astype("float32")
-    >>> merge([left, right]).shape
+    >>> tuple(merge([left, right]).shape)
     (2, 16)
     """
 

@@ -54,7 +54,7 @@ class DistillationTrainer(keras.Model):
     >>> trainer = DistillationTrainer(teacher)
     >>> trainer.compile(optimizer="adam")
     >>> history = trainer.fit(x, epochs=1, batch_size=8, verbose=0)
-    >>> trainer(x).shape
+    >>> tuple(trainer(x).shape)
     (16, 8, 32)
     """
 

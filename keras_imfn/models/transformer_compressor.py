@@ -116,9 +116,9 @@ class TransformerCompressor(keras.Model):
     >>> history = model.fit(x, epochs=1, batch_size=16, verbose=0)
     >>> sorted(history.history)
     ['loss', 'reconstruction_loss']
-    >>> model.encode(x).shape
+    >>> tuple(model.encode(x).shape)
     (32, 64)
-    >>> model.decode(model.encode(x)).shape
+    >>> tuple(model.decode(model.encode(x)).shape)
     (32, 8, 28, 28)
     """
 

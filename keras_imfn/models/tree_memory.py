@@ -83,9 +83,9 @@ class TreeMemory(keras.Model):
     >>> history = model.fit(x, epochs=1, batch_size=16, verbose=0)
     >>> sorted(history.history)[:3]
     ['leaf_loss', 'level_0_loss', 'level_1_loss']
-    >>> model.encode(x).shape
+    >>> tuple(model.encode(x).shape)
     (32, 64)
-    >>> model.decode(model.encode(x)).shape
+    >>> tuple(model.decode(model.encode(x)).shape)
     (32, 8, 28, 28)
     """
 
