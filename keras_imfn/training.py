@@ -48,6 +48,9 @@ def train_local_then_end_to_end(
         ("end_to_end", end_to_end_epochs, fine_tune_learning_rate, True),
     )
     callbacks = list(fit_kwargs.pop("callbacks", None) or [])
+    if checkpoint_dir is not None and not model.built:
+        # Restoring a backup (or a finished phase) needs the model's variables.
+        model(_first_inputs(data)[:1])
     histories = {}
     for phase, epochs, rate, end_to_end in phases:
         histories[phase] = None
@@ -59,8 +62,6 @@ def train_local_then_end_to_end(
         if checkpoint_dir is not None:
             finished = os.path.join(checkpoint_dir, f"{phase}.weights.h5")
             if os.path.exists(finished):
-                if not model.built:
-                    model(_first_inputs(data)[:1])
                 model.load_weights(finished)
                 continue
             backup = keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, phase))
