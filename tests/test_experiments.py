@@ -20,7 +20,7 @@ def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkey
     for row in results["models"].values():
         assert set(row["mse"]) == {"mean", "std"} and 0 < row["mse"]["mean"] < 1
         # One seed: PSNR is exactly 10 log10(1 / MSE) of the mean MSE.
-        assert abs(row["psnr"]["mean"] - 10 * np.log10(1 / row["mse"]["mean"])) < 1e-6
+        assert abs(row["psnr"]["mean"] - 10 * np.log10(1 / row["mse"]["mean"])) < 1e-4
     # Equal size or larger: a baseline never has fewer parameters than IMFN.
     assert results["models"]["gru"]["params"] >= results["models"]["imfn"]["params"]
     assert (tmp_path / "results.png").exists() and (tmp_path / "results.md").exists()
