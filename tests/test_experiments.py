@@ -41,7 +41,7 @@ def test_ucf101_smoke_on_generated_videos(tmp_path, monkeypatch, capsys):
     root = make_tree(tmp_path / "ucf", num_frames=16)
     output = tmp_path / "video.json"
     run_example("ucf101_video.py", monkeypatch, "--data-dir", str(root), "--preset", "smoke",
-                "--epochs", "3", "--size", "16", "--output", str(output),
+                "--epochs", "1", "--size", "16", "--output", str(output),
                 "--cache-dir", str(tmp_path / "cache"))
     results = json.loads(output.read_text())
     assert [row["level"] for row in results["levels"]] == [0, 1, 2, 3]
