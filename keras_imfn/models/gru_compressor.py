@@ -5,8 +5,10 @@ from keras import ops
 
 from keras_imfn.callbacks import with_non_finite_guard
 from keras_imfn.models.inputs import check_numeric
+from keras_imfn.models.losses import add_compiled_and_layer_losses
+from keras_imfn.models.losses import pixel_error
+from keras_imfn.models.losses import weighted_mean
 from keras_imfn.models.inputs import check_sequence_shape
-from keras_imfn.models.tree_memory import _masked_mean
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
@@ -200,23 +202,9 @@ class GRUCompressor(keras.Model):
         x = self._prepare(x)
         if y_pred is None:
             y_pred = self(x)
-        axes = tuple(range(1, len(x.shape)))
-        error = ops.mean(ops.square(ops.cast(y_pred, x.dtype) - x), axis=axes)
-        total = _masked_mean(error, sample_weight)
+        total = weighted_mean(pixel_error(x, y_pred), sample_weight)
         self.reconstruction_loss_tracker.update_state(total)
-        if y is not None:
-            if self._compile_loss is None:
-                raise ValueError(
-                    "GRUCompressor trains on `x` alone (`fit(x)`): its loss is "
-                    "the reconstruction of `x`. Received targets `y` but no `loss` "
-                    "in `compile()`; drop `y`, or compile a loss to add on (y, y_pred)."
-                )
-            compiled = self._compile_loss(y, y_pred, sample_weight)
-            if compiled is not None:
-                total = total + compiled
-        for extra in self.losses:
-            total = total + self._aggregate_additional_loss(extra)
-        return total
+        return add_compiled_and_layer_losses(self, total, y, y_pred, sample_weight)
 
     def fit(self, *args, callbacks=None, **kwargs):
         """`keras.Model.fit`, stopping with a clear error on a non-finite loss."""

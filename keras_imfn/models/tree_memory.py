@@ -10,17 +10,12 @@ from keras_imfn.layers.sweeper_inverse import SweeperInverse
 from keras_imfn.layers.sweeper_merge import SweeperMerge
 from keras_imfn.models.inputs import check_numeric
 from keras_imfn.models.inputs import check_sequence_shape
+from keras_imfn.models.losses import add_compiled_and_layer_losses
+from keras_imfn.models.losses import pixel_error
+from keras_imfn.models.losses import weighted_mean
 
 # Keeps the variance normalisation finite when a level's states collapse.
 _EPSILON = 1e-6
-
-
-def _masked_mean(values, sample_weight):
-    """Mean of per-sequence `values` `(B,)`, weighted by `sample_weight`."""
-    if sample_weight is None:
-        return ops.mean(values)
-    sample_weight = ops.cast(ops.reshape(sample_weight, (-1,)), values.dtype)
-    return ops.sum(values * sample_weight) / ops.maximum(ops.sum(sample_weight), _EPSILON)
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
@@ -409,40 +404,23 @@ class TreeMemory(keras.Model):
             losses.append(error / (scale + _EPSILON))
         return losses
 
-    def _pixel_error(self, x, y_pred):
-        axes = tuple(range(1, len(x.shape)))
-        return ops.mean(ops.square(y_pred - x), axis=axes)
-
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         x = self._prepare(x)
         if y_pred is None:
             y_pred = self(x)
         leaf_recon = self.decode_leaves(self.encode_leaves(x))
-        leaf_loss = _masked_mean(self._pixel_error(x, leaf_recon), sample_weight)
+        leaf_loss = weighted_mean(pixel_error(x, leaf_recon), sample_weight)
         total = leaf_loss
         self.leaf_loss_tracker.update_state(leaf_loss)
         for level_loss, tracker in zip(self.level_losses(x), self.level_loss_trackers):
-            level_loss = _masked_mean(level_loss, sample_weight)
+            level_loss = weighted_mean(level_loss, sample_weight)
             tracker.update_state(level_loss)
             total = total + level_loss
-        reconstruction = self._pixel_error(x, ops.cast(y_pred, x.dtype))
-        reconstruction_loss = _masked_mean(reconstruction, sample_weight)
+        reconstruction_loss = weighted_mean(pixel_error(x, y_pred), sample_weight)
         self.reconstruction_loss_tracker.update_state(reconstruction_loss)
         if self.end_to_end:
             total = total + reconstruction_loss
-        if y is not None:
-            if self._compile_loss is None:
-                raise ValueError(
-                    "TreeMemory trains on `x` alone (`fit(x)`): its losses come "
-                    "from the tree. Received targets `y` but no `loss` in "
-                    "`compile()`; drop `y`, or compile a loss to add on (y, y_pred)."
-                )
-            compiled = self._compile_loss(y, y_pred, sample_weight)
-            if compiled is not None:
-                total = total + compiled
-        for extra in self.losses:
-            total = total + self._aggregate_additional_loss(extra)
-        return total
+        return add_compiled_and_layer_losses(self, total, y, y_pred, sample_weight)
 
     def fit(self, *args, callbacks=None, **kwargs):
         """`keras.Model.fit`, stopping with a clear error on a non-finite loss."""
