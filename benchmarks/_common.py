@@ -33,10 +33,19 @@ def select_backend(requested, default="jax"):
     return backend
 
 
+def portable_path(path):
+    """``path`` relative to the repository root when inside it, so recorded
+    results hold no machine paths."""
+    path = os.path.abspath(path)
+    repo = os.path.dirname(BENCH_DIR)
+    return os.path.relpath(path, repo) if path.startswith(repo + os.sep) else path
+
+
 def command_line():
     """The command line that started this process, shell-quoted, with the
-    ``KERAS_BACKEND`` environment variable in front when it was set."""
-    words = [sys.executable] + sys.argv
+    ``KERAS_BACKEND`` environment variable in front when it was set; the
+    interpreter is written ``python`` and repository paths relative."""
+    words = ["python"] + [portable_path(a) if os.path.exists(a) else a for a in sys.argv]
     prefix = f"KERAS_BACKEND={_ORIGINAL_KERAS_BACKEND} " if _ORIGINAL_KERAS_BACKEND else ""
     return prefix + " ".join(shlex.quote(a) for a in words)
 
@@ -124,6 +133,8 @@ def fmt(value, digits=3):
 def write_outputs(output, result, markdown):
     """Writes ``result`` as JSON at ``output`` and ``markdown`` beside it (.md)."""
     output = os.path.abspath(output)
+    if isinstance(result.get("config"), dict) and "output" in result["config"]:
+        result["config"]["output"] = portable_path(output)
     os.makedirs(os.path.dirname(output), exist_ok=True)
     with open(output, "w") as f:
         json.dump(result, f, indent=2)

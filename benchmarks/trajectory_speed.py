@@ -24,13 +24,11 @@ compared. Because the rebuild is O(T^2), its repeats after the first stop once
 many runs each median is over). The script also checks that both methods
 agree, on the full T x T output of the last runs.
 
-The model is not trained (timing does not depend on the weights). The
-sweepers' docstrings say their output projections start at zero (an untrained
-merge would then be exactly the mean of its children, which would make the
-agreement check weak), so any all-zero 2-D kernel is re-drawn at random; the
-JSON records how many (``zero_kernels_redrawn``; with keras_imfn 0.1.0 it is
-0: the output kernels are actually initialised with ``glorot_uniform``, so the
-merges are already non-trivial).
+The model is not trained (timing does not depend on the weights). Any
+all-zero 2-D kernel would be re-drawn at random so that merges are not
+trivial and the agreement check means something; the JSON records how many
+(``zero_kernels_redrawn``; the sweepers' output kernels start at random, so
+with keras_imfn 0.1.0 it is 0).
 
 Usage::
 

@@ -196,7 +196,6 @@ def run_worker(args):
         cache_dir = os.environ.get("TORCHINDUCTOR_CACHE_DIR") or os.path.join(
             tempfile.gettempdir(), f"torchinductor_{getpass.getuser()}"
         )
-        env["torchinductor_cache_dir"] = cache_dir
         env["torchinductor_cache_present_before_run"] = os.path.isdir(cache_dir)
     (xtr, _), _, source = mnist.load_digits(source="embedded", verbose=False)
     num_sequences = args.steps * args.batch_size
@@ -335,7 +334,9 @@ def run_backend(args, backend):
             result["error"] = error
             result["stderr_tail"] = stderr[-4000:]
         result["worker_wall_s"] = wall
-        result["worker_command"] = f"KERAS_BACKEND={backend} " + " ".join(cmd)
+        shown = ["python", _common.portable_path(__file__)] + cmd[2:]
+        shown[shown.index("--worker-output") + 1] = "<temporary dir>/worker.json"
+        result["worker_command"] = f"KERAS_BACKEND={backend} " + " ".join(shown)
         return result
 
 
