@@ -3,16 +3,12 @@ import numpy as np
 from keras import layers
 from keras import ops
 
-from keras_imfn.callbacks import with_non_finite_guard
-from keras_imfn.models.inputs import check_numeric
-from keras_imfn.models.losses import add_compiled_and_layer_losses
-from keras_imfn.models.losses import pixel_error
-from keras_imfn.models.losses import weighted_mean
 from keras_imfn.models.inputs import check_sequence_shape
+from keras_imfn.models.sequence_compressor import SequenceCompressor
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
-class GRUCompressor(keras.Model):
+class GRUCompressor(SequenceCompressor):
     """A GRU baseline: a sequence compressed into one memory vector.
 
     The same interface as `TreeMemory` (`encode`, `decode`, `call`,
@@ -67,26 +63,15 @@ class GRUCompressor(keras.Model):
         output_activation=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        if int(memory_dim) < 1:
-            raise ValueError(f"`memory_dim` must be >= 1. Received: memory_dim={memory_dim}")
-        if int(sequence_length) < 1:
-            raise ValueError(
-                f"`sequence_length` must be >= 1. Received: sequence_length={sequence_length}"
-            )
+        super().__init__(memory_dim, sequence_length, output_activation, **kwargs)
         if int(embed_dim) < 1 or int(hidden_dim) < 1 or int(num_layers) < 1:
             raise ValueError(
                 "`embed_dim`, `hidden_dim` and `num_layers` must be >= 1. Received: "
                 f"embed_dim={embed_dim}, hidden_dim={hidden_dim}, num_layers={num_layers}"
             )
-        self.memory_dim = int(memory_dim)
-        self.sequence_length = int(sequence_length)
         self.embed_dim = int(embed_dim)
         self.hidden_dim = int(hidden_dim)
         self.num_layers = int(num_layers)
-        self.output_activation = output_activation
-        self.feature_shape = None
-        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -152,14 +137,6 @@ class GRUCompressor(keras.Model):
         self.step_decoder.build(hidden_shape)
         self.built = True
 
-    def _prepare(self, x):
-        check_numeric(x, "GRUCompressor")
-        shape = tuple(x.shape)
-        if not self.built:
-            self.build((None, self.sequence_length) + shape[2:])
-        check_sequence_shape(shape, self.sequence_length, self.feature_shape, "GRUCompressor")
-        return ops.cast(x, self.compute_dtype)
-
     # ------------------------------------------------------------- public API
 
     def encode(self, x):
@@ -172,14 +149,7 @@ class GRUCompressor(keras.Model):
 
     def decode(self, memory):
         """Decodes a memory `(B, memory_dim)` back into `(B, T, *features)`."""
-        if not self.built:
-            raise ValueError("Call the model on data (or `build()` it) before `decode()`.")
-        memory = ops.convert_to_tensor(memory)
-        if tuple(memory.shape[1:]) != (self.memory_dim,):
-            raise ValueError(
-                f"GRUCompressor.decode expects a memory of shape (batch, "
-                f"{self.memory_dim}). Received {tuple(memory.shape)}"
-            )
+        memory = self._check_memory(memory)
         states = ops.split(self.state_projection(memory), self.num_layers, axis=-1)
         h = ops.broadcast_to(
             self.step_embedding[None],
@@ -190,38 +160,15 @@ class GRUCompressor(keras.Model):
         steps = self.step_decoder(h)
         return ops.reshape(steps, (-1, self.sequence_length) + self.feature_shape)
 
-    def call(self, inputs):
-        return self.decode(self.encode(inputs))
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
-
-    # --------------------------------------------------------------- training
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        x = self._prepare(x)
-        if y_pred is None:
-            y_pred = self(x)
-        total = weighted_mean(pixel_error(x, y_pred), sample_weight)
-        self.reconstruction_loss_tracker.update_state(total)
-        return add_compiled_and_layer_losses(self, total, y, y_pred, sample_weight)
-
-    def fit(self, *args, callbacks=None, **kwargs):
-        """`keras.Model.fit`, stopping with a clear error on a non-finite loss."""
-        return super().fit(*args, callbacks=with_non_finite_guard(callbacks), **kwargs)
-
     # ---------------------------------------------------------- serialization
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "memory_dim": self.memory_dim,
-                "sequence_length": self.sequence_length,
                 "embed_dim": self.embed_dim,
                 "hidden_dim": self.hidden_dim,
                 "num_layers": self.num_layers,
-                "output_activation": self.output_activation,
             }
         )
         return config

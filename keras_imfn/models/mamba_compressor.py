@@ -3,17 +3,13 @@ import numpy as np
 from keras import layers
 from keras import ops
 
-from keras_imfn.callbacks import with_non_finite_guard
 from keras_imfn.layers.mamba_block import MambaBlock
-from keras_imfn.models.inputs import check_numeric
-from keras_imfn.models.losses import add_compiled_and_layer_losses
-from keras_imfn.models.losses import pixel_error
-from keras_imfn.models.losses import weighted_mean
 from keras_imfn.models.inputs import check_sequence_shape
+from keras_imfn.models.sequence_compressor import SequenceCompressor
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
-class MambaCompressor(keras.Model):
+class MambaCompressor(SequenceCompressor):
     """A Mamba baseline: a sequence compressed into one memory vector.
 
     The same interface as `TreeMemory` (`encode`, `decode`, `call`,
@@ -74,13 +70,7 @@ class MambaCompressor(keras.Model):
         output_activation=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        if int(memory_dim) < 1:
-            raise ValueError(f"`memory_dim` must be >= 1. Received: memory_dim={memory_dim}")
-        if int(sequence_length) < 1:
-            raise ValueError(
-                f"`sequence_length` must be >= 1. Received: sequence_length={sequence_length}"
-            )
+        super().__init__(memory_dim, sequence_length, output_activation, **kwargs)
         if num_decoder_layers is None:
             num_decoder_layers = num_layers
         if int(model_dim) < 1 or int(num_layers) < 0 or int(num_decoder_layers) < 0:
@@ -89,17 +79,12 @@ class MambaCompressor(keras.Model):
                 f">= 0. Received: model_dim={model_dim}, num_layers={num_layers}, "
                 f"num_decoder_layers={num_decoder_layers}"
             )
-        self.memory_dim = int(memory_dim)
-        self.sequence_length = int(sequence_length)
         self.model_dim = int(model_dim)
         self.state_dim = int(state_dim)
         self.num_layers = int(num_layers)
         self.num_decoder_layers = int(num_decoder_layers)
         self.conv_width = int(conv_width)
         self.expand = int(expand)
-        self.output_activation = output_activation
-        self.feature_shape = None
-        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -166,14 +151,6 @@ class MambaCompressor(keras.Model):
         self.step_decoder.build(stream_shape)
         self.built = True
 
-    def _prepare(self, x):
-        check_numeric(x, "MambaCompressor")
-        shape = tuple(x.shape)
-        if not self.built:
-            self.build((None, self.sequence_length) + shape[2:])
-        check_sequence_shape(shape, self.sequence_length, self.feature_shape, "MambaCompressor")
-        return ops.cast(x, self.compute_dtype)
-
     # ------------------------------------------------------------- public API
 
     def encode(self, x):
@@ -187,39 +164,12 @@ class MambaCompressor(keras.Model):
 
     def decode(self, memory):
         """Decodes a memory `(B, memory_dim)` back into `(B, T, *features)`."""
-        if not self.built:
-            raise ValueError("Call the model on data (or `build()` it) before `decode()`.")
-        memory = ops.convert_to_tensor(memory)
-        if tuple(memory.shape[1:]) != (self.memory_dim,):
-            raise ValueError(
-                f"MambaCompressor.decode expects a memory of shape (batch, "
-                f"{self.memory_dim}). Received {tuple(memory.shape)}"
-            )
+        memory = self._check_memory(memory)
         h = self.memory_expansion(memory)[:, None, :] + self.position_embedding
         for block in self.decoder_blocks:
             h = block(h)
         steps = self.step_decoder(self.decoder_norm(h))
         return ops.reshape(steps, (-1, self.sequence_length) + self.feature_shape)
-
-    def call(self, inputs):
-        return self.decode(self.encode(inputs))
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
-
-    # --------------------------------------------------------------- training
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        x = self._prepare(x)
-        if y_pred is None:
-            y_pred = self(x)
-        total = weighted_mean(pixel_error(x, y_pred), sample_weight)
-        self.reconstruction_loss_tracker.update_state(total)
-        return add_compiled_and_layer_losses(self, total, y, y_pred, sample_weight)
-
-    def fit(self, *args, callbacks=None, **kwargs):
-        """`keras.Model.fit`, stopping with a clear error on a non-finite loss."""
-        return super().fit(*args, callbacks=with_non_finite_guard(callbacks), **kwargs)
 
     # ---------------------------------------------------------- serialization
 
@@ -227,15 +177,12 @@ class MambaCompressor(keras.Model):
         config = super().get_config()
         config.update(
             {
-                "memory_dim": self.memory_dim,
-                "sequence_length": self.sequence_length,
                 "model_dim": self.model_dim,
                 "state_dim": self.state_dim,
                 "num_layers": self.num_layers,
                 "num_decoder_layers": self.num_decoder_layers,
                 "conv_width": self.conv_width,
                 "expand": self.expand,
-                "output_activation": self.output_activation,
             }
         )
         return config

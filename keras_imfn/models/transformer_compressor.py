@@ -3,12 +3,8 @@ import numpy as np
 from keras import layers
 from keras import ops
 
-from keras_imfn.callbacks import with_non_finite_guard
-from keras_imfn.models.inputs import check_numeric
-from keras_imfn.models.losses import add_compiled_and_layer_losses
-from keras_imfn.models.losses import pixel_error
-from keras_imfn.models.losses import weighted_mean
 from keras_imfn.models.inputs import check_sequence_shape
+from keras_imfn.models.sequence_compressor import SequenceCompressor
 
 
 class _TransformerBlock(keras.layers.Layer):
@@ -68,7 +64,7 @@ def _repeat_over_batch(weight, like):
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
-class TransformerCompressor(keras.Model):
+class TransformerCompressor(SequenceCompressor):
     """A Transformer baseline: a sequence compressed into one memory vector.
 
     The same interface as `TreeMemory` (`encode`, `decode`, `call`,
@@ -138,13 +134,7 @@ class TransformerCompressor(keras.Model):
         output_activation=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        if int(memory_dim) < 1:
-            raise ValueError(f"`memory_dim` must be >= 1. Received: memory_dim={memory_dim}")
-        if int(sequence_length) < 1:
-            raise ValueError(
-                f"`sequence_length` must be >= 1. Received: sequence_length={sequence_length}"
-            )
+        super().__init__(memory_dim, sequence_length, output_activation, **kwargs)
         if int(num_heads) < 1 or int(embed_dim) % int(num_heads) != 0:
             raise ValueError(
                 "`embed_dim` must be a positive multiple of `num_heads` (each head "
@@ -160,8 +150,6 @@ class TransformerCompressor(keras.Model):
                 f"num_decoder_layers={num_decoder_layers}, "
                 f"num_memory_tokens={num_memory_tokens}"
             )
-        self.memory_dim = int(memory_dim)
-        self.sequence_length = int(sequence_length)
         self.embed_dim = int(embed_dim)
         self.num_layers = int(num_layers)
         self.num_heads = int(num_heads)
@@ -169,9 +157,6 @@ class TransformerCompressor(keras.Model):
         self.num_decoder_layers = int(num_decoder_layers)
         self.num_memory_tokens = int(num_memory_tokens)
         self.activation = activation
-        self.output_activation = output_activation
-        self.feature_shape = None
-        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -259,16 +244,6 @@ class TransformerCompressor(keras.Model):
         self.step_decoder.build(decoder_shape)
         self.built = True
 
-    def _prepare(self, x):
-        check_numeric(x, "TransformerCompressor")
-        shape = tuple(x.shape)
-        if not self.built:
-            self.build((None, self.sequence_length) + shape[2:])
-        check_sequence_shape(
-            shape, self.sequence_length, self.feature_shape, "TransformerCompressor"
-        )
-        return ops.cast(x, self.compute_dtype)
-
     # ------------------------------------------------------------- public API
 
     def encode(self, x):
@@ -285,14 +260,7 @@ class TransformerCompressor(keras.Model):
 
     def decode(self, memory):
         """Decodes a memory `(B, memory_dim)` back into `(B, T, *features)`."""
-        if not self.built:
-            raise ValueError("Call the model on data (or `build()` it) before `decode()`.")
-        memory = ops.convert_to_tensor(memory)
-        if tuple(memory.shape[1:]) != (self.memory_dim,):
-            raise ValueError(
-                f"TransformerCompressor.decode expects a memory of shape (batch, "
-                f"{self.memory_dim}). Received {tuple(memory.shape)}"
-            )
+        memory = self._check_memory(memory)
         context = ops.reshape(
             self.context_projection(memory), (-1, self.num_memory_tokens, self.embed_dim)
         )
@@ -303,34 +271,12 @@ class TransformerCompressor(keras.Model):
         steps = self.step_decoder(self.decoder_norm(h))
         return ops.reshape(steps, (-1, self.sequence_length) + self.feature_shape)
 
-    def call(self, inputs):
-        return self.decode(self.encode(inputs))
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
-
-    # --------------------------------------------------------------- training
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        x = self._prepare(x)
-        if y_pred is None:
-            y_pred = self(x)
-        total = weighted_mean(pixel_error(x, y_pred), sample_weight)
-        self.reconstruction_loss_tracker.update_state(total)
-        return add_compiled_and_layer_losses(self, total, y, y_pred, sample_weight)
-
-    def fit(self, *args, callbacks=None, **kwargs):
-        """`keras.Model.fit`, stopping with a clear error on a non-finite loss."""
-        return super().fit(*args, callbacks=with_non_finite_guard(callbacks), **kwargs)
-
     # ---------------------------------------------------------- serialization
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "memory_dim": self.memory_dim,
-                "sequence_length": self.sequence_length,
                 "embed_dim": self.embed_dim,
                 "num_layers": self.num_layers,
                 "num_heads": self.num_heads,
@@ -338,7 +284,6 @@ class TransformerCompressor(keras.Model):
                 "num_decoder_layers": self.num_decoder_layers,
                 "num_memory_tokens": self.num_memory_tokens,
                 "activation": self.activation,
-                "output_activation": self.output_activation,
             }
         )
         return config
