@@ -233,16 +233,16 @@ class TreeMemory(keras.Model):
         )
         return ops.cast(x, self.compute_dtype)
 
-    def _pad(self, x):
-        missing = self.padded_length - x.shape[1]
+    def _pad(self, x, length):
+        """`x` zero-padded along time (in input space) to `length` steps."""
+        missing = length - x.shape[1]
         if missing == 0:
             return x
-        padding = [(0, 0), (0, missing)] + [(0, 0)] * len(self.feature_shape)
-        return ops.pad(x, padding)
+        return ops.pad(x, [(0, 0), (0, missing)] + [(0, 0)] * len(self.feature_shape))
 
     def encode_leaves(self, x):
         """Leaves `(B, padded_length, *leaf_shape)` of zero-padded `x`."""
-        x = self._pad(x)
+        x = self._pad(x, self.padded_length)
         steps = ops.reshape(x, (-1,) + self.feature_shape)
         leaves = self.encoder(steps)
         return ops.reshape(leaves, (-1, self.padded_length) + self.leaf_shape)
@@ -348,7 +348,7 @@ class TreeMemory(keras.Model):
         """
         x = self._prepare(x, allow_shorter=True)
         steps = x.shape[1]
-        levels = self.encode(self._pad_to_length(x), return_levels=True)
+        levels = self.encode(self._pad(x, self.sequence_length), return_levels=True)
         zero_node = self.encode_leaves(ops.zeros((1, 1) + self.feature_shape, x.dtype))[:, :1]
         last_seen = np.arange(steps)  # prefix t has seen steps 0 .. t - 1
         partial = levels[0][:, :steps]  # the node that holds step t - 1
@@ -364,12 +364,6 @@ class TreeMemory(keras.Model):
             partial = self.merge_for(level)([left, right])
             zero_node = self.merge_for(level)([zero_node, zero_node])
         return partial
-
-    def _pad_to_length(self, x):
-        missing = self.sequence_length - x.shape[1]
-        if missing == 0:
-            return x
-        return ops.pad(x, [(0, 0), (0, missing)] + [(0, 0)] * len(self.feature_shape))
 
     def call(self, inputs):
         return self.reconstruct(inputs)
