@@ -27,6 +27,8 @@ VARIANTS = {
     # name: DistillationTrainer arguments
     "uniform": dict(step_weighting="uniform"),
     "linear+pixel": dict(step_weighting="linear", pixel_loss_weight=1.0),
+    "linear+pixel+one-step": dict(step_weighting="linear", pixel_loss_weight=1.0,
+                                  one_step_loss_weight=1.0),
 }
 
 

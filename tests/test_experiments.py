@@ -28,6 +28,9 @@ def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkey
     run_example("mnist_sequence.py", monkeypatch, *args)
     rerun = json.loads(output.read_text())
     assert rerun["models"]["imfn"] == results["models"]["imfn"]
+    # ... and still draws every model, from the examples kept in the run directory.
+    rows = "PNG rows, top to bottom: original, imfn_local, imfn, gru, mean_image, pca"
+    assert rows in (tmp_path / "results.md").read_text()
 
 
 def test_pca_reference_is_exact_with_every_component():

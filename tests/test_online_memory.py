@@ -96,6 +96,20 @@ def test_distillation_cuts_the_trajectory_loss_and_round_trips(tmp_path):
     assert len(loaded.trainable_weights) == len(trainer.student.trainable_weights)
 
 
+def test_one_step_loss_applies_the_student_to_the_teacher_states_and_trains():
+    x = random_sequences(64, 8, 6)
+    trainer = DistillationTrainer(fitted_teacher(x), one_step_loss_weight=1.0)
+    targets = trainer.compute_targets(x[:4])
+    one_step = to_numpy(trainer._one_step(x[:4], keras.ops.convert_to_tensor(targets)))
+    for t in range(8):
+        previous = targets[:, t - 1] if t else np.zeros_like(targets[:, 0])
+        expected, _ = trainer.student(x[:4, t], [previous, np.full((4, 1), t, "float32")])
+        np.testing.assert_allclose(one_step[:, t], to_numpy(expected), atol=1e-5)
+    trainer.compile(optimizer=keras.optimizers.Adam(3e-3))
+    history = trainer.fit(x, epochs=6, batch_size=16, verbose=0).history
+    assert history["one_step_loss"][-1] < 0.5 * history["one_step_loss"][0]
+
+
 def test_cached_targets_give_the_same_loss_as_on_the_fly_targets():
     x = random_sequences(16, 4, 6)
     teacher = TreeMemory(16, 4, leaf_hidden_dim=32)

@@ -113,21 +113,26 @@ def test_video_in_both_lists_is_an_error(tree, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "frames,stride,clips_per_video,expected",
+    "frames,stride,clips_per_video,hop,expected",
     [
-        (5, 1, 1, [[0, 1, 2, 3, 4]]),
-        (4, 3, None, [[0, 3, 6, 9]]),  # a second 12-frame window does not fit in 20
-        (4, 2, None, [[0, 2, 4, 6], [8, 10, 12, 14]]),
-        (4, 2, 1, [[0, 2, 4, 6]]),
-        (2, 1, 3, [[0, 1], [2, 3], [4, 5]]),
-        (1, 5, None, [[0], [5], [10], [15]]),
+        (5, 1, 1, None, [[0, 1, 2, 3, 4]]),
+        (4, 3, None, None, [[0, 3, 6, 9]]),  # a second 12-frame window does not fit in 20
+        (4, 2, None, None, [[0, 2, 4, 6], [8, 10, 12, 14]]),
+        (4, 2, 1, None, [[0, 2, 4, 6]]),
+        (2, 1, 3, None, [[0, 1], [2, 3], [4, 5]]),
+        (1, 5, None, None, [[0], [5], [10], [15]]),
+        # Overlapping windows: one starts every `hop` frames.
+        (4, 3, None, 6, [[0, 3, 6, 9], [6, 9, 12, 15]]),
+        (8, 1, 2, 4, [[0, 1, 2, 3, 4, 5, 6, 7], [4, 5, 6, 7, 8, 9, 10, 11]]),
+        (2, 2, None, 8, [[0, 2], [8, 10], [16, 18]]),
     ],
 )
-def test_frames_stride_and_clips_per_video(
-    tree, tmp_path, frames, stride, clips_per_video, expected
+def test_frames_stride_clips_per_video_and_hop(
+    tree, tmp_path, frames, stride, clips_per_video, hop, expected
 ):
     clips, labels, summary = load(
-        tree, tmp_path, frames=frames, stride=stride, clips_per_video=clips_per_video, size=12
+        tree, tmp_path, frames=frames, stride=stride, clips_per_video=clips_per_video, hop=hop,
+        size=12,
     )
     per_video = len(expected)
     assert clips.shape == (2 * per_video, frames, 12, 12, 3)
@@ -200,6 +205,8 @@ def test_invalid_settings_are_errors(tree, tmp_path):
         load(tree, tmp_path, frames=0)
     with pytest.raises(ValueError, match="`clips_per_video` must be a positive integer"):
         load(tree, tmp_path, clips_per_video=0)
+    with pytest.raises(ValueError, match="`hop` must be a positive multiple of `stride`"):
+        load(tree, tmp_path, stride=2, hop=3)
 
 
 def test_list_and_class_index_that_disagree_are_errors(tree, tmp_path):
@@ -238,7 +245,8 @@ def test_second_call_loads_from_cache_without_decoding(tree, tmp_path, monkeypat
 
 @pytest.mark.parametrize(
     "change",
-    [{"size": 12}, {"frames": 5}, {"stride": 1}, {"clips_per_video": None}, {"subset": "test"}],
+    [{"size": 12}, {"frames": 5}, {"stride": 1}, {"clips_per_video": None}, {"hop": 4},
+     {"subset": "test"}],
 )
 def test_a_changed_setting_misses_the_cache(tree, tmp_path, monkeypatch, change):
     settings = dict(frames=6, stride=2, size=10, clips_per_video=1)

@@ -110,15 +110,18 @@ def load_clips(
     stride=1,
     size=64,
     clips_per_video=1,
+    hop=None,
     cache_dir=None,
     use_cache=True,
     progress=True,
 ):
     """Loads one subset of an official UCF-101 split as fixed-length clips.
 
-    Each video is cut into non-overlapping windows of `frames * stride`
-    frames, starting at its first frame; a clip keeps every `stride`-th frame
-    of a window (frames `0, stride, ..., (frames - 1) * stride` of it). With
+    Each video is cut into windows of `frames * stride` frames, one starting
+    every `hop` frames from its first frame (by default `hop = frames *
+    stride`: non-overlapping windows; a smaller `hop` gives overlapping ones,
+    more clips for training); a clip keeps every `stride`-th frame of a window
+    (frames `0, stride, ..., (frames - 1) * stride` of it). With
     `clips_per_video=k` the first `k` windows are used, so only the start of
     each video is decoded; a video shorter than `k` windows gives the windows
     it has.
@@ -131,7 +134,7 @@ def load_clips(
 
     Decoded clips are cached as an `.npz` in `cache_dir`, keyed by every
     setting that changes them (split, subset, frames, stride, size,
-    clips_per_video, the listed videos with their sizes and modification
+    clips_per_video, hop, the listed videos with their sizes and modification
     times, the class list, the OpenCV version and the cache format), so a
     repeated call starts at once and any change decodes afresh.
 
@@ -147,7 +150,9 @@ def load_clips(
         stride: keep every `stride`-th frame (2 halves the frame rate).
         size: side of the square output frames, in pixels.
         clips_per_video: clips taken from the start of each video, or `None`
-            for all non-overlapping clips.
+            for all of them.
+        hop: frames between the starts of consecutive windows, a multiple
+            of `stride`; `None` is `frames * stride` (no overlap).
         cache_dir: cache folder; defaults to `default_cache_dir()`
             (`$KERAS_IMFN_CACHE/ucf101`, else `~/.cache/keras_imfn/ucf101`).
         use_cache: read and write the cache; `False` always decodes.
@@ -167,7 +172,7 @@ def load_clips(
     print(summary)  # UCF-101 split 1 test in ...: N clips from N of N listed videos, ...
     ```
     """
-    _check_clip_settings(frames, stride, size, clips_per_video)
+    hop = _check_clip_settings(frames, stride, size, clips_per_video, hop)
     if split not in SPLITS:
         raise ValueError(
             f"`split` must be one of {SPLITS} (the official UCF-101 splits). Received: {split!r}"
@@ -198,6 +203,7 @@ def load_clips(
             "stride": stride,
             "size": size,
             "clips_per_video": clips_per_video,
+            "hop": hop,
             "class_names": class_names,
             "videos": [
                 [video, label, *_file_stamp(video_paths[video])] for video, label in entries
@@ -233,7 +239,7 @@ def load_clips(
             video_clips = None
         else:
             video_clips, reason = _decode_video_clips(
-                cv2, path, frames, stride, size, clips_per_video
+                cv2, path, frames, stride, size, clips_per_video, hop
             )
         if video_clips is None:
             _skip(summary, video, path or os.path.join(video_root, video), reason)
@@ -259,6 +265,7 @@ def load_tfds_clips(
     stride=1,
     size=64,
     clips_per_video=1,
+    hop=None,
     config=None,
     data_dir=None,
     progress=True,
@@ -282,7 +289,9 @@ def load_tfds_clips(
         stride: keep every `stride`-th frame.
         size: side of the square output frames, in pixels.
         clips_per_video: clips taken from the start of each video, or `None`
-            for all non-overlapping clips.
+            for all of them.
+        hop: frames between the starts of consecutive windows, as in
+            `load_clips`.
         config: TFDS builder config; defaults to `f"ucf101_{split}"` (frames
             at their original 320x240). `"ucf101_1_256"` is smaller to
             prepare, but its frames are already squeezed to 256x256.
@@ -292,7 +301,7 @@ def load_tfds_clips(
     Returns:
         `(clips, labels, summary)` as in `load_clips`.
     """
-    _check_clip_settings(frames, stride, size, clips_per_video)
+    hop = _check_clip_settings(frames, stride, size, clips_per_video, hop)
     if subset not in SUBSETS:
         raise ValueError(f"`subset` must be one of {SUBSETS}. Received: {subset!r}")
     try:
@@ -318,13 +327,14 @@ def load_tfds_clips(
         video = example["video"]  # (T, H, W, 3) uint8, already RGB
         video_name = f"example {index}"
         summary.listed += 1
-        count = _window_count(len(video), window, clips_per_video)
+        count = _window_count(len(video), window, hop, clips_per_video)
         if count == 0:
             location = f"TFDS ucf101/{config} {subset} {video_name}"
             _skip(summary, video_name, location, _too_short(len(video), frames, stride))
         else:
-            kept = [_square_frame(cv2, frame, size) for frame in video[: count * window : stride]]
-            clip_arrays.append(np.stack(kept).reshape(count, frames, size, size, 3))
+            needed = (count - 1) * hop + window
+            kept = [_square_frame(cv2, frame, size) for frame in video[:needed:stride]]
+            clip_arrays.append(_windows(kept, count, frames, stride, hop))
             labels.extend([int(example["label"])] * count)
             summary.clip_videos.extend([video_name] * count)
             summary.read += 1
@@ -419,16 +429,25 @@ def _numbered_lines(path):
                 yield line_number, line.strip()
 
 
-def _check_clip_settings(frames, stride, size, clips_per_video):
+def _check_clip_settings(frames, stride, size, clips_per_video, hop):
+    """Checks the clip settings; returns `hop` with its default filled in."""
     for name, value in (("frames", frames), ("stride", stride), ("size", size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"`{name}` must be a positive integer. Received: {value!r}")
     valid = isinstance(clips_per_video, int) and clips_per_video >= 1
     if clips_per_video is not None and not valid:
         raise ValueError(
-            "`clips_per_video` must be a positive integer, or None for all non-overlapping "
+            "`clips_per_video` must be a positive integer, or None for all "
             f"clips. Received: {clips_per_video!r}"
         )
+    if hop is None:
+        return frames * stride
+    if not isinstance(hop, int) or hop < 1 or hop % stride:
+        raise ValueError(
+            f"`hop` must be a positive multiple of `stride` ({stride}), or None for "
+            f"non-overlapping windows. Received: {hop!r}"
+        )
+    return hop
 
 
 def _import_cv2(caller):
@@ -510,9 +529,18 @@ def _file_stamp(path):
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def _window_count(num_frames, window, clips_per_video):
-    count = num_frames // window
+def _window_count(num_frames, window, hop, clips_per_video):
+    count = 0 if num_frames < window else (num_frames - window) // hop + 1
     return count if clips_per_video is None else min(count, clips_per_video)
+
+
+def _windows(kept, count, frames, stride, hop):
+    """`(count, frames, ...)` clips from `kept`, every `stride`-th frame of a video.
+
+    Window `j` starts at frame `j * hop`, which is `kept[j * hop // stride]`.
+    """
+    step = hop // stride
+    return np.stack([np.stack(kept[j * step : j * step + frames]) for j in range(count)])
 
 
 def _too_short(num_frames, frames, stride):
@@ -531,7 +559,7 @@ def _square_frame(cv2, frame, size):
     return cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def _decode_video_clips(cv2, path, frames, stride, size, clips_per_video):
+def _decode_video_clips(cv2, path, frames, stride, size, clips_per_video, hop):
     """Decodes the clips of one video as uint8 RGB.
 
     Returns:
@@ -540,7 +568,7 @@ def _decode_video_clips(cv2, path, frames, stride, size, clips_per_video):
     """
     window = frames * stride
     # With a clip budget only the start of the video is needed.
-    frame_budget = None if clips_per_video is None else clips_per_video * window
+    frame_budget = None if clips_per_video is None else (clips_per_video - 1) * hop + window
     capture = cv2.VideoCapture(path)
     kept = []
     num_frames = 0
@@ -565,11 +593,10 @@ def _decode_video_clips(cv2, path, frames, stride, size, clips_per_video):
         capture.release()
     if num_frames == 0:
         return None, "unreadable: OpenCV opened it but decoded no frame"
-    count = _window_count(num_frames, window, clips_per_video)
+    count = _window_count(num_frames, window, hop, clips_per_video)
     if count == 0:
         return None, _too_short(num_frames, frames, stride)
-    # Windows start at multiples of `stride`, so window j is kept[j*frames:(j+1)*frames].
-    return np.stack(kept[: count * frames]).reshape(count, frames, size, size, 3), None
+    return _windows(kept, count, frames, stride, hop), None
 
 
 def _skip(summary, video, location, reason):

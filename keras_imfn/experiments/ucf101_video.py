@@ -15,6 +15,7 @@ same run:
 
 import math
 import os
+import time
 
 import keras
 import numpy as np
@@ -32,23 +33,38 @@ from keras_imfn.training import train_local_then_end_to_end
 PRESETS = {
     # Seconds: what the tests run.
     "smoke": dict(frames=16, stride=1, size=32, patch_size=8, memory_dim=32, hidden_dim=64,
-                  num_blocks=1, batch_size=4, local_epochs=2, end_to_end_epochs=1),
+                  num_blocks=1, batch_size=4, local_epochs=2, end_to_end_epochs=1,
+                  sweeper_skip="mean", train_hop=None, train_flips=False),
     # Real training on 2 CPU cores within 30 minutes.
     "cpu": dict(frames=16, stride=1, size=64, patch_size=8, memory_dim=64, hidden_dim=128,
-                num_blocks=2, batch_size=4, local_epochs=300, end_to_end_epochs=150),
+                num_blocks=2, batch_size=4, local_epochs=24, end_to_end_epochs=12,
+                sweeper_skip="mean", train_hop=2, train_flips=True),
     # The full-size setting, for a GPU.
     "paper": dict(frames=16, stride=1, size=64, patch_size=8, memory_dim=128, hidden_dim=256,
-                  num_blocks=2, batch_size=16, local_epochs=100, end_to_end_epochs=50),
+                  num_blocks=2, batch_size=16, local_epochs=100, end_to_end_epochs=50,
+                  sweeper_skip="mean", train_hop=4, train_flips=True),
 }
 
 
 def load_split(data_dir, split, config, cache_dir=None):
-    """Every full clip of the split's train and test videos."""
+    """The split's train and test clips.
+
+    Test clips are every non-overlapping window of the test videos. Train
+    clips start every `train_hop` frames (overlapping windows, so a frame
+    pair meets the tree at every position; `None` for no overlap) and, with
+    `train_flips`, come twice: as decoded and mirrored left to right.
+    """
     common = dict(split=split, frames=config["frames"], stride=config["stride"],
                   size=config["size"], clips_per_video=None, cache_dir=cache_dir)
-    train, _, train_summary = ucf101.load_clips(data_dir, subset="train", **common)
+    train, _, train_summary = ucf101.load_clips(
+        data_dir, subset="train", hop=config["train_hop"], **common
+    )
     test, _, test_summary = ucf101.load_clips(data_dir, subset="test", **common)
-    return train, test, {"train": _summary(train_summary), "test": _summary(test_summary)}
+    if config["train_flips"]:
+        train = np.concatenate([train, train[:, :, :, ::-1]])
+    summary = {"train": _summary(train_summary), "test": _summary(test_summary)}
+    summary["train"]["clips_trained_on"] = len(train)
+    return train, test, summary
 
 
 def _summary(summary):
@@ -70,6 +86,7 @@ def build_tree(config, train):
         hidden_dim=config["hidden_dim"],
         num_blocks=config["num_blocks"],
         token_mixing=True,
+        sweeper_skip=config["sweeper_skip"],
     )
 
 
@@ -140,10 +157,12 @@ def run(config, data_dir, split=1, run_dir=None, cache_dir=None, verbose=2):
     train, test, data_summary = load_split(data_dir, split, config, cache_dir)
     model = build_tree(config, train)
     checkpoints = None if run_dir is None else os.path.join(run_dir, "checkpoints")
+    started = time.time()
     train_local_then_end_to_end(
         model, train, config["local_epochs"], config["end_to_end_epochs"],
         checkpoint_dir=checkpoints, batch_size=config["batch_size"], verbose=verbose,
     )
+    train_seconds = time.time() - started
     tree = level_errors(model, test, batch_size=4)
     pca = pca_rows(train, test, config)
     mean_frame = mean_frame_rows(test, config)
@@ -161,6 +180,7 @@ def run(config, data_dir, split=1, run_dir=None, cache_dir=None, verbose=2):
         "config": dict(config, split=split),
         "data": data_summary,
         "params": model.count_params(),
+        "train_seconds": train_seconds,
         "leaf": {"mse": tree[0]["mse"], "psnr": tree[0]["psnr"], "pca_psnr": pca[0]["psnr"]},
         "levels": levels,
         "mse_ratio_last_to_first": levels[-1]["mse"]["mean"] / levels[0]["mse"]["mean"],

@@ -2,6 +2,8 @@ import keras
 
 from keras_imfn.layers.residual_mlp import ResidualMLP
 from keras_imfn.layers.sweeper_merge import check_memory_shape
+from keras_imfn.layers.sweeper_merge import check_skip
+from keras_imfn.layers.sweeper_merge import skip_output_initializer
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
@@ -12,7 +14,11 @@ class SweeperInverse(keras.layers.Layer):
     `SweeperMerge`. It mirrors the merge: a pre-norm residual MLP maps the
     merged state to the concatenated pair, which is split in two:
 
-        left, right = split(MLP(merged))
+        left, right = split(MLP(merged))                       # skip="none"
+        left, right = merged + split(MLP(merged))              # skip="mean"
+
+    With `skip="mean"` both children start as copies of the merged state
+    and the MLP learns how each differs from it (see `SweeperMerge`).
 
     Args:
         memory_dim: int. Size `d` of a memory state (the last axis).
@@ -21,6 +27,7 @@ class SweeperInverse(keras.layers.Layer):
         num_blocks: int. Residual blocks in the MLP.
         activation: str or callable. Activation inside the MLP.
         token_mixing: bool. Mix across tokens for `(B, N, d)` states.
+        skip: `"none"` or `"mean"`, as in `SweeperMerge`.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Example:
@@ -39,11 +46,13 @@ class SweeperInverse(keras.layers.Layer):
         num_blocks=2,
         activation="gelu",
         token_mixing=False,
+        skip="none",
         **kwargs,
     ):
         super().__init__(**kwargs)
         if memory_dim < 1:
             raise ValueError(f"`memory_dim` must be >= 1. Received: {memory_dim}")
+        self.skip = check_skip(skip)
         self.memory_dim = int(memory_dim)
         self.hidden_dim = int(hidden_dim or 2 * memory_dim)
         self.num_blocks = int(num_blocks)
@@ -55,6 +64,7 @@ class SweeperInverse(keras.layers.Layer):
             num_blocks=self.num_blocks,
             activation=activation,
             token_mixing=self.token_mixing,
+            output_initializer=skip_output_initializer(self.skip),
             dtype=self.dtype_policy,
             name="mlp",
         )
@@ -64,9 +74,11 @@ class SweeperInverse(keras.layers.Layer):
         self.mlp.build(tuple(input_shape))
 
     def call(self, inputs):
-        offsets = self.mlp(inputs)
-        left = offsets[..., : self.memory_dim]
-        right = offsets[..., self.memory_dim :]
+        pair = self.mlp(inputs)
+        left = pair[..., : self.memory_dim]
+        right = pair[..., self.memory_dim :]
+        if self.skip == "mean":
+            left, right = left + inputs, right + inputs
         return [left, right]
 
     def compute_output_shape(self, input_shape):
@@ -81,6 +93,7 @@ class SweeperInverse(keras.layers.Layer):
                 "num_blocks": self.num_blocks,
                 "activation": self.activation,
                 "token_mixing": self.token_mixing,
+                "skip": self.skip,
             }
         )
         return config

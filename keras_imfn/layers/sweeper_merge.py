@@ -14,6 +14,23 @@ def check_memory_shape(layer_name, shape, memory_dim):
         )
 
 
+SKIPS = ("none", "mean")
+
+
+def check_skip(skip):
+    """Returns `skip` if it is one of `SKIPS`, else raises a clear error."""
+    if skip not in SKIPS:
+        raise ValueError(f"`skip` must be one of {SKIPS}. Received: skip={skip!r}")
+    return skip
+
+
+def skip_output_initializer(skip):
+    """Output kernel init of a sweeper MLP: small beside a mean skip, else Glorot."""
+    if skip == "mean":
+        return keras.initializers.VarianceScaling(0.01, "fan_in", "truncated_normal")
+    return "glorot_uniform"
+
+
 @keras.saving.register_keras_serializable(package="keras_imfn")
 class SweeperMerge(keras.layers.Layer):
     """The merge half of a sweeper: two memory states in, one out.
@@ -21,16 +38,20 @@ class SweeperMerge(keras.layers.Layer):
     `merge([left, right])` concatenates the pair on the last axis and maps it
     through a pre-norm residual MLP (`ResidualMLP`) back to `memory_dim`:
 
-        merged = MLP([left, right])
+        merged = MLP([left, right])                      # skip="none"
+        merged = (left + right) / 2 + MLP([left, right])  # skip="mean"
 
-    Why this design: the residual MLP with LayerNorm trains stably at any
-    depth of the tree and whatever the scale of its inputs. A tempting
-    variant, `merged = (left + right) / 2 + MLP(...)` with the MLP starting
-    at zero, trains badly: the mean is a saddle (the inverse cannot recover
-    the pair's difference from it, so no gradient pushes the merge away from
-    it) and the local losses stall at 0.5. The same layer works on vectors
-    `(B, d)` and on token grids `(B, N, d)`; with `token_mixing=True` a
-    merged token also sees its neighbours.
+    `skip="none"` (the default) suits states that differ a lot between
+    neighbours (the digits of an MNIST sequence). `skip="mean"` suits states
+    that are close to their neighbours (consecutive video frames): the
+    sweeper starts at the pair's mean and learns what the mean loses. The
+    MLP's output layer then starts small but not at zero: with a zero start
+    the mean is a saddle (the inverse cannot recover the pair's difference
+    from it, so no gradient pushes the merge away from it) and the local
+    losses stall at 0.5. Pair it with `SweeperInverse(skip="mean")`.
+
+    The same layer works on vectors `(B, d)` and on token grids `(B, N, d)`;
+    with `token_mixing=True` a merged token also sees its neighbours.
 
     Args:
         memory_dim: int. Size `d` of a memory state (the last axis).
@@ -39,6 +60,7 @@ class SweeperMerge(keras.layers.Layer):
         num_blocks: int. Residual blocks in the MLP.
         activation: str or callable. Activation inside the MLP.
         token_mixing: bool. Mix across tokens for `(B, N, d)` states.
+        skip: `"none"` or `"mean"`, see above.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Example:
@@ -58,11 +80,13 @@ class SweeperMerge(keras.layers.Layer):
         num_blocks=2,
         activation="gelu",
         token_mixing=False,
+        skip="none",
         **kwargs,
     ):
         super().__init__(**kwargs)
         if memory_dim < 1:
             raise ValueError(f"`memory_dim` must be >= 1. Received: {memory_dim}")
+        self.skip = check_skip(skip)
         self.memory_dim = int(memory_dim)
         self.hidden_dim = int(hidden_dim or 2 * memory_dim)
         self.num_blocks = int(num_blocks)
@@ -74,6 +98,7 @@ class SweeperMerge(keras.layers.Layer):
             num_blocks=self.num_blocks,
             activation=activation,
             token_mixing=self.token_mixing,
+            output_initializer=skip_output_initializer(self.skip),
             dtype=self.dtype_policy,
             name="mlp",
         )
@@ -98,8 +123,10 @@ class SweeperMerge(keras.layers.Layer):
 
     def call(self, inputs):
         left, right = inputs
-        pair = keras.ops.concatenate([left, right], axis=-1)
-        return self.mlp(pair)
+        merged = self.mlp(keras.ops.concatenate([left, right], axis=-1))
+        if self.skip == "mean":
+            merged = merged + 0.5 * (left + right)
+        return merged
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
@@ -113,6 +140,7 @@ class SweeperMerge(keras.layers.Layer):
                 "num_blocks": self.num_blocks,
                 "activation": self.activation,
                 "token_mixing": self.token_mixing,
+                "skip": self.skip,
             }
         )
         return config

@@ -41,6 +41,13 @@ class DistillationTrainer(keras.Model):
             to `IMFNStudent.from_teacher(teacher)`.
         step_weighting: `"uniform"`, or `"linear"` to weight step `t` by `t`
             (toward later steps, where the trajectory carries most).
+        one_step_loss_weight: float. Weight of a teacher-forced one-step
+            loss (0 turns it off): from the teacher's `y_{t-1}` (and the
+            counter `t - 1`) the student's update must give `y_t`. Every step
+            is trained at once, in parallel, from the right state, so the
+            update learns the teacher's step function without first having
+            to survive its own rollout; the trajectory loss then trains the
+            rollout. Logged as `one_step_loss`.
         pixel_loss_weight: float. Weight of the pixel loss through the
             teacher's decoder (0 turns it off).
         **kwargs: Base model arguments (`name`, ...).
@@ -64,6 +71,7 @@ class DistillationTrainer(keras.Model):
         student=None,
         step_weighting="uniform",
         pixel_loss_weight=0.0,
+        one_step_loss_weight=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -100,10 +108,14 @@ class DistillationTrainer(keras.Model):
         self.rnn = keras.layers.RNN(student, return_sequences=True, name="student_rnn")
         self.step_weighting = step_weighting
         self.pixel_loss_weight = float(pixel_loss_weight)
+        self.one_step_loss_weight = float(one_step_loss_weight)
         self.trajectory_loss_tracker = keras.metrics.Mean(name="trajectory_loss")
         self.final_step_loss_tracker = keras.metrics.Mean(name="final_step_loss")
         self.pixel_loss_tracker = (
             keras.metrics.Mean(name="pixel_loss") if self.pixel_loss_weight > 0 else None
+        )
+        self.one_step_loss_tracker = (
+            keras.metrics.Mean(name="one_step_loss") if self.one_step_loss_weight > 0 else None
         )
 
     @property
@@ -165,9 +177,7 @@ class DistillationTrainer(keras.Model):
                     f"{tuple(y_pred.shape)}. Received {tuple(targets.shape)}"
                 )
         targets = ops.stop_gradient(targets)
-        error = ops.mean(ops.square(y_pred - targets), axis=(0, 2))
-        scale = ops.mean(ops.var(targets, axis=0), axis=-1)
-        per_step = error / (scale + _EPSILON)
+        per_step = self._per_step_error(y_pred, targets)
         weights = ops.convert_to_tensor(self.step_weights(y_pred.shape[1]), per_step.dtype)
         trajectory_loss = ops.sum(per_step * weights)
         self.trajectory_loss_tracker.update_state(trajectory_loss)
@@ -183,7 +193,39 @@ class DistillationTrainer(keras.Model):
             pixel_loss = ops.mean(ops.square(decoded - ops.cast(x, decoded.dtype)))
             self.pixel_loss_tracker.update_state(pixel_loss)
             total = total + self.pixel_loss_weight * pixel_loss
+        if self.one_step_loss_tracker is not None:
+            one_step_loss = ops.sum(self._per_step_error(self._one_step(x, targets), targets)
+                                    * weights)
+            self.one_step_loss_tracker.update_state(one_step_loss)
+            total = total + self.one_step_loss_weight * one_step_loss
         return total
+
+    @staticmethod
+    def _per_step_error(predicted, targets):
+        """Squared error per step `(T,)`, divided by the targets' variance there."""
+        error = ops.mean(ops.square(predicted - targets), axis=(0, 2))
+        scale = ops.mean(ops.var(targets, axis=0), axis=-1)
+        return error / (scale + _EPSILON)
+
+    def _one_step(self, x, targets):
+        """The student's update applied to the teacher's states: `(B, T, d)`.
+
+        Entry `t` is the student's memory after reading `x_t` from the
+        teacher's `y_{t-1}` (zeros before the first step) and counter `t`.
+        """
+        steps = x.shape[1]
+        previous = ops.concatenate([ops.zeros_like(targets[:, :1]), targets[:, :-1]], axis=1)
+        counters = ops.zeros_like(targets[..., :1]) + ops.reshape(
+            ops.arange(steps, dtype=targets.dtype), (1, steps, 1)
+        )
+
+        def flat(t):
+            return ops.reshape(t, (-1,) + tuple(t.shape[2:]))
+
+        memory, _ = self.student(
+            flat(ops.cast(x, self.compute_dtype)), [flat(previous), flat(counters)]
+        )
+        return ops.reshape(memory, (-1, steps, self.student.memory_dim))
 
     def fit(self, *args, callbacks=None, **kwargs):
         """`keras.Model.fit`, stopping with a clear error on a non-finite loss."""
@@ -197,6 +239,7 @@ class DistillationTrainer(keras.Model):
                 "student": keras.saving.serialize_keras_object(self.student),
                 "step_weighting": self.step_weighting,
                 "pixel_loss_weight": self.pixel_loss_weight,
+                "one_step_loss_weight": self.one_step_loss_weight,
             }
         )
         return config

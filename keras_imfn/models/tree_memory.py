@@ -8,6 +8,7 @@ from keras import ops
 from keras_imfn.callbacks import with_non_finite_guard
 from keras_imfn.layers.sweeper_inverse import SweeperInverse
 from keras_imfn.layers.sweeper_merge import SweeperMerge
+from keras_imfn.layers.sweeper_merge import check_skip
 from keras_imfn.models.inputs import check_numeric
 from keras_imfn.models.inputs import check_sequence_shape
 from keras_imfn.models.losses import add_compiled_and_layer_losses
@@ -36,8 +37,11 @@ class TreeMemory(keras.Model):
     relative to the signal (a level cannot win by shrinking its states). A
     pixel loss trains the leaf encoder and decoder. `fit` logs `leaf_loss`,
     `level_0_loss`, `level_1_loss`, ... and `reconstruction_loss`, the pixel
-    MSE of decoding from the root. With `end_to_end=True` that pixel loss is
-    added to the objective and flows through the whole tree: the recommended
+    MSE of decoding from the root. With `end_to_end=True` the objective
+    becomes that pixel loss (plus the leaf loss), flowing through the whole
+    tree; the local losses are still logged but no longer trained, since
+    their variance-normalised scale would drown the pixel gradient. The
+    recommended
     recipe is local training first, then an end-to-end fine-tune at a lower
     learning rate (see `docs/concepts.md`).
 
@@ -60,12 +64,16 @@ class TreeMemory(keras.Model):
         num_blocks: int. Residual blocks per sweeper MLP.
         activation: str. Activation of the sweepers and default leaf MLPs.
         token_mixing: bool. Sweepers mix across tokens (for token leaves).
+        sweeper_skip: `"none"` or `"mean"`: whether every sweeper starts from
+            the pair's mean (see `SweeperMerge`); `"mean"` suits sequences
+            whose neighbouring steps are alike, such as video frames.
         leaf_hidden_dim: int. Hidden width of the default encoder/decoder.
             Defaults to `max(256, 2 * memory_dim)`.
         output_activation: str or None. Final activation of the default
             decoder, e.g. `"sigmoid"` for pixels in [0, 1].
-        end_to_end: bool. Add the root-to-pixels loss through the whole tree.
-            Set it and `compile()` again to switch phases.
+        end_to_end: bool. Train on the root-to-pixels loss through the whole
+            tree (plus the leaf loss) instead of the local losses. Set it and
+            `compile()` again to switch phases.
         **kwargs: Base model arguments (`name`, `dtype`, ...).
 
     Example:
@@ -95,6 +103,7 @@ class TreeMemory(keras.Model):
         num_blocks=2,
         activation="gelu",
         token_mixing=False,
+        sweeper_skip="none",
         leaf_hidden_dim=None,
         output_activation=None,
         end_to_end=False,
@@ -121,6 +130,7 @@ class TreeMemory(keras.Model):
         self.num_blocks = int(num_blocks)
         self.activation = activation
         self.token_mixing = bool(token_mixing)
+        self.sweeper_skip = check_skip(sweeper_skip)
         self.leaf_hidden_dim = int(leaf_hidden_dim or max(256, 2 * self.memory_dim))
         self.output_activation = output_activation
         self.end_to_end = bool(end_to_end)
@@ -138,6 +148,7 @@ class TreeMemory(keras.Model):
             num_blocks=self.num_blocks,
             activation=self.activation,
             token_mixing=self.token_mixing,
+            skip=self.sweeper_skip,
             dtype=self.dtype_policy,
         )
         self.merges = [
@@ -404,16 +415,18 @@ class TreeMemory(keras.Model):
             y_pred = self(x)
         leaf_recon = self.decode_leaves(self.encode_leaves(x))
         leaf_loss = weighted_mean(pixel_error(x, leaf_recon), sample_weight)
-        total = leaf_loss
         self.leaf_loss_tracker.update_state(leaf_loss)
+        local_total = leaf_loss
         for level_loss, tracker in zip(self.level_losses(x), self.level_loss_trackers):
             level_loss = weighted_mean(level_loss, sample_weight)
             tracker.update_state(level_loss)
-            total = total + level_loss
+            local_total = local_total + level_loss
         reconstruction_loss = weighted_mean(pixel_error(x, y_pred), sample_weight)
         self.reconstruction_loss_tracker.update_state(reconstruction_loss)
-        if self.end_to_end:
-            total = total + reconstruction_loss
+        # End to end, the objective is the pixels: the local losses, which are
+        # variance-normalised and so far larger than a pixel MSE, would
+        # otherwise drown its gradient. They are still logged.
+        total = leaf_loss + reconstruction_loss if self.end_to_end else local_total
         return add_compiled_and_layer_losses(self, total, y, y_pred, sample_weight)
 
     def fit(self, *args, callbacks=None, **kwargs):
@@ -443,6 +456,7 @@ class TreeMemory(keras.Model):
                 "num_blocks": self.num_blocks,
                 "activation": self.activation,
                 "token_mixing": self.token_mixing,
+                "sweeper_skip": self.sweeper_skip,
                 "leaf_hidden_dim": self.leaf_hidden_dim,
                 "output_activation": self.output_activation,
                 "end_to_end": self.end_to_end,
