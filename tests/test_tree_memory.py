@@ -110,6 +110,20 @@ def test_level_loss_does_not_read_other_levels_inverse():
     np.testing.assert_allclose(to_numpy(model.level_losses(x)[1]), level_1, rtol=1e-6)
 
 
+@pytest.mark.parametrize("end_to_end", [False, True])
+def test_objective_is_local_losses_or_pixels_end_to_end(end_to_end):
+    x = random_sequences(8, 8, 6)
+    model = small_tree()
+    model.end_to_end = end_to_end
+    model.compile(optimizer="adam")
+    logs = model.evaluate(x, batch_size=8, verbose=0, return_dict=True)
+    if end_to_end:  # the pixels through the whole tree, plus the leaf loss
+        expected = logs["leaf_loss"] + logs["reconstruction_loss"]
+    else:  # every level's local loss, plus the leaf loss
+        expected = logs["leaf_loss"] + sum(logs[f"level_{k}_loss"] for k in range(3))
+    assert logs["loss"] == pytest.approx(expected, rel=1e-4)
+
+
 def test_tree_on_mnist_beats_the_mean_image_from_the_root():
     (train_digits, _), (test_digits, _), _ = mnist.load_digits(source="embedded", verbose=False)
     train = mnist.MNISTSequences(train_digits, 8, batch_size=64, steps_per_epoch=40)
