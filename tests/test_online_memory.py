@@ -50,20 +50,36 @@ def fitted_teacher(x):
     return teacher
 
 
-def test_student_streaming_matches_the_rnn_and_keeps_a_constant_state():
+def test_student_streaming_matches_the_rnn_eager_and_compiled_with_a_constant_state():
     x = random_sequences(2, 6, 5)
     student = IMFNStudent(memory_dim=16)
-    rnn = keras.layers.RNN(student, return_sequences=True)
-    everything = to_numpy(rnn(x))
+    inputs = keras.Input((6, 5))
+    model = keras.Model(inputs, keras.layers.RNN(student, return_sequences=True)(inputs))
+    # The update starts at zero; give it weights so that the memory moves.
+    rng = np.random.default_rng(1)
+    for weight in student.update.output_dense.weights:
+        weight.assign(rng.normal(size=weight.shape).astype("float32") * 0.1)
+    eager = to_numpy(model(x))
+    compiled = model.predict(x, verbose=0)  # tf.function / jax.jit / torch
     states = student.get_initial_state(batch_size=2)
     sizes = []
     for t in range(6):
         memory, states = student.step(x[:, t], states)
         sizes.append(sum(int(np.prod(s.shape)) for s in states))
-        np.testing.assert_allclose(to_numpy(memory), everything[:, t], atol=1e-5)
+        np.testing.assert_allclose(to_numpy(memory), eager[:, t], atol=1e-5)
+        np.testing.assert_allclose(to_numpy(memory), compiled[:, t], atol=1e-5)
+    assert np.abs(eager[:, 1:] - eager[:, :1]).max() > 0.1
     assert sizes == [2 * (16 + 1)] * 6
     # The counter in the state is the only thing that tells steps apart.
     assert to_numpy(states[1]).ravel().tolist() == [6.0, 6.0]
+
+
+def test_student_time_code_holds_the_exact_bits_of_the_step():
+    student = IMFNStudent(memory_dim=8, time_bits=12, time_frequencies=2)
+    steps = np.array([0, 1, 2, 3, 5, 255, 256, 1000, 4095], "float32")[:, None]
+    expected = (steps.astype(int) >> np.arange(12)) % 2 * 2.0 - 1.0
+    bits = to_numpy(student.time_encoding(keras.ops.convert_to_tensor(steps)))[:, :12]
+    np.testing.assert_array_equal(bits, expected)
 
 
 def test_student_from_teacher_copies_the_leaf_encoder():

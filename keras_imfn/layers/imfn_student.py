@@ -128,8 +128,13 @@ class IMFNStudent(keras.layers.Layer):
 
     def time_encoding(self, step):
         """Features of the step counter `step` `(B, 1)`: `(B, time_features)`."""
-        powers = ops.convert_to_tensor([2.0**i for i in range(self.time_bits)], step.dtype)
-        bits = ops.mod(ops.floor(step / powers), 2.0) * 2.0 - 1.0
+        # Bit i of t is floor(t / 2**i) mod 2. Written with exact products by
+        # powers of two, not a division: TensorFlow's compiled graphs may
+        # divide through an approximate reciprocal, which turned floor(1 / 1)
+        # into 0 there, so training and streaming saw different time codes.
+        scales = ops.convert_to_tensor([2.0**-i for i in range(self.time_bits)], step.dtype)
+        shifted = ops.floor(step * scales)
+        bits = (shifted - 2.0 * ops.floor(shifted * 0.5)) * 2.0 - 1.0
         rates = ops.convert_to_tensor(
             [math.pi / 2.0 ** (i + 1) for i in range(self.time_frequencies)], step.dtype
         )
