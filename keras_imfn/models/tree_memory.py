@@ -394,7 +394,10 @@ class TreeMemory(keras.Model):
         Returns:
             A list of `num_levels` tensors of shape `(B,)`.
         """
-        nodes = self.encode_leaves(self._prepare(x))
+        return self._local_losses(self.encode_leaves(self._prepare(x)))
+
+    def _local_losses(self, nodes):
+        """`level_losses` from the encoded leaves `nodes`."""
         losses = []
         for level in range(self.num_levels):
             children = ops.stop_gradient(nodes)
@@ -413,11 +416,11 @@ class TreeMemory(keras.Model):
         x = self._prepare(x)
         if y_pred is None:
             y_pred = self(x)
-        leaf_recon = self.decode_leaves(self.encode_leaves(x))
-        leaf_loss = weighted_mean(pixel_error(x, leaf_recon), sample_weight)
+        leaves = self.encode_leaves(x)
+        leaf_loss = weighted_mean(pixel_error(x, self.decode_leaves(leaves)), sample_weight)
         self.leaf_loss_tracker.update_state(leaf_loss)
         local_total = leaf_loss
-        for level_loss, tracker in zip(self.level_losses(x), self.level_loss_trackers):
+        for level_loss, tracker in zip(self._local_losses(leaves), self.level_loss_trackers):
             level_loss = weighted_mean(level_loss, sample_weight)
             tracker.update_state(level_loss)
             local_total = local_total + level_loss
