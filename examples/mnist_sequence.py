@@ -8,6 +8,7 @@ reconstructions.
     python examples/mnist_sequence.py --preset smoke
     python examples/mnist_sequence.py --preset cpu --data-dir ../shared/data/mnist \
         --output docs/mnist_cpu.json
+    python examples/mnist_sequence.py --combine gpu.json imfn.json --output table.json
 """
 
 import argparse
@@ -30,7 +31,26 @@ def main():
                              "steps_per_epoch (IMFN: 2/3 local, 1/3 end to end)")
     parser.add_argument("--output", default="results.json", help="JSON path (.md, .png beside)")
     parser.add_argument("--run-dir", help="per-(model, seed) results; rerun to resume")
+    parser.add_argument("--combine", nargs="+", metavar="JSON",
+                        help="train nothing: one table from these results files (a model "
+                             "in a later file replaces the same model of an earlier one)")
     args = parser.parse_args()
+    if args.combine:
+        runs = []
+        for path in args.combine:
+            with open(path) as f:
+                runs.append(json.load(f))
+        results = experiment.combine(runs)
+        results["command"] = " ".join(["python"] + sys.argv)
+        table = experiment.markdown_table(results)
+        print(table)
+        with open(args.output, "w") as f:
+            json.dump(results, f, indent=2)
+        sources = "\n".join(f"- `{run['command']}` (backend {run['backend']}): "
+                             f"{', '.join(run['models'])}" for run in results["runs"])
+        with open(args.output.rsplit(".", 1)[0] + ".md", "w") as f:
+            f.write(f"`{results['command']}`, rows from:\n\n{sources}\n\n{table}\n")
+        return
 
     config = dict(experiment.PRESETS[args.preset], preset=args.preset)
     if args.seeds is not None:

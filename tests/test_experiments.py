@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 from test_examples import run_example
 from test_ucf101 import make_tree
 
@@ -31,6 +32,32 @@ def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkey
     # ... and still draws every model, from the examples kept in the run directory.
     rows = "PNG rows, top to bottom: original, imfn_local, imfn, gru, mean_image, pca"
     assert rows in (tmp_path / "results.md").read_text()
+
+
+def test_combine_makes_one_table_of_comparable_runs_only(tmp_path, monkeypatch, capsys):
+    config = dict(mnist_sequence.PRESETS["smoke"])
+    row = lambda mse: {"mse": {"mean": mse, "std": 0.0}, "psnr": {"mean": 1.0, "std": 0.0},
+                       "ssim": {"mean": 0.5, "std": 0.0}, "params": 10, "train_seconds": 1.0}
+    first = {"config": config, "models": {"imfn": row(0.5), "gru": row(0.4)},
+             "command": "python a", "backend": "jax"}
+    second = {"config": config, "models": {"imfn": row(0.1)}, "command": "python b",
+              "backend": "torch"}
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for path, results in zip(paths, (first, second)):
+        path.write_text(json.dumps(results))
+    output = tmp_path / "table.json"
+    run_example("mnist_sequence.py", monkeypatch, "--combine", *map(str, paths),
+                "--output", str(output))
+    table = json.loads(output.read_text())
+    # The later run's IMFN replaces the earlier one; the GRU row is kept.
+    assert table["models"]["imfn"]["mse"]["mean"] == 0.1
+    assert table["models"]["gru"]["mse"]["mean"] == 0.4
+    assert [run["command"] for run in table["runs"]] == ["python a", "python b"]
+    assert "| imfn | 0.100000 ± 0.000000 |" in capsys.readouterr().out
+    assert "`python b` (backend torch): imfn" in (tmp_path / "table.md").read_text()
+    other = dict(second, config=dict(config, test_sequences=7))
+    with pytest.raises(ValueError, match="test_sequences=16 vs 7"):
+        mnist_sequence.combine([first, other])
 
 
 def test_pca_reference_is_exact_with_every_component():

@@ -63,6 +63,34 @@ def test_share_weights_uses_one_sweeper_for_every_level():
     assert separate.count_params() - shared.count_params() == 3 * sweeper
 
 
+@pytest.mark.parametrize("share_weights", [False, True])
+def test_initialize_sweepers_starts_the_tree_as_a_hierarchical_pca(share_weights):
+    # Steps u, A u, u, A u: every level's pairs span only `memory_dim`
+    # directions, so a hierarchical PCA with identity leaves is exact. A
+    # shared sweeper fitted to level 0 is exact at level 0 only.
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=(256, 4)).astype("float32")
+    mixed = u @ rng.normal(size=(4, 4)).astype("float32")
+    x = np.stack([u, mixed, u, mixed], axis=1)
+    tree = TreeMemory(memory_dim=4, sequence_length=4, encoder=keras.layers.Identity(),
+                      decoder=keras.layers.Identity(), sweeper_skip="linear",
+                      share_weights=share_weights)
+    tree(x[:1])
+    before = np.mean((to_numpy(tree.reconstruct(x, level=0)) - x) ** 2)
+    tree.initialize_sweepers(x, batch_size=100)
+    level_0 = to_numpy(tree.reconstruct(x, level=0))
+    np.testing.assert_allclose(level_0, x, atol=1e-3)
+    assert before > 0.1
+    if not share_weights:
+        np.testing.assert_allclose(to_numpy(tree(x)), x, atol=1e-3)
+
+
+def test_initialize_sweepers_needs_linear_skips():
+    tree = TreeMemory(memory_dim=8, sequence_length=4, sweeper_skip="mean")
+    with pytest.raises(ValueError, match="sweeper_skip='linear'"):
+        tree.initialize_sweepers(np.zeros((2, 4, 3), "float32"))
+
+
 def test_non_power_of_two_length_is_padded_and_padding_kept_out_of_losses():
     x = random_sequences(4, 5, 6)
     model = small_tree(5)

@@ -1,6 +1,7 @@
 """The MNIST sequence experiment: T digits in one d-vector, and back.
 
-Trains IMFN (`TreeMemory`, local then end to end) and the Transformer, Mamba
+Trains IMFN (`TreeMemory` with linear-skip sweepers started at PCA of the
+training pairs, local then end to end) and the Transformer, Mamba
 and GRU compressors with the same number of steps and batch size, evaluates
 all of them on the same fixed, seeded test sequences, and adds two reference
 rows computed in the same run: the mean-image predictor and PCA keeping
@@ -58,6 +59,8 @@ PRESETS = {
 }
 LEARNING_RATE = 1e-3
 FINE_TUNE_LEARNING_RATE = 3e-4
+# Training sequences that `TreeMemory.initialize_sweepers` fits its PCAs to.
+INIT_SEQUENCES = 2000
 
 
 def build_model(name, config, width=None):
@@ -72,7 +75,7 @@ def build_model(name, config, width=None):
     length, dim = config["sequence_length"], config["memory_dim"]
     common = dict(memory_dim=dim, sequence_length=length, output_activation="sigmoid")
     if name == "imfn":
-        model = TreeMemory(num_blocks=config["imfn_blocks"], **common)
+        model = TreeMemory(num_blocks=config["imfn_blocks"], sweeper_skip="linear", **common)
     elif width is None:
         target = build_model("imfn", config).count_params()
         return build_model(name, config, _matched_width(name, config, target))
@@ -154,6 +157,10 @@ def train_and_evaluate(name, config, train_digits, test, seed):
     rows = {}
     started = time.time()
     if name == "imfn":
+        # Not a training step: sweepers start at PCA of (untrained) leaf pairs.
+        model.initialize_sweepers(mnist.sample_sequences(
+            train_digits, config["sequence_length"], INIT_SEQUENCES, seed=seed + 1_000_000
+        ))
         model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE, clipnorm=1.0))
         model.fit(data, epochs=math.ceil(config["local_steps"] / per_epoch), verbose=0)
         restored = reconstruct_all(model, test)
@@ -232,6 +239,40 @@ def summarise(per_seed):
         entry["seeds"] = len(rows)
         summary[name] = entry
     return summary
+
+
+# Settings that must agree for rows of different runs to share one table.
+_COMPARABLE = ("sequence_length", "memory_dim", "batch_size", "local_steps",
+               "end_to_end_steps", "steps_per_epoch", "test_sequences", "seeds")
+
+
+def combine(runs):
+    """One table from several runs' results (e.g. baselines run on a GPU, IMFN here).
+
+    A model in a later run replaces the same model of an earlier one. The runs
+    must share every setting in `_COMPARABLE` (the same test sequences, steps
+    and batch size), else it is an error.
+
+    Args:
+        runs: results dicts as written by `examples/mnist_sequence.py`.
+    """
+    if not runs:
+        raise ValueError("`combine` needs at least one results dict.")
+    first = runs[0]["config"]
+    models, commands = {}, []
+    for results in runs:
+        config = results["config"]
+        differing = [key for key in _COMPARABLE if config.get(key) != first.get(key)]
+        if differing:
+            raise ValueError(
+                "Runs with different settings cannot share a table: "
+                + ", ".join(f"{k}={first.get(k)} vs {config.get(k)}" for k in differing)
+            )
+        models.update(results["models"])
+        commands.append({"command": results.get("command"), "backend": results.get("backend"),
+                         "models": list(results["models"])})
+    config = {key: first[key] for key in _COMPARABLE if key in first}
+    return {"config": config, "models": models, "runs": commands}
 
 
 def markdown_table(results):

@@ -16,9 +16,12 @@ class SweeperInverse(keras.layers.Layer):
 
         left, right = split(MLP(merged))                       # skip="none"
         left, right = merged + split(MLP(merged))              # skip="mean"
+        left, right = split(W merged + b + MLP(merged))        # skip="linear"
 
     With `skip="mean"` both children start as copies of the merged state
-    and the MLP learns how each differs from it (see `SweeperMerge`).
+    and the MLP learns how each differs from it. With `skip="linear"` a
+    learned linear map starts the pair, set to PCA by
+    `SweeperMerge.initialize_from_pairs` (see `SweeperMerge`).
 
     Args:
         memory_dim: int. Size `d` of a memory state (the last axis).
@@ -27,7 +30,7 @@ class SweeperInverse(keras.layers.Layer):
         num_blocks: int. Residual blocks in the MLP.
         activation: str or callable. Activation inside the MLP.
         token_mixing: bool. Mix across tokens for `(B, N, d)` states.
-        skip: `"none"` or `"mean"`, as in `SweeperMerge`.
+        skip: `"none"`, `"mean"` or `"linear"`, as in `SweeperMerge`.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Example:
@@ -68,13 +71,22 @@ class SweeperInverse(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="mlp",
         )
+        self.linear = None
+        if self.skip == "linear":
+            self.linear = keras.layers.Dense(
+                2 * self.memory_dim, dtype=self.dtype_policy, name="linear"
+            )
 
     def build(self, input_shape):
         check_memory_shape("SweeperInverse", input_shape, self.memory_dim)
         self.mlp.build(tuple(input_shape))
+        if self.linear is not None:
+            self.linear.build(tuple(input_shape))
 
     def call(self, inputs):
         pair = self.mlp(inputs)
+        if self.skip == "linear":
+            pair = pair + self.linear(inputs)
         left = pair[..., : self.memory_dim]
         right = pair[..., self.memory_dim :]
         if self.skip == "mean":

@@ -1,4 +1,5 @@
 import keras
+import numpy as np
 
 from keras_imfn.layers.residual_mlp import ResidualMLP
 
@@ -14,7 +15,7 @@ def check_memory_shape(layer_name, shape, memory_dim):
         )
 
 
-SKIPS = ("none", "mean")
+SKIPS = ("none", "mean", "linear")
 
 
 def check_skip(skip):
@@ -25,10 +26,34 @@ def check_skip(skip):
 
 
 def skip_output_initializer(skip):
-    """Output kernel init of a sweeper MLP: small beside a mean skip, else Glorot."""
+    """Output kernel init of a sweeper MLP.
+
+    Beside a linear skip it starts at zero, so the sweeper starts exactly at
+    its (PCA) linear code; beside a mean skip small but not zero (see
+    `SweeperMerge`); without a skip, Glorot.
+    """
+    if skip == "linear":
+        return "zeros"
     if skip == "mean":
         return keras.initializers.VarianceScaling(0.01, "fan_in", "truncated_normal")
     return "glorot_uniform"
+
+
+def pair_pca(left, right, memory_dim):
+    """Mean and top principal directions of concatenated pairs (numpy).
+
+    `left`, `right`: arrays `(..., memory_dim)`; every position of the
+    leading axes is one sample. Returns `(mean (2d,), basis (2d, d))` with
+    orthonormal columns; directions beyond the data's rank are zero.
+    """
+    pairs = np.concatenate([np.asarray(left), np.asarray(right)], axis=-1)
+    pairs = pairs.reshape(-1, 2 * memory_dim).astype("float64")
+    mean = pairs.mean(axis=0)
+    _, _, vectors = np.linalg.svd(pairs - mean, full_matrices=False)
+    basis = np.zeros((2 * memory_dim, memory_dim))
+    rank = min(memory_dim, len(vectors))
+    basis[:, :rank] = vectors[:rank].T
+    return mean, basis
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
@@ -38,8 +63,9 @@ class SweeperMerge(keras.layers.Layer):
     `merge([left, right])` concatenates the pair on the last axis and maps it
     through a pre-norm residual MLP (`ResidualMLP`) back to `memory_dim`:
 
-        merged = MLP([left, right])                      # skip="none"
-        merged = (left + right) / 2 + MLP([left, right])  # skip="mean"
+        merged = MLP([left, right])                       # skip="none"
+        merged = (left + right) / 2 + MLP([left, right])   # skip="mean"
+        merged = W [left, right] + b + MLP([left, right])  # skip="linear"
 
     `skip="none"` (the default) suits states that differ a lot between
     neighbours (the digits of an MNIST sequence). `skip="mean"` suits states
@@ -49,6 +75,14 @@ class SweeperMerge(keras.layers.Layer):
     the mean is a saddle (the inverse cannot recover the pair's difference
     from it, so no gradient pushes the merge away from it) and the local
     losses stall at 0.5. Pair it with `SweeperInverse(skip="mean")`.
+
+    `skip="linear"` adds a learned linear map of the pair, which
+    `initialize_from_pairs` sets in closed form to PCA of the pairs (and the
+    matching `SweeperInverse(skip="linear")` to its transpose): the sweeper
+    starts as the best linear 2-to-1 code of the data it will merge, and the
+    MLP (small at the start, as with the mean skip) learns what a linear code
+    misses. A tree of such sweepers starts as a hierarchical PCA, which on
+    video is as good as PCA of each level's whole space-time block.
 
     The same layer works on vectors `(B, d)` and on token grids `(B, N, d)`;
     with `token_mixing=True` a merged token also sees its neighbours.
@@ -60,7 +94,7 @@ class SweeperMerge(keras.layers.Layer):
         num_blocks: int. Residual blocks in the MLP.
         activation: str or callable. Activation inside the MLP.
         token_mixing: bool. Mix across tokens for `(B, N, d)` states.
-        skip: `"none"` or `"mean"`, see above.
+        skip: `"none"`, `"mean"` or `"linear"`, see above.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Example:
@@ -102,6 +136,11 @@ class SweeperMerge(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="mlp",
         )
+        self.linear = None
+        if self.skip == "linear":
+            self.linear = keras.layers.Dense(
+                self.memory_dim, dtype=self.dtype_policy, name="linear"
+            )
 
     def build(self, input_shape):
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or not all(
@@ -120,13 +159,49 @@ class SweeperMerge(keras.layers.Layer):
                 f"Received {left_shape} and {right_shape}"
             )
         self.mlp.build(left_shape[:-1] + (2 * self.memory_dim,))
+        if self.linear is not None:
+            self.linear.build(left_shape[:-1] + (2 * self.memory_dim,))
 
     def call(self, inputs):
         left, right = inputs
-        merged = self.mlp(keras.ops.concatenate([left, right], axis=-1))
+        pair = keras.ops.concatenate([left, right], axis=-1)
+        merged = self.mlp(pair)
         if self.skip == "mean":
             merged = merged + 0.5 * (left + right)
+        elif self.skip == "linear":
+            merged = merged + self.linear(pair)
         return merged
+
+    def initialize_from_pairs(self, left, right, inverse=None):
+        """Sets the linear skip (and an inverse's) to PCA of the pairs.
+
+        Args:
+            left, right: numpy arrays `(..., memory_dim)` of the states this
+                sweeper will merge (e.g. a level's children on training data).
+            inverse: optional `SweeperInverse(skip="linear")` to set to the
+                transpose, so that `inverse(merge(pair))` starts as the PCA
+                reconstruction of the pair.
+        """
+        if self.skip != "linear":
+            raise ValueError(
+                "`initialize_from_pairs` sets the linear skip; this sweeper was "
+                f"built with skip={self.skip!r}. Use skip='linear'."
+            )
+        shape = tuple(np.shape(left))
+        if not self.built:
+            self.build([shape, shape])
+        mean, basis = pair_pca(left, right, self.memory_dim)
+        self.linear.set_weights([basis, -mean @ basis])
+        if inverse is not None:
+            if inverse.skip != "linear" or inverse.memory_dim != self.memory_dim:
+                raise ValueError(
+                    "The inverse must be a SweeperInverse(skip='linear') of the same "
+                    f"memory_dim ({self.memory_dim}). Received skip={inverse.skip!r}, "
+                    f"memory_dim={inverse.memory_dim}"
+                )
+            if not inverse.built:
+                inverse.build(shape)
+            inverse.linear.set_weights([basis.T, mean])
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])

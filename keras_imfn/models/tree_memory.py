@@ -64,9 +64,11 @@ class TreeMemory(keras.Model):
         num_blocks: int. Residual blocks per sweeper MLP.
         activation: str. Activation of the sweepers and default leaf MLPs.
         token_mixing: bool. Sweepers mix across tokens (for token leaves).
-        sweeper_skip: `"none"` or `"mean"`: whether every sweeper starts from
-            the pair's mean (see `SweeperMerge`); `"mean"` suits sequences
-            whose neighbouring steps are alike, such as video frames.
+        sweeper_skip: `"none"`, `"mean"` or `"linear"`: whether every sweeper
+            adds a skip path to its MLP (see `SweeperMerge`). `"mean"` starts
+            from the pair's mean; `"linear"` from a linear map that
+            `initialize_sweepers` sets to PCA of the training pairs, so the
+            tree starts as a hierarchical PCA (the best start for video).
         leaf_hidden_dim: int. Hidden width of the default encoder/decoder.
             Defaults to `max(256, 2 * memory_dim)`.
         output_activation: str or None. Final activation of the default
@@ -334,6 +336,43 @@ class TreeMemory(keras.Model):
         for k in range(level + 1):
             nodes = self.merge_level(k, nodes)
         return self.decode_level(level, nodes)
+
+    def initialize_sweepers(self, x, batch_size=64):
+        """Sets every sweeper's linear skip to PCA of the pairs it merges.
+
+        Needs `sweeper_skip="linear"`. Encodes the sequences `x` (training
+        data, never test data), and level by level sets the merge to PCA of
+        the adjacent pairs of children and the inverse to its transpose
+        (`SweeperMerge.initialize_from_pairs`), then merges to get the next
+        level's children. The tree then starts as a hierarchical PCA of the
+        leaves. With `share_weights`, the one sweeper is fitted to level 0.
+        Call it after the leaf encoder is set (e.g. a `PatchTokenizer`
+        initialised from frames) and before training.
+
+        Args:
+            x: numpy sequences `(n, sequence_length, *features)`.
+            batch_size: sequences encoded at a time.
+        """
+        if self.sweeper_skip != "linear":
+            raise ValueError(
+                "`initialize_sweepers` sets the sweepers' linear skip; this tree has "
+                f"sweeper_skip={self.sweeper_skip!r}. Build it with sweeper_skip='linear'."
+            )
+        x = np.asarray(x)
+        batches = range(0, len(x), batch_size)
+        nodes = np.concatenate([
+            ops.convert_to_numpy(self.encode_leaves(self._prepare(x[i : i + batch_size])))
+            for i in batches
+        ])
+        for level in range(self.num_levels):
+            if level == 0 or not self.share_weights:
+                self.merge_for(level).initialize_from_pairs(
+                    nodes[:, 0::2], nodes[:, 1::2], self.inverse_for(level)
+                )
+            nodes = np.concatenate([
+                ops.convert_to_numpy(self.merge_level(level, nodes[i : i + batch_size]))
+                for i in batches
+            ])
 
     def trajectory(self, x):
         """The teacher trajectory: the root after each step, unseen steps zeroed.
