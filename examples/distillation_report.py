@@ -37,6 +37,9 @@ def main():
     parser.add_argument("--data-dir", help="directory of the MNIST IDX files")
     parser.add_argument("--lengths", default="8,16,32,64")
     parser.add_argument("--memory-dim", type=int, default=128)
+    parser.add_argument("--sweeper-skip", choices=["none", "mean", "linear"], default="none",
+                        help="the teacher's sweepers; 'linear' starts them at PCA of the "
+                             "training pairs (TreeMemory.initialize_sweepers)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--teacher-epochs", type=int, default=6)
     parser.add_argument("--fine-tune-epochs", type=int, default=3)
@@ -57,8 +60,13 @@ def main():
             train_digits, length, args.batch_size, args.steps_per_epoch, seed=args.seed
         )
         test = mnist.sample_sequences(test_digits, length, args.test_sequences, seed=args.seed + 1)
-        teacher = TreeMemory(args.memory_dim, length, output_activation="sigmoid")
+        teacher = TreeMemory(args.memory_dim, length, output_activation="sigmoid",
+                             sweeper_skip=args.sweeper_skip)
         started = time.time()
+        if args.sweeper_skip == "linear":
+            teacher.initialize_sweepers(
+                mnist.sample_sequences(train_digits, length, 1000, seed=args.seed + 2)
+            )
         train_local_then_end_to_end(
             teacher, train, args.teacher_epochs, args.fine_tune_epochs, verbose=0
         )

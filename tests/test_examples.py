@@ -32,7 +32,7 @@ def test_quickstart_prints_a_table_for_every_level_and_resumes(tmp_path, monkeyp
 def test_distillation_report_runs_end_to_end(tmp_path, monkeypatch):
     output = tmp_path / "distillation.json"
     run_example("distillation_report.py", monkeypatch, "--lengths", "4", "--memory-dim", "16", "--variants", "uniform",
-                "--teacher-epochs", "1", "--fine-tune-epochs", "1", "--student-epochs", "1",
+                "--sweeper-skip", "linear", "--teacher-epochs", "1", "--fine-tune-epochs", "1", "--student-epochs", "1",
                 "--steps-per-epoch", "2", "--test-sequences", "8", "--output", str(output))
     rows = json.loads(output.read_text())["results"]
     assert [(row["T"], row["variant"]) for row in rows] == [(4, "uniform")]

@@ -35,16 +35,16 @@ PRESETS = {
     # Seconds: what the tests run.
     "smoke": dict(frames=16, stride=1, size=32, patch_size=8, memory_dim=32, hidden_dim=64,
                   num_blocks=1, batch_size=4, local_epochs=2, end_to_end_epochs=1,
-                  sweeper_skip="mean", share_weights=False, train_hop=None,
+                  sweeper_skip="linear", share_weights=False, train_hop=None,
                   train_flips=False),
     # Real training on 2 CPU cores within 30 minutes.
     "cpu": dict(frames=16, stride=1, size=64, patch_size=8, memory_dim=64, hidden_dim=128,
                 num_blocks=2, batch_size=4, local_epochs=24, end_to_end_epochs=12,
-                sweeper_skip="mean", share_weights=True, train_hop=2, train_flips=True),
+                sweeper_skip="linear", share_weights=True, train_hop=2, train_flips=True),
     # The full-size setting, for a GPU.
     "paper": dict(frames=16, stride=1, size=64, patch_size=8, memory_dim=128, hidden_dim=256,
                   num_blocks=2, batch_size=16, local_epochs=100, end_to_end_epochs=50,
-                  sweeper_skip="mean", share_weights=False, train_hop=4,
+                  sweeper_skip="linear", share_weights=False, train_hop=4,
                   train_flips=True),
 }
 
