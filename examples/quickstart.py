@@ -1,7 +1,8 @@
 """Quickstart: train a small IMFN tree memory on MNIST digit sequences.
 
 Trains `TreeMemory(memory_dim=64, sequence_length=8)` with the recommended
-recipe (local losses, then an end-to-end fine-tune) and prints the pixel
+recipe (linear-skip sweepers started at PCA of training pairs, local losses,
+then an end-to-end fine-tune) and prints the pixel
 error of reconstructing held-out sequences from every level of the tree.
 
     python examples/quickstart.py                       # embedded sample
@@ -48,6 +49,10 @@ def main():
         memory_dim=args.memory_dim,
         sequence_length=args.sequence_length,
         output_activation="sigmoid",
+        sweeper_skip="linear",
+    )
+    model.initialize_sweepers(
+        mnist.sample_sequences(train_digits, args.sequence_length, 1000, seed=args.seed + 2)
     )
     train_local_then_end_to_end(
         model,
