@@ -80,9 +80,10 @@ class SweeperMerge(keras.layers.Layer):
     `initialize_from_pairs` sets in closed form to PCA of the pairs (and the
     matching `SweeperInverse(skip="linear")` to its transpose): the sweeper
     starts as the best linear 2-to-1 code of the data it will merge, and the
-    MLP (small at the start, as with the mean skip) learns what a linear code
-    misses. A tree of such sweepers starts as a hierarchical PCA, which on
-    video is as good as PCA of each level's whole space-time block.
+    MLP, whose output starts at zero (the linear code keeps what PCA keeps, so
+    this is no saddle), learns what a linear code misses. A tree of such
+    sweepers starts as a hierarchical PCA; on video that is as good as PCA of
+    each level's whole space-time block.
 
     The same layer works on vectors `(B, d)` and on token grids `(B, N, d)`;
     with `token_mixing=True` a merged token also sees its neighbours.

@@ -68,7 +68,7 @@ class TreeMemory(keras.Model):
             adds a skip path to its MLP (see `SweeperMerge`). `"mean"` starts
             from the pair's mean; `"linear"` from a linear map that
             `initialize_sweepers` sets to PCA of the training pairs, so the
-            tree starts as a hierarchical PCA (the best start for video).
+            tree starts as a hierarchical PCA (see `docs/results.md`).
         leaf_hidden_dim: int. Hidden width of the default encoder/decoder.
             Defaults to `max(256, 2 * memory_dim)`.
         output_activation: str or None. Final activation of the default
