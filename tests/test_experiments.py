@@ -58,6 +58,13 @@ def test_combine_makes_one_table_of_comparable_runs_only(tmp_path, monkeypatch, 
     other = dict(second, config=dict(config, test_sequences=7))
     with pytest.raises(ValueError, match="test_sequences=16 vs 7"):
         mnist_sequence.combine([first, other])
+    # IMFN's split of the same steps into its two phases is its own recipe.
+    split = dict(config, local_steps=config["local_steps"] + 1,
+                 end_to_end_steps=config["end_to_end_steps"] - 1)
+    assert mnist_sequence.combine([first, dict(second, config=split)])["models"]
+    longer = dict(config, local_steps=config["local_steps"] + 1)
+    with pytest.raises(ValueError, match="steps=6 vs 7"):
+        mnist_sequence.combine([first, dict(second, config=longer)])
 
 
 def test_pca_reference_is_exact_with_every_component():
