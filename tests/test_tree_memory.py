@@ -77,7 +77,7 @@ def test_initialize_sweepers_starts_the_tree_as_a_hierarchical_pca(share_weights
                       share_weights=share_weights)
     tree(x[:1])
     before = np.mean((to_numpy(tree.reconstruct(x, level=0)) - x) ** 2)
-    tree.initialize_sweepers(x, batch_size=100)
+    tree.initialize_sweepers(x, batch_size=128)
     level_0 = to_numpy(tree.reconstruct(x, level=0))
     np.testing.assert_allclose(level_0, x, atol=1e-3)
     assert before > 0.1
