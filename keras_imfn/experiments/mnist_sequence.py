@@ -32,6 +32,7 @@ from keras_imfn.models.gru_compressor import GRUCompressor
 from keras_imfn.models.mamba_compressor import MambaCompressor
 from keras_imfn.models.transformer_compressor import TransformerCompressor
 from keras_imfn.models.tree_memory import TreeMemory
+from keras_imfn.pca import principal_components
 
 MODELS = ("imfn", "transformer", "mamba", "gru")
 
@@ -123,11 +124,9 @@ def score(test, restored):
 def pca_reconstruction(train_digits, test, components):
     """Reconstructs every test image from its top `components` PCA coefficients."""
     flat = train_digits.reshape(len(train_digits), -1).astype("float64") / 255.0
-    mean = flat.mean(axis=0)
-    _, _, basis = np.linalg.svd(flat - mean, full_matrices=False)
-    basis = basis[:components]
+    mean, basis = principal_components(flat, components)
     images = test.reshape(-1, flat.shape[1]) - mean
-    return ((images @ basis.T) @ basis + mean).reshape(test.shape).astype("float32")
+    return (images @ basis @ basis.T + mean).reshape(test.shape).astype("float32")
 
 
 def reference_rows(train_digits, test, config):

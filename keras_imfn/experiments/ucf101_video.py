@@ -29,6 +29,7 @@ from keras_imfn.layers.patch_tokenizer import PatchTokenizer
 from keras_imfn.layers.patch_tokenizer import patchify
 from keras_imfn.layers.patch_tokenizer import unpatchify
 from keras_imfn.models.tree_memory import TreeMemory
+from keras_imfn.pca import principal_components
 from keras_imfn.training import train_local_then_end_to_end
 
 PRESETS = {
@@ -137,10 +138,8 @@ def pca_rows(train, test, config):
         group = 1 if level < 0 else 2 ** (level + 1)
         train_blocks, _ = _blocks(train, config["patch_size"], group)
         test_blocks, shape = _blocks(test, config["patch_size"], group)
-        mean = train_blocks.mean(axis=0)
-        _, _, basis = np.linalg.svd(train_blocks - mean, full_matrices=False)
-        basis = basis[: config["memory_dim"]]
-        coded = (test_blocks - mean) @ basis.T @ basis + mean
+        mean, basis = principal_components(train_blocks, config["memory_dim"])
+        coded = (test_blocks - mean) @ basis @ basis.T + mean
         restored = _unblocks(coded, shape, test.shape, config["patch_size"])
         rows.append(dict(_per_clip(test, restored), level="leaf" if level < 0 else level))
     return rows

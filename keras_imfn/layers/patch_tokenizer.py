@@ -1,6 +1,7 @@
 import keras
-import numpy as np
 from keras import ops
+
+from keras_imfn.pca import principal_components
 
 
 def _check_frame_shape(who, shape, patch_size):
@@ -45,9 +46,7 @@ def patch_pca(frames, patch_size, num_components):
         raise ValueError(
             f"{num_components} components exceed the patch dimension {patches.shape[1]}."
         )
-    mean = patches.mean(axis=0)
-    _, _, vectors = np.linalg.svd(patches - mean, full_matrices=False)
-    return mean, vectors[:num_components].T
+    return principal_components(patches, num_components)
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")

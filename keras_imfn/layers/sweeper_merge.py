@@ -2,6 +2,7 @@ import keras
 import numpy as np
 
 from keras_imfn.layers.residual_mlp import ResidualMLP
+from keras_imfn.pca import principal_components
 
 
 def check_memory_shape(layer_name, shape, memory_dim):
@@ -47,13 +48,7 @@ def pair_pca(left, right, memory_dim):
     orthonormal columns; directions beyond the data's rank are zero.
     """
     pairs = np.concatenate([np.asarray(left), np.asarray(right)], axis=-1)
-    pairs = pairs.reshape(-1, 2 * memory_dim).astype("float64")
-    mean = pairs.mean(axis=0)
-    _, _, vectors = np.linalg.svd(pairs - mean, full_matrices=False)
-    basis = np.zeros((2 * memory_dim, memory_dim))
-    rank = min(memory_dim, len(vectors))
-    basis[:, :rank] = vectors[:rank].T
-    return mean, basis
+    return principal_components(pairs.reshape(-1, 2 * memory_dim).astype("float64"), memory_dim)
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")

@@ -365,10 +365,11 @@ class TreeMemory(keras.Model):
             for i in batches
         ])
         for level in range(self.num_levels):
-            if level == 0 or not self.share_weights:
-                self.merge_for(level).initialize_from_pairs(
-                    nodes[:, 0::2], nodes[:, 1::2], self.inverse_for(level)
-                )
+            self.merge_for(level).initialize_from_pairs(
+                nodes[:, 0::2], nodes[:, 1::2], self.inverse_for(level)
+            )
+            if level == self.num_levels - 1 or self.share_weights:
+                break  # no sweeper left to fit to the next level's pairs
             nodes = np.concatenate([
                 ops.convert_to_numpy(self.merge_level(level, nodes[i : i + batch_size]))
                 for i in batches
