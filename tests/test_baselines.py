@@ -124,8 +124,23 @@ def test_gru_parameter_count_matches_its_layers():
     model = GRUCompressor(d, T, embed_dim=E, hidden_dim=H)
     model.build((None, T) + FEATURES)
     gru = 3 * (E * H + H * H + 2 * H)  # keras' reset_after GRU: two biases
-    expected = (F * E + E) + gru + (H * d + d) + (d * H + H) + T * E + gru + (H * F + F)
+    memory_to_input = d * E + E
+    expected = ((F * E + E) + gru + (H * d + d) + (d * H + H) + memory_to_input + T * E
+                + gru + (H * F + F))
     assert model.count_params() == expected
+
+
+def test_gru_memory_reaches_every_decoder_step_without_the_state():
+    model = GRUCompressor(16, T, embed_dim=16, hidden_dim=32)
+    model.build((None, T) + FEATURES)
+    # With the state projection zeroed every decoder starts from the same
+    # state; the memory must still reach each step through its input.
+    for weight in model.state_projection.weights:
+        weight.assign(np.zeros(weight.shape, "float32"))
+    memories = np.random.default_rng(0).normal(size=(2, 16)).astype("float32")
+    steps = to_numpy(model.decode(memories))
+    differences = np.abs(steps[0] - steps[1]).reshape(T, -1).max(axis=1)
+    assert (differences > 1e-4).all()
 
 
 # ------------------------------------------------------------------ Mamba

@@ -18,10 +18,11 @@ class GRUCompressor(SequenceCompressor):
     the whole sequence, is projected to the memory `(B, memory_dim)`.
 
     Decoding projects the memory to the initial state of every decoder GRU
-    (a stack of `num_layers`), unrolls them for `T` steps on learned per-step
-    input embeddings (which tell the decoder which step it is producing; all
-    the content comes from the memory through the state), and maps every
-    step's output to one step's features with a `Dense`.
+    (a stack of `num_layers`) and unrolls them for `T` steps; every step's
+    input is a learned per-step embedding (which step it is producing) plus a
+    projection of the memory, so that the memory reaches every step directly
+    and not only through the state (the context vector of Cho et al. 2014).
+    Every step's output is mapped to one step's features with a `Dense`.
 
     Training (`compile()` + `fit(x)`, no targets) minimises the pixel MSE of
     `call(x)` against `x`, logged as `reconstruction_loss`.
@@ -113,6 +114,10 @@ class GRUCompressor(SequenceCompressor):
             name="state_projection",
         )
         self.state_projection.build((None, self.memory_dim))
+        self.memory_to_input = layers.Dense(
+            self.embed_dim, dtype=self.dtype_policy, name="memory_to_input"
+        )
+        self.memory_to_input.build((None, self.memory_dim))
         self.step_embedding = self.add_weight(
             shape=(self.sequence_length, self.embed_dim),
             initializer=keras.initializers.TruncatedNormal(stddev=0.02),
@@ -151,10 +156,7 @@ class GRUCompressor(SequenceCompressor):
         """Decodes a memory `(B, memory_dim)` back into `(B, T, *features)`."""
         memory = self._check_memory(memory)
         states = ops.split(self.state_projection(memory), self.num_layers, axis=-1)
-        h = ops.broadcast_to(
-            self.step_embedding[None],
-            (ops.shape(memory)[0], self.sequence_length, self.embed_dim),
-        )
+        h = self.step_embedding[None] + self.memory_to_input(memory)[:, None]
         for gru, state in zip(self.decoder_grus, states):
             h = gru(h, initial_state=[state])
         steps = self.step_decoder(h)
