@@ -1,0 +1,112 @@
+"""Validation trials for the MNIST `cpu` preset, on held-out training digits.
+
+The test digits are never read: the first 7,000 training digits train, 300
+fixed sequences of the last 1,000 score (one seed). Each trial appends one
+JSON line per evaluation to `--output`. What the committed table's choices
+rest on (docs/results.md, MNIST section; raw lines in docs/tuning/).
+
+    # IMFN: a local phase, then end to end, from the PCA start
+    python examples/tuning/mnist_validation.py imfn --data-dir ../shared/data/mnist \
+        --local-steps 0 --end-to-end-steps 3000 --fine-tune-learning-rate 6e-4 --tag H
+    # a baseline, scored every 500 steps, with a linear output
+    python examples/tuning/mnist_validation.py gru --data-dir ../shared/data/mnist \
+        --steps 3000 --output-activation linear --tag g4lin
+"""
+
+import argparse
+import json
+import time
+
+import keras
+import numpy as np
+
+from keras_imfn.datasets import mnist
+from keras_imfn.experiments import mnist_sequence as experiment
+from keras_imfn.models.gru_compressor import GRUCompressor
+from keras_imfn.models.mamba_compressor import MambaCompressor
+from keras_imfn.models.transformer_compressor import TransformerCompressor
+from keras_imfn.models.tree_memory import TreeMemory
+
+HELD_OUT = 1000
+BASELINES = {"gru": lambda w, **c: GRUCompressor(embed_dim=w, hidden_dim=w, **c),
+             "transformer": lambda w, **c: TransformerCompressor(embed_dim=w, **c),
+             "mamba": lambda w, **c: MambaCompressor(model_dim=w, **c)}
+
+
+def imfn_trial(args, train, val, config, log):
+    model = TreeMemory(num_blocks=config["imfn_blocks"], memory_dim=config["memory_dim"],
+                       sequence_length=config["sequence_length"],
+                       output_activation="sigmoid", sweeper_skip=args.sweeper_skip)
+    model(np.zeros((1, config["sequence_length"], 28, 28), "float32"))
+    data = mnist.MNISTSequences(train, config["sequence_length"], config["batch_size"], 100,
+                                seed=0)
+    started = time.time()
+    if args.sweeper_skip == "linear":
+        model.initialize_sweepers(mnist.sample_sequences(
+            train, config["sequence_length"], experiment.INIT_SEQUENCES, seed=1))
+    phases = (("local", args.local_steps, args.learning_rate, False),
+              ("end_to_end", args.end_to_end_steps, args.fine_tune_learning_rate, True))
+    for phase, steps, rate, end_to_end in phases:
+        if steps:
+            if args.schedule == "cosine" and end_to_end:
+                rate = keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.0)
+            model.end_to_end = end_to_end
+            model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=1.0))
+            model.fit(data, epochs=steps // 100, verbose=0)
+        log(dict(phase=phase, steps=steps, seconds=time.time() - started,
+                 **experiment.score(val, experiment.reconstruct_all(model, val))))
+
+
+def baseline_trial(args, train, val, config, log):
+    target = experiment.build_model("imfn", config).count_params()
+    width = experiment._matched_width(args.model, config, target)
+    activation = None if args.output_activation == "linear" else args.output_activation
+    model = BASELINES[args.model](width, memory_dim=config["memory_dim"],
+                                  sequence_length=config["sequence_length"],
+                                  output_activation=activation)
+    model(np.zeros((1, config["sequence_length"], 28, 28), "float32"))
+    data = mnist.MNISTSequences(train, config["sequence_length"], config["batch_size"], 100,
+                                seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0))
+    started = time.time()
+    for done in range(500, args.steps + 1, 500):
+        model.fit(data, epochs=5, verbose=0)
+        log(dict(width=width, params=model.count_params(), step=done,
+                 seconds=time.time() - started,
+                 **experiment.score(val, experiment.reconstruct_all(model, val))))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", choices=["imfn"] + sorted(BASELINES))
+    parser.add_argument("--data-dir", required=True, help="directory of MNIST IDX files")
+    parser.add_argument("--tag", required=True, help="name of this trial in the output")
+    parser.add_argument("--output", default="mnist_validation.jsonl")
+    parser.add_argument("--learning-rate", type=float, default=experiment.LEARNING_RATE)
+    parser.add_argument("--local-steps", type=int, default=600)
+    parser.add_argument("--end-to-end-steps", type=int, default=2400)
+    parser.add_argument("--fine-tune-learning-rate", type=float, default=3e-4)
+    parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
+    parser.add_argument("--sweeper-skip", choices=["none", "linear"], default="linear")
+    parser.add_argument("--steps", type=int, default=3000, help="baselines' steps")
+    parser.add_argument("--output-activation", choices=["sigmoid", "linear"],
+                        default="sigmoid")
+    args = parser.parse_args()
+    config = experiment.PRESETS["cpu"]
+    (digits, _), _, source = mnist.load_digits(args.data_dir, verbose=False)
+    train, held_out = digits[:-HELD_OUT], digits[-HELD_OUT:]
+    val = mnist.sample_sequences(held_out, config["sequence_length"], 300, seed=10_000)
+    keras.utils.set_random_seed(0)
+
+    def log(entry):
+        entry = dict(tag=args.tag, model=args.model, settings=vars(args), **entry)
+        print(json.dumps(entry), flush=True)
+        with open(args.output, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    trial = imfn_trial if args.model == "imfn" else baseline_trial
+    trial(args, train, val, config, log)
+
+
+if __name__ == "__main__":
+    main()
