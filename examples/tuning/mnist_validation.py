@@ -67,7 +67,12 @@ def baseline_trial(args, train, val, config, log):
     model(np.zeros((1, config["sequence_length"], 28, 28), "float32"))
     data = mnist.MNISTSequences(train, config["sequence_length"], config["batch_size"], 100,
                                 seed=0)
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0))
+    rate = args.learning_rate
+    if args.warmup_steps:
+        # A linear warm-up from 0, then constant (alpha=1: no decay).
+        rate = keras.optimizers.schedules.CosineDecay(
+            0.0, 1, alpha=1.0, warmup_target=rate, warmup_steps=args.warmup_steps)
+    model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=1.0))
     started = time.time()
     for done in range(500, args.steps + 1, 500):
         model.fit(data, epochs=5, verbose=0)
@@ -89,6 +94,8 @@ def main():
     parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     parser.add_argument("--sweeper-skip", choices=["none", "linear"], default="linear")
     parser.add_argument("--steps", type=int, default=3000, help="baselines' steps")
+    parser.add_argument("--warmup-steps", type=int, default=0,
+                        help="baselines' linear learning-rate warm-up")
     parser.add_argument("--output-activation", choices=["sigmoid", "linear"],
                         default="sigmoid")
     args = parser.parse_args()
