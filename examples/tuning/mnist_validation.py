@@ -18,26 +18,15 @@ import json
 import time
 
 import keras
-import numpy as np
 
 from keras_imfn.datasets import mnist
 from keras_imfn.experiments import mnist_sequence as experiment
-from keras_imfn.models.gru_compressor import GRUCompressor
-from keras_imfn.models.mamba_compressor import MambaCompressor
-from keras_imfn.models.transformer_compressor import TransformerCompressor
-from keras_imfn.models.tree_memory import TreeMemory
 
 HELD_OUT = 1000
-BASELINES = {"gru": lambda w, **c: GRUCompressor(embed_dim=w, hidden_dim=w, **c),
-             "transformer": lambda w, **c: TransformerCompressor(embed_dim=w, **c),
-             "mamba": lambda w, **c: MambaCompressor(model_dim=w, **c)}
 
 
 def imfn_trial(args, train, val, config, log):
-    model = TreeMemory(num_blocks=config["imfn_blocks"], memory_dim=config["memory_dim"],
-                       sequence_length=config["sequence_length"],
-                       output_activation="sigmoid", sweeper_skip=args.sweeper_skip)
-    model(np.zeros((1, config["sequence_length"], 28, 28), "float32"))
+    model = experiment.build_model("imfn", config, sweeper_skip=args.sweeper_skip)
     data = mnist.MNISTSequences(train, config["sequence_length"], config["batch_size"], 100,
                                 seed=0)
     started = time.time()
@@ -58,13 +47,8 @@ def imfn_trial(args, train, val, config, log):
 
 
 def baseline_trial(args, train, val, config, log):
-    target = experiment.build_model("imfn", config).count_params()
-    width = experiment._matched_width(args.model, config, target)
     activation = None if args.output_activation == "linear" else args.output_activation
-    model = BASELINES[args.model](width, memory_dim=config["memory_dim"],
-                                  sequence_length=config["sequence_length"],
-                                  output_activation=activation)
-    model(np.zeros((1, config["sequence_length"], 28, 28), "float32"))
+    model = experiment.build_model(args.model, config, output_activation=activation)
     data = mnist.MNISTSequences(train, config["sequence_length"], config["batch_size"], 100,
                                 seed=0)
     rate = args.learning_rate
@@ -76,14 +60,14 @@ def baseline_trial(args, train, val, config, log):
     started = time.time()
     for done in range(500, args.steps + 1, 500):
         model.fit(data, epochs=5, verbose=0)
-        log(dict(width=width, params=model.count_params(), step=done,
+        log(dict(params=model.count_params(), step=done,
                  seconds=time.time() - started,
                  **experiment.score(val, experiment.reconstruct_all(model, val))))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("model", choices=["imfn"] + sorted(BASELINES))
+    parser.add_argument("model", choices=experiment.MODELS)
     parser.add_argument("--data-dir", required=True, help="directory of MNIST IDX files")
     parser.add_argument("--tag", required=True, help="name of this trial in the output")
     parser.add_argument("--output", default="mnist_validation.jsonl")

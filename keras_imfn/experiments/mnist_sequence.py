@@ -74,29 +74,36 @@ OUTPUT_ACTIVATIONS = {"imfn": "sigmoid", "transformer": "sigmoid", "mamba": "sig
 INIT_SEQUENCES = 2000
 
 
-def build_model(name, config, width=None):
+def build_model(name, config, width=None, **options):
     """The model `name` of `MODELS` for a preset `config`, built.
 
     `width` sets a baseline's main width; by default it is the smallest
     multiple of 32 that gives the baseline at least IMFN's parameter count,
-    so that a win cannot come from size.
+    so that a win cannot come from size. `options` override the model's
+    own arguments (e.g. `output_activation`, or IMFN's `sweeper_skip`), for
+    validation trials.
     """
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}; expected one of {MODELS}.")
     length, dim = config["sequence_length"], config["memory_dim"]
-    common = dict(memory_dim=dim, sequence_length=length,
-                  output_activation=OUTPUT_ACTIVATIONS[name])
-    if name == "imfn":
-        model = TreeMemory(num_blocks=config["imfn_blocks"], sweeper_skip="linear", **common)
-    elif width is None:
+    if name != "imfn" and width is None:
         target = build_model("imfn", config).count_params()
-        return build_model(name, config, _matched_width(name, config, target))
+        return build_model(name, config, _matched_width(name, config, target), **options)
+    args = dict(memory_dim=dim, sequence_length=length,
+                output_activation=OUTPUT_ACTIVATIONS[name])
+    if name == "imfn":
+        model_class = TreeMemory
+        args.update(num_blocks=config["imfn_blocks"], sweeper_skip="linear")
     elif name == "transformer":
-        model = TransformerCompressor(embed_dim=width, **common)
+        model_class = TransformerCompressor
+        args.update(embed_dim=width)
     elif name == "mamba":
-        model = MambaCompressor(model_dim=width, **common)
+        model_class = MambaCompressor
+        args.update(model_dim=width)
     else:
-        model = GRUCompressor(embed_dim=width, hidden_dim=width, **common)
+        model_class = GRUCompressor
+        args.update(embed_dim=width, hidden_dim=width)
+    model = model_class(**{**args, **options})
     model(np.zeros((1, length, 28, 28), "float32"))
     return model
 
