@@ -148,6 +148,15 @@ def _gaussian_window(dtype):
     return taps / ops.sum(taps)
 
 
+def _valid_filter(taps, size):
+    """`(size - 10, size)` matrix applying `taps` at every 'valid' position."""
+    rows = ops.expand_dims(ops.arange(size - SSIM_WINDOW_SIZE + 1), 1)
+    offsets = ops.expand_dims(ops.arange(size), 0) - rows
+    inside = ops.logical_and(offsets >= 0, offsets < SSIM_WINDOW_SIZE)
+    weights = ops.take(taps, ops.clip(offsets, 0, SSIM_WINDOW_SIZE - 1))
+    return ops.where(inside, weights, ops.zeros_like(weights))
+
+
 def ssim(y_true, y_pred):
     """Structural similarity (SSIM) of each image, as in Wang et al. 2004.
 
@@ -165,8 +174,8 @@ def ssim(y_true, y_pred):
     and those are exactly the positions whose window reads the padding. Its
     window is also 11 taps (`truncate=3.5` gives radius `int(3.5 * 1.5 +
     0.5) = 5`), normalised to sum to 1. So the two agree up to float
-    rounding, with no padding here: the filter is a separable depthwise
-    convolution with 'valid' padding.
+    rounding, with no padding here: the filter is separable, applied along
+    each axis at the 'valid' positions only.
 
     Args:
         y_true: images of shape `(..., H, W, C)` with `H, W >= 11`, values
@@ -214,14 +223,13 @@ def ssim(y_true, y_pred):
         ],
         axis=-1,
     )
-    # Separable Gaussian: a column of taps, then a row of taps. 'valid'
-    # padding keeps only the positions whose window lies inside the image.
+    # Separable Gaussian: the taps along H, then along W, each as a product
+    # with a banded matrix (one row per 'valid' position, i.e. every window
+    # that lies inside the image). Matrix products are fast on every backend
+    # and device; a depthwise convolution is slow on CPU.
     taps = _gaussian_window(moments.dtype)
-    for kernel_shape in ((SSIM_WINDOW_SIZE, 1, 1, 1), (1, SSIM_WINDOW_SIZE, 1, 1)):
-        kernel = ops.broadcast_to(ops.reshape(taps, kernel_shape), kernel_shape[:2] + (5, 1))
-        moments = ops.depthwise_conv(
-            moments, kernel, strides=1, padding="valid", data_format="channels_last"
-        )
+    moments = ops.einsum("ih,nhwc->niwc", _valid_filter(taps, height), moments)
+    moments = ops.einsum("jw,niwc->nijc", _valid_filter(taps, width), moments)
     mean_true, mean_pred = moments[..., 0], moments[..., 1]
     var_true = moments[..., 2] - mean_true * mean_true
     var_pred = moments[..., 3] - mean_pred * mean_pred

@@ -22,6 +22,9 @@ def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkey
         assert set(row["mse"]) == {"mean", "std"} and 0 < row["mse"]["mean"] < 1
         # One seed: PSNR is exactly 10 log10(1 / MSE) of the mean MSE.
         assert abs(row["psnr"]["mean"] - 10 * np.log10(1 / row["mse"]["mean"])) < 1e-4
+    # Every trained model's row names its loss: the preset's SSIM term.
+    assert results["models"]["imfn"]["ssim_loss_weight"] == 0.1
+    assert results["models"]["gru"]["ssim_loss_weight"] == 0.1
     # Equal size or larger: a baseline never has fewer parameters than IMFN.
     assert results["models"]["gru"]["params"] >= results["models"]["imfn"]["params"]
     assert (tmp_path / "results.png").exists() and (tmp_path / "results.md").exists()
@@ -38,7 +41,9 @@ def test_combine_makes_one_table_of_comparable_runs_only(tmp_path, monkeypatch, 
     config = dict(mnist_sequence.PRESETS["smoke"])
     row = lambda mse: {"mse": {"mean": mse, "std": 0.0}, "psnr": {"mean": 1.0, "std": 0.0},
                        "ssim": {"mean": 0.5, "std": 0.0}, "params": 10, "train_seconds": 1.0}
-    first = {"config": config, "models": {"imfn": row(0.5), "gru": row(0.4)},
+    # A run from before the SSIM loss term existed trained on the MSE alone.
+    before_ssim_loss = {k: v for k, v in config.items() if k != "ssim_loss_weight"}
+    first = {"config": before_ssim_loss, "models": {"imfn": row(0.5), "gru": row(0.4)},
              "command": "python a", "backend": "jax"}
     second = {"config": config, "models": {"imfn": row(0.1)}, "command": "python b",
               "backend": "torch"}
@@ -53,7 +58,12 @@ def test_combine_makes_one_table_of_comparable_runs_only(tmp_path, monkeypatch, 
     assert table["models"]["imfn"]["mse"]["mean"] == 0.1
     assert table["models"]["gru"]["mse"]["mean"] == 0.4
     assert [run["command"] for run in table["runs"]] == ["python a", "python b"]
-    assert "| imfn | 0.100000 ± 0.000000 |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| imfn | 0.100000 ± 0.000000 |" in printed
+    # Each row names the loss it trained on.
+    assert table["models"]["gru"]["ssim_loss_weight"] == 0.0
+    assert table["models"]["imfn"]["ssim_loss_weight"] == config["ssim_loss_weight"] > 0
+    assert "| 10 | 1 | MSE |" in printed and "| 10 | 1 | MSE + 0.1 (1 - SSIM) |" in printed
     assert "`python b` (backend torch): imfn" in (tmp_path / "table.md").read_text()
     other = dict(second, config=dict(config, test_sequences=7))
     with pytest.raises(ValueError, match="test_sequences=16 vs 7"):

@@ -40,7 +40,9 @@ def imfn_trial(args, train, val, config, log):
             if args.schedule == "cosine" and end_to_end:
                 rate = keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.0)
             model.end_to_end = end_to_end
-            model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=1.0))
+            options = experiment.compile_options(config, rate, structure=end_to_end)
+            model.compile(**options)
+            data.targets = "loss" in options
             model.fit(data, epochs=steps // 100, verbose=0)
         log(dict(phase=phase, steps=steps, seconds=time.time() - started,
                  **experiment.score(val, experiment.reconstruct_all(model, val))))
@@ -56,7 +58,9 @@ def baseline_trial(args, train, val, config, log):
         # A linear warm-up from 0, then constant (alpha=1: no decay).
         rate = keras.optimizers.schedules.CosineDecay(
             0.0, 1, alpha=1.0, warmup_target=rate, warmup_steps=args.warmup_steps)
-    model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=1.0))
+    options = experiment.compile_options(config, rate)
+    model.compile(**options)
+    data.targets = "loss" in options
     started = time.time()
     for done in range(500, args.steps + 1, 500):
         model.fit(data, epochs=5, verbose=0)
@@ -82,8 +86,11 @@ def main():
                         help="baselines' linear learning-rate warm-up")
     parser.add_argument("--output-activation", choices=["sigmoid", "linear"],
                         default="sigmoid")
+    parser.add_argument("--ssim-loss-weight", type=float, default=0.0,
+                        help="weight of a 1 - SSIM term added to the pixel MSE "
+                             "(the cpu preset's is in mnist_sequence.PRESETS)")
     args = parser.parse_args()
-    config = experiment.PRESETS["cpu"]
+    config = dict(experiment.PRESETS["cpu"], ssim_loss_weight=args.ssim_loss_weight)
     (digits, _), _, source = mnist.load_digits(args.data_dir, verbose=False)
     train, held_out = digits[:-HELD_OUT], digits[-HELD_OUT:]
     val = mnist.sample_sequences(held_out, config["sequence_length"], 300, seed=10_000)

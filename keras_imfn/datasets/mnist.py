@@ -156,15 +156,19 @@ class MNISTSequences(keras.utils.PyDataset):
         batch_size: sequences per batch.
         steps_per_epoch: batches per epoch.
         seed: seed of the first epoch; epoch `e` uses `seed + e`.
+        targets: bool. Yield `(x, x)` instead of `(x,)`, for a loss compiled
+            on `(y, y_pred)` (e.g. `keras_imfn.losses.SSIMLoss`).
     """
 
-    def __init__(self, images, sequence_length, batch_size, steps_per_epoch, seed=0, **kwargs):
+    def __init__(self, images, sequence_length, batch_size, steps_per_epoch, seed=0,
+                 targets=False, **kwargs):
         super().__init__(**kwargs)
         self.images = images
         self.sequence_length = sequence_length
         self.batch_size = batch_size
         self.steps_per_epoch = steps_per_epoch
         self.seed = seed
+        self.targets = bool(targets)
         self.epoch = 0
 
     def __len__(self):
@@ -172,7 +176,8 @@ class MNISTSequences(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         seed = (self.seed, self.epoch, index)
-        return (sample_sequences(self.images, self.sequence_length, self.batch_size, seed),)
+        x = sample_sequences(self.images, self.sequence_length, self.batch_size, seed)
+        return (x, x) if self.targets else (x,)
 
     def on_epoch_end(self):
         self.epoch += 1
