@@ -14,6 +14,7 @@ rest on (docs/results.md, MNIST section; raw lines in docs/tuning/).
 """
 
 import argparse
+import ast
 import json
 import time
 
@@ -50,7 +51,8 @@ def imfn_trial(args, train, val, config, log):
 
 def baseline_trial(args, train, val, config, log):
     activation = None if args.output_activation == "linear" else args.output_activation
-    model = experiment.build_model(args.model, config, output_activation=activation)
+    model = experiment.build_model(args.model, config, output_activation=activation,
+                                   **dict(args.model_option))
     data = mnist.MNISTSequences(train, config["sequence_length"], config["batch_size"], 100,
                                 seed=0)
     rate = args.learning_rate
@@ -67,6 +69,17 @@ def baseline_trial(args, train, val, config, log):
         log(dict(params=model.count_params(), step=done,
                  seconds=time.time() - started,
                  **experiment.score(val, experiment.reconstruct_all(model, val))))
+
+
+def model_option(text):
+    """`NAME=VALUE` -> (NAME, VALUE), VALUE read as a Python literal."""
+    name, separator, value = text.partition("=")
+    if not separator or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise argparse.ArgumentTypeError(f"VALUE of {text!r} is not a Python literal")
 
 
 def main():
@@ -86,6 +99,9 @@ def main():
                         help="baselines' linear learning-rate warm-up")
     parser.add_argument("--output-activation", choices=["sigmoid", "linear"],
                         default="sigmoid")
+    parser.add_argument("--model-option", action="append", default=[], type=model_option,
+                        metavar="NAME=VALUE",
+                        help="a baseline's constructor argument, e.g. num_memory_tokens=16")
     parser.add_argument("--ssim-loss-weight", type=float, default=0.0,
                         help="weight of a 1 - SSIM term added to the pixel MSE "
                              "(the cpu preset's is in mnist_sequence.PRESETS)")

@@ -90,7 +90,8 @@ def build_model(name, config, width=None, **options):
     length, dim = config["sequence_length"], config["memory_dim"]
     if name != "imfn" and width is None:
         target = build_model("imfn", config).count_params()
-        return build_model(name, config, _matched_width(name, config, target), **options)
+        width = _matched_width(name, config, target, options)
+        return build_model(name, config, width, **options)
     args = dict(memory_dim=dim, sequence_length=length,
                 output_activation=OUTPUT_ACTIVATIONS[name])
     if name == "imfn":
@@ -110,14 +111,14 @@ def build_model(name, config, width=None, **options):
     return model
 
 
-def _matched_width(name, config, target):
+def _matched_width(name, config, target, options):
     """Smallest multiple of 32 whose `name` model has >= `target` parameters."""
     low, high = 0, 32
-    while build_model(name, config, high).count_params() < target:
+    while build_model(name, config, high, **options).count_params() < target:
         low, high = high, 2 * high
     while high - low > 32:
         middle = (low + high) // 64 * 32
-        if build_model(name, config, middle).count_params() < target:
+        if build_model(name, config, middle, **options).count_params() < target:
             low = middle
         else:
             high = middle
