@@ -28,8 +28,10 @@ class SSIMLoss(keras.losses.Loss):
     Args:
         channel_axis: `-1` for images laid out as `(..., H, W, C)`; `None`
             for grayscale images with no channel axis, `(..., H, W)` (e.g.
-            MNIST sequences of shape `(B, T, 28, 28)`), like scikit-image's
-            argument of the same name. Images need `H, W >= 11`.
+            MNIST sequences of shape `(B, T, 28, 28)`: with the default
+            they would read as 16x28 images of 28 channels), like
+            scikit-image's argument of the same name. Images need
+            `H, W >= 11`.
         name: str. Name of the loss in the logs.
         reduction: Keras loss reduction; the default averages the per-image
             values.
@@ -61,4 +63,4 @@ class SSIMLoss(keras.losses.Loss):
         return 1.0 - metrics.ssim(y_true, y_pred)
 
     def get_config(self):
-        return {**super().get_config(), "channel_axis": self.channel_axis}
+        return {**super().get_config(), "channel_axis": self.channel_axis, "dtype": self.dtype}

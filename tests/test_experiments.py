@@ -22,9 +22,11 @@ def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkey
         assert set(row["mse"]) == {"mean", "std"} and 0 < row["mse"]["mean"] < 1
         # One seed: PSNR is exactly 10 log10(1 / MSE) of the mean MSE.
         assert abs(row["psnr"]["mean"] - 10 * np.log10(1 / row["mse"]["mean"])) < 1e-4
-    # Every trained model's row names its loss: the preset's SSIM term.
-    assert results["models"]["imfn"]["ssim_loss_weight"] == 0.1
-    assert results["models"]["gru"]["ssim_loss_weight"] == 0.1
+    # Every row names its loss: the preset's SSIM term (trained with it: a
+    # compiled loss without targets is an error), IMFN's local phase, none.
+    losses = {name: row["loss"] for name, row in results["models"].items()}
+    assert losses == {"imfn": "MSE + 0.1 (1 - SSIM)", "gru": "MSE + 0.1 (1 - SSIM)",
+                      "imfn_local": "local losses", "pca": "–", "mean_image": "–"}
     # Equal size or larger: a baseline never has fewer parameters than IMFN.
     assert results["models"]["gru"]["params"] >= results["models"]["imfn"]["params"]
     assert (tmp_path / "results.png").exists() and (tmp_path / "results.md").exists()
@@ -61,9 +63,10 @@ def test_combine_makes_one_table_of_comparable_runs_only(tmp_path, monkeypatch, 
     printed = capsys.readouterr().out
     assert "| imfn | 0.100000 ± 0.000000 |" in printed
     # Each row names the loss it trained on.
-    assert table["models"]["gru"]["ssim_loss_weight"] == 0.0
-    assert table["models"]["imfn"]["ssim_loss_weight"] == config["ssim_loss_weight"] > 0
+    assert table["models"]["gru"]["loss"] == "MSE"
+    assert table["models"]["imfn"]["loss"] == "MSE + 0.1 (1 - SSIM)"
     assert "| 10 | 1 | MSE |" in printed and "| 10 | 1 | MSE + 0.1 (1 - SSIM) |" in printed
+    assert "loss" not in first["models"]["gru"]  # the caller's results are left as they were
     assert "`python b` (backend torch): imfn" in (tmp_path / "table.md").read_text()
     other = dict(second, config=dict(config, test_sequences=7))
     with pytest.raises(ValueError, match="test_sequences=16 vs 7"):
@@ -75,6 +78,15 @@ def test_combine_makes_one_table_of_comparable_runs_only(tmp_path, monkeypatch, 
     longer = dict(config, local_steps=config["local_steps"] + 1)
     with pytest.raises(ValueError, match="steps=6 vs 7"):
         mnist_sequence.combine([first, dict(second, config=longer)])
+
+
+def test_compile_options_add_the_ssim_term_only_where_asked():
+    config = dict(mnist_sequence.PRESETS["smoke"], ssim_loss_weight=1)
+    options = mnist_sequence.compile_options(config, 1e-3)
+    assert options["loss"].channel_axis is None and options["loss_weights"] == 1.0
+    assert isinstance(options["loss_weights"], float)  # Keras rejects an int weight
+    assert "loss" not in mnist_sequence.compile_options(config, 1e-3, structure=False)
+    assert "loss" not in mnist_sequence.compile_options(dict(config, ssim_loss_weight=0), 1e-3)
 
 
 def test_pca_reference_is_exact_with_every_component():

@@ -24,8 +24,10 @@ def test_ssim_loss_is_one_minus_the_mean_ssim_with_or_without_a_channel_axis():
 def test_ssim_loss_rejects_other_channel_axes_and_round_trips():
     with pytest.raises(ValueError, match="`channel_axis` must be -1"):
         SSIMLoss(channel_axis=1)
-    loss = keras.losses.deserialize(keras.losses.serialize(SSIMLoss(channel_axis=None)))
+    original = SSIMLoss(channel_axis=None, dtype="float64")
+    loss = keras.losses.deserialize(keras.losses.serialize(original))
     assert isinstance(loss, SSIMLoss) and loss.channel_axis is None
+    assert loss.dtype == "float64"
 
 
 def test_sequences_with_targets_yield_the_input_twice():
@@ -46,3 +48,11 @@ def test_compiled_ssim_loss_is_added_to_the_tree_objective():
     structure = float(to_numpy(SSIMLoss(channel_axis=None)(x, model(x))))
     assert logs["loss"] == pytest.approx(
         logs["leaf_loss"] + logs["reconstruction_loss"] + 0.5 * structure, rel=1e-4)
+
+
+def test_a_compiled_loss_without_targets_is_an_error():
+    x = mnist.sample_sequences(RNG.integers(0, 256, (50, 28, 28), dtype="uint8"), 4, 8, seed=0)
+    model = TreeMemory(memory_dim=16, sequence_length=4, leaf_hidden_dim=32, end_to_end=True)
+    model.compile(optimizer="adam", loss=SSIMLoss(channel_axis=None), loss_weights=0.1)
+    with pytest.raises(ValueError, match="received no targets"):
+        model.fit(x, epochs=1, batch_size=8, verbose=0)

@@ -27,7 +27,8 @@ HELD_OUT = 1000
 
 
 def imfn_trial(args, train, val, config, log):
-    model = experiment.build_model("imfn", config, sweeper_skip=args.sweeper_skip)
+    model = experiment.build_model("imfn", config, sweeper_skip=args.sweeper_skip,
+                                   **dict(args.model_option))
     data = mnist.MNISTSequences(train, config["sequence_length"], config["batch_size"], 100,
                                 seed=0)
     started = time.time()
@@ -79,7 +80,8 @@ def model_option(text):
     try:
         return name, ast.literal_eval(value)
     except (ValueError, SyntaxError):
-        raise argparse.ArgumentTypeError(f"VALUE of {text!r} is not a Python literal")
+        raise argparse.ArgumentTypeError(
+            f"VALUE of {text!r} is not a Python literal (quote strings: name='value')")
 
 
 def main():
@@ -101,7 +103,8 @@ def main():
                         default="sigmoid")
     parser.add_argument("--model-option", action="append", default=[], type=model_option,
                         metavar="NAME=VALUE",
-                        help="a baseline's constructor argument, e.g. num_memory_tokens=16")
+                        help="a model constructor argument, e.g. num_memory_tokens=16 "
+                             "(quote strings: activation='relu')")
     parser.add_argument("--ssim-loss-weight", type=float, default=0.0,
                         help="weight of a 1 - SSIM term added to the pixel MSE "
                              "(the cpu preset's is in mnist_sequence.PRESETS)")

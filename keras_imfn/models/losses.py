@@ -24,8 +24,17 @@ def add_compiled_and_layer_losses(model, total, y, y_pred, sample_weight):
     """`total` plus the compiled loss on `(y, y_pred)` and the layers' losses.
 
     These models train on `x` alone; targets `y` only make sense with a loss
-    compiled to use them, so `y` without one is an error, never ignored.
+    compiled to use them, so `y` without one is an error, never ignored, and
+    so is a compiled loss without targets.
     """
+    if y is None and model._compile_loss is not None:
+        name = type(model).__name__
+        raise ValueError(
+            f"{name} was compiled with a `loss`, which is computed on (y, y_pred), "
+            "but received no targets `y`, so that loss would be skipped. Pass the "
+            "inputs as targets too (`fit(x, x)`, or `MNISTSequences(..., "
+            "targets=True)`), or compile without `loss`."
+        )
     if y is not None:
         if model._compile_loss is None:
             name = type(model).__name__
