@@ -19,7 +19,8 @@ def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkey
     results = json.loads(output.read_text())
     assert set(results["models"]) == {"imfn_local", "imfn", "gru", "pca", "mean_image"}
     for row in results["models"].values():
-        assert set(row["mse"]) == {"mean", "std"} and 0 < row["mse"]["mean"] < 1
+        assert set(row["mse"]) == {"mean", "std", "per_seed"} and 0 < row["mse"]["mean"] < 1
+        assert row["mse"]["per_seed"] == [row["mse"]["mean"]]  # one seed
         # One seed: PSNR is exactly 10 log10(1 / MSE) of the mean MSE.
         assert abs(row["psnr"]["mean"] - 10 * np.log10(1 / row["mse"]["mean"])) < 1e-4
     # Every row names its loss: the preset's SSIM term (trained with it: a

@@ -294,13 +294,14 @@ def _with_objectives(results):
 
 
 def summarise(per_seed):
-    """Mean and std over seeds of every metric, per model."""
+    """Mean and std over seeds of every metric, per model, and each seed's value."""
     summary = {}
     for name, rows in per_seed.items():
         entry = {}
         for metric in ("mse", "psnr", "ssim"):
             values = np.array([row[metric] for row in rows])
-            entry[metric] = {"mean": float(values.mean()), "std": float(values.std())}
+            entry[metric] = {"mean": float(values.mean()), "std": float(values.std()),
+                             "per_seed": [float(v) for v in values]}
         entry["params"] = int(rows[0]["params"])
         entry["train_seconds"] = float(np.mean([row["train_seconds"] for row in rows]))
         entry["seeds"] = len(rows)
