@@ -42,9 +42,7 @@ def imfn_trial(args, train, val, config, log):
             if args.schedule == "cosine" and end_to_end:
                 rate = keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.0)
             model.end_to_end = end_to_end
-            options = experiment.compile_options(config, rate, structure=end_to_end)
-            model.compile(**options)
-            data.targets = "loss" in options
+            experiment.compile_model(model, data, config, rate, structure=end_to_end)
             model.fit(data, epochs=steps // 100, verbose=0)
         log(dict(phase=phase, steps=steps, seconds=time.time() - started,
                  **experiment.score(val, experiment.reconstruct_all(model, val))))
@@ -61,9 +59,7 @@ def baseline_trial(args, train, val, config, log):
         # A linear warm-up from 0, then constant (alpha=1: no decay).
         rate = keras.optimizers.schedules.CosineDecay(
             0.0, 1, alpha=1.0, warmup_target=rate, warmup_steps=args.warmup_steps)
-    options = experiment.compile_options(config, rate)
-    model.compile(**options)
-    data.targets = "loss" in options
+    experiment.compile_model(model, data, config, rate)
     started = time.time()
     for done in range(500, args.steps + 1, 500):
         model.fit(data, epochs=5, verbose=0)

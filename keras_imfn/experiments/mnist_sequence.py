@@ -183,6 +183,13 @@ def compile_options(config, learning_rate, structure=True):
     return options
 
 
+def compile_model(model, data, config, learning_rate, structure=True):
+    """Compiles `model` with `compile_options`; `data` yields targets iff it needs them."""
+    options = compile_options(config, learning_rate, structure)
+    model.compile(**options)
+    data.targets = "loss" in options  # (x, x) for the SSIM term
+
+
 def train_and_evaluate(name, config, train_digits, test, seed):
     """Trains one model for one seed; returns result rows (IMFN gives two)."""
     keras.utils.set_random_seed(seed)
@@ -200,20 +207,16 @@ def train_and_evaluate(name, config, train_digits, test, seed):
             train_digits, config["sequence_length"], INIT_SEQUENCES, seed=seed + 1_000_000
         ))
         if config["local_steps"]:
-            model.compile(**compile_options(config, LEARNING_RATE, structure=False))
+            compile_model(model, data, config, LEARNING_RATE, structure=False)
             model.fit(data, epochs=math.ceil(config["local_steps"] / per_epoch), verbose=0)
         restored = reconstruct_all(model, test)
         rows["imfn_local"] = dict(score(test, restored), examples=restored[:1],
                                   train_seconds=time.time() - started)
         model.end_to_end = True
-        options = compile_options(config, FINE_TUNE_LEARNING_RATE)
-        model.compile(**options)
-        data.targets = "loss" in options  # (x, x) for the SSIM term
+        compile_model(model, data, config, FINE_TUNE_LEARNING_RATE)
         model.fit(data, epochs=math.ceil(config["end_to_end_steps"] / per_epoch), verbose=0)
     else:
-        options = compile_options(config, LEARNING_RATE)
-        model.compile(**options)
-        data.targets = "loss" in options
+        compile_model(model, data, config, LEARNING_RATE)
         model.fit(data, epochs=math.ceil(steps / per_epoch), verbose=0)
     restored = reconstruct_all(model, test)
     rows[name] = dict(score(test, restored), examples=restored[:1],
