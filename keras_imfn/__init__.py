@@ -1,5 +1,6 @@
 """keras-imfn: Invertible Memory Flow Networks for Keras 3."""
 
+from keras_imfn.callbacks import KeepBestWeights
 from keras_imfn.callbacks import NonFiniteLossError
 from keras_imfn.callbacks import StopOnNonFiniteLoss
 from keras_imfn.layers import IMFNStudent

@@ -1,4 +1,6 @@
+import json
 import math
+import os
 
 import keras
 
@@ -38,3 +40,72 @@ def with_non_finite_guard(callbacks):
     if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
         callbacks.append(StopOnNonFiniteLoss())
     return callbacks
+
+
+class KeepBestWeights(keras.callbacks.Callback):
+    """Keeps the weights that scored best on held-out data, the start included.
+
+    `score(model)` (higher is better, e.g. a validation PSNR) is evaluated
+    once before the first training epoch and after every epoch of every
+    `fit` this callback is passed to, so one instance can follow several
+    training phases and may end up choosing the untrained start.
+    `restore_best()` puts the best weights back. Each evaluation is kept in
+    `history` as `{"phase", "epoch", "score"}`; `phase` is `"start"`, or the
+    model's `end_to_end` flag as `"local"` / `"end_to_end"` (a `TreeMemory`'s
+    two phases), or `"fit"` for other models.
+
+    With `path`, the best weights (`{path}.weights.h5`) and the record
+    (`{path}.json`) are written whenever the best changes, and read back by a
+    new callback with the same `path`: a resumed run keeps what it found.
+
+    Args:
+        score: callable `model -> float`, higher is better.
+        path: optional file prefix for the persisted best.
+    """
+
+    def __init__(self, score, path=None):
+        super().__init__()
+        self.score = score
+        self.path = path
+        self.best_score, self.best_at, self.history = None, None, []
+        self._best_weights = None
+        if path is not None and os.path.exists(f"{path}.json"):
+            with open(f"{path}.json") as f:
+                record = json.load(f)
+            self.best_score, self.best_at = record["best_score"], record["best_at"]
+            self.history = record["history"]
+
+    def on_train_begin(self, logs=None):
+        if not self.history:
+            self._evaluate("start", 0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        end_to_end = getattr(self.model, "end_to_end", None)
+        phase = "fit" if end_to_end is None else ("end_to_end" if end_to_end else "local")
+        self._evaluate(phase, epoch + 1)
+
+    def _evaluate(self, phase, epoch):
+        value = float(self.score(self.model))
+        if not math.isfinite(value):
+            raise ValueError(f"`score` returned {value} at {phase} epoch {epoch}; expected a "
+                             "finite number (higher is better).")
+        self.history.append({"phase": phase, "epoch": epoch, "score": value})
+        if self.best_score is None or value > self.best_score:
+            self.best_score, self.best_at = value, {"phase": phase, "epoch": epoch}
+            self._best_weights = [w.copy() for w in self.model.get_weights()]
+            if self.path is not None:
+                self.model.save_weights(f"{self.path}.weights.h5")
+        if self.path is not None:
+            with open(f"{self.path}.json", "w") as f:
+                json.dump({"best_score": self.best_score, "best_at": self.best_at,
+                           "history": self.history}, f)
+
+    def restore_best(self, model=None):
+        """Sets the best weights on `model` (default: the model trained)."""
+        model = model or self.model
+        if self._best_weights is not None:
+            model.set_weights(self._best_weights)
+        elif self.path is not None and os.path.exists(f"{self.path}.weights.h5"):
+            model.load_weights(f"{self.path}.weights.h5")
+        else:
+            raise ValueError("No weights were scored yet: pass the callback to `fit` first.")

@@ -98,18 +98,39 @@ def test_pca_reference_is_exact_with_every_component():
 
 
 def test_ucf101_smoke_on_generated_videos(tmp_path, monkeypatch, capsys):
-    root = make_tree(tmp_path / "ucf", num_frames=16)
+    root = make_tree(tmp_path / "ucf", num_frames=16, train_groups=(2, 3))
     output = tmp_path / "video.json"
     run_example("ucf101_video.py", monkeypatch, "--data-dir", str(root), "--preset", "smoke",
-                "--epochs", "1", "--size", "16", "--output", str(output),
+                "--epochs", "2", "--size", "16", "--output", str(output),
                 "--cache-dir", str(tmp_path / "cache"))
     results = json.loads(output.read_text())
     assert [row["level"] for row in results["levels"]] == [0, 1, 2, 3]
     assert [row["compression"] for row in results["levels"]] == [2, 4, 8, 16]
     assert all(row["mse"]["mean"] > 0 for row in results["levels"])
-    assert results["data"]["train"]["clips"] == 2 and results["data"]["test"]["clips"] == 2
-    assert "| L3 | 16-to-1 |" in capsys.readouterr().out
+    assert results["data"]["train"]["clips"] == 4 and results["data"]["test"]["clips"] == 2
+    # g03 (one clip per class) is held out to choose the weights, the start included.
+    validation = results["data"]["validation"]
+    assert validation["groups"] == ["g03"] and validation["clips"] == 2
+    assert results["data"]["train"]["clips_trained_on"] == 2
+    assert [(e["phase"], e["epoch"]) for e in validation["curve"]] == [
+        ("start", 0), ("local", 1), ("end_to_end", 1)]
+    assert validation["mean_psnr"] == max(e["score"] for e in validation["curve"])
+    out = capsys.readouterr().out
+    assert "| L3 | 16-to-1 |" in out and "held-out training group(s) g03" in out
     assert (tmp_path / "video.png").exists()
+
+
+def test_hold_out_groups_takes_the_last_groups_and_checks_what_it_is_given():
+    videos = ["A/v_A_g08_c01.avi", "B/v_B_g09_c02.avi", "A/v_A_g10_c01.avi", "B/v_B_g10_c03.avi"]
+    clips = np.arange(4)
+    kept, held_out, groups = ucf101_video.hold_out_groups(clips, videos, 1)
+    assert kept.tolist() == [0, 1] and held_out.tolist() == [2, 3] and groups == ["g10"]
+    kept, held_out, groups = ucf101_video.hold_out_groups(clips, videos, 0)
+    assert kept.tolist() == [0, 1, 2, 3] and held_out.size == 0 and groups == []
+    with pytest.raises(ValueError, match="leave a group to train on"):
+        ucf101_video.hold_out_groups(clips, videos, 3)
+    with pytest.raises(ValueError, match="v_<Class>_gXX_cYY.avi"):
+        ucf101_video.hold_out_groups(clips[:1], ["A/clip.avi"], 1)
 
 
 def test_equal_size_pca_rows_are_exact_when_nothing_is_dropped():

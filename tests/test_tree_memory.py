@@ -9,6 +9,7 @@ import pytest
 from conftest import random_sequences
 from conftest import to_numpy
 
+from keras_imfn import KeepBestWeights
 from keras_imfn import NonFiniteLossError
 from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
@@ -250,6 +251,45 @@ def test_non_finite_loss_stops_training_with_a_clear_error():
     model.compile(optimizer="adam")
     with pytest.raises(NonFiniteLossError, match="non-finite loss"):
         model.fit(x, epochs=1, batch_size=8, verbose=0)
+
+
+def test_keep_best_weights_restores_the_best_scored_weights_and_persists_them(tmp_path):
+    x = random_sequences(8, 4, 6)
+    scores, seen = iter([1.0, 3.0, 2.0, 0.5]), []
+
+    def score(model):
+        seen.append([w.copy() for w in model.get_weights()])
+        return next(scores)
+
+    model = small_tree(4)
+    best = KeepBestWeights(score, path=str(tmp_path / "best"))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(x, epochs=2, batch_size=4, verbose=0, callbacks=[best])
+    model.end_to_end = True
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(x, epochs=1, batch_size=4, verbose=0, callbacks=[best])
+    assert [(e["phase"], e["epoch"], e["score"]) for e in best.history] == [
+        ("start", 0, 1.0), ("local", 1, 3.0), ("local", 2, 2.0), ("end_to_end", 1, 0.5)]
+    assert best.best_at == {"phase": "local", "epoch": 1} and best.best_score == 3.0
+    assert not np.allclose(model.get_weights()[0], seen[1][0])
+    best.restore_best()
+    for restored, expected in zip(model.get_weights(), seen[1]):
+        np.testing.assert_array_equal(restored, expected)
+    # A new callback on the same path (a resumed run) keeps the record and the weights.
+    resumed, fresh = KeepBestWeights(score, path=str(tmp_path / "best")), small_tree(4)
+    fresh(x[:1])
+    assert resumed.best_at == best.best_at and resumed.history == best.history
+    resumed.restore_best(fresh)
+    for restored, expected in zip(fresh.get_weights(), seen[1]):
+        np.testing.assert_array_equal(restored, expected)
+
+
+def test_keep_best_weights_rejects_a_non_finite_score():
+    model = small_tree(4)
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="finite number"):
+        model.fit(random_sequences(8, 4, 6), epochs=1, batch_size=8, verbose=0,
+                  callbacks=[KeepBestWeights(lambda model: float("nan"))])
 
 
 def test_targets_without_a_compiled_loss_are_an_error():

@@ -37,13 +37,14 @@ def write_video(path, num_frames, color_rgb=(220, 30, 30)):
     writer.release()
 
 
-def make_tree(root, num_frames=20, extra_train=()):
-    """A UCF-101 tree of 2 classes x 2 groups: g01 is test, g02 train.
+def make_tree(root, num_frames=20, extra_train=(), train_groups=(2,)):
+    """A UCF-101 tree of 2 classes: group g01 is test, `train_groups` train.
 
     Args:
         root: folder to fill.
         num_frames: frames of each regular video.
         extra_train: additional train list lines (videos the test creates).
+        train_groups: group numbers of the train videos (one per class each).
     """
     lists = root / "ucfTrainTestlist"
     lists.mkdir(parents=True)
@@ -53,7 +54,7 @@ def make_tree(root, num_frames=20, extra_train=()):
     )
     train, test = [], []
     for label, name in enumerate(classes):
-        for group in (1, 2):
+        for group in (1, *train_groups):
             video = f"{name}/v_{name}_g{group:02d}_c01.avi"
             write_video(root / "UCF-101" / video, num_frames, CLASS_COLORS_RGB[name])
             if group == 1:

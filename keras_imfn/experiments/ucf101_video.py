@@ -12,15 +12,24 @@ references computed in the same run:
   frames a level-`k` node covers) keeping as many numbers per block as the
   node holds per token (`memory_dim`): the linear code of equal size;
 - the group's mean frame (every frame of a group replaced by their mean).
+
+Model selection: the last `validation_groups` groups of the training videos
+(UCF-101 groups are the recording sessions, `v_<Class>_gXX_cYY.avi`; the
+official splits never share a group between train and test) are held out.
+The tree trains on the other training videos and, after every epoch and
+before the first, is scored on the held-out clips (mean PSNR over the
+levels); the best weights, the untrained start included, make the table.
 """
 
 import math
 import os
+import re
 import time
 
 import keras
 import numpy as np
 
+from keras_imfn.callbacks import KeepBestWeights
 from keras_imfn.datasets import ucf101
 from keras_imfn.evaluation import level_errors
 from keras_imfn.evaluation import psnr_of_mse
@@ -37,26 +46,29 @@ PRESETS = {
     "smoke": dict(frames=16, stride=1, size=32, patch_size=8, memory_dim=32, hidden_dim=64,
                   num_blocks=1, batch_size=4, local_epochs=2, end_to_end_epochs=1,
                   sweeper_skip="linear", share_weights=False, train_hop=None,
-                  train_flips=False),
+                  train_flips=False, validation_groups=1),
     # Real training on 2 CPU cores within 30 minutes.
     "cpu": dict(frames=16, stride=1, size=64, patch_size=8, memory_dim=64, hidden_dim=128,
                 num_blocks=2, batch_size=4, local_epochs=24, end_to_end_epochs=12,
-                sweeper_skip="linear", share_weights=True, train_hop=2, train_flips=True),
+                sweeper_skip="linear", share_weights=False, train_hop=2, train_flips=True,
+                validation_groups=1),
     # The full-size setting, for a GPU.
     "paper": dict(frames=16, stride=1, size=64, patch_size=8, memory_dim=128, hidden_dim=256,
                   num_blocks=2, batch_size=16, local_epochs=100, end_to_end_epochs=50,
                   sweeper_skip="linear", share_weights=False, train_hop=4,
-                  train_flips=True),
+                  train_flips=True, validation_groups=1),
 }
 
 
 def load_split(data_dir, split, config, cache_dir=None):
-    """The split's train and test clips.
+    """The split's train, validation and test clips.
 
     Test clips are every non-overlapping window of the test videos. Train
     clips start every `train_hop` frames (overlapping windows, so a frame
-    pair meets the tree at every position; `None` for no overlap) and, with
-    `train_flips`, come twice: as decoded and mirrored left to right.
+    pair meets the tree at every position; `None` for no overlap). The clips
+    of the last `validation_groups` training groups are held out as
+    validation (see `hold_out_groups`); the rest, with `train_flips`, come
+    twice: as decoded and mirrored left to right.
     """
     common = dict(split=split, frames=config["frames"], stride=config["stride"],
                   size=config["size"], clips_per_video=None, cache_dir=cache_dir)
@@ -64,11 +76,44 @@ def load_split(data_dir, split, config, cache_dir=None):
         data_dir, subset="train", hop=config["train_hop"], **common
     )
     test, _, test_summary = ucf101.load_clips(data_dir, subset="test", **common)
+    train, validation, held_out = hold_out_groups(
+        train, train_summary.clip_videos, config["validation_groups"]
+    )
     if config["train_flips"]:
         train = np.concatenate([train, train[:, :, :, ::-1]])
     summary = {"train": _summary(train_summary), "test": _summary(test_summary)}
     summary["train"]["clips_trained_on"] = len(train)
-    return train, test, summary
+    summary["validation"] = {"groups": held_out, "clips": len(validation)}
+    return train, validation, test, summary
+
+
+def hold_out_groups(clips, videos, count):
+    """Splits `clips` into those of the last `count` groups of `videos` and the rest.
+
+    Args:
+        clips: `(N, ...)` array.
+        videos: the `N` official video names, `<Class>/v_<Class>_gXX_cYY.avi`.
+        count: groups to hold out, counted from the highest group number.
+
+    Returns:
+        `(kept, held_out_clips, held_out_groups)`, groups as `"gXX"`.
+    """
+    groups = []
+    for video in videos:
+        match = re.search(r"_g(\d+)_c\d+", os.path.basename(video))
+        if match is None:
+            raise ValueError(f"Cannot read the group of {video!r}: expected the official "
+                             "UCF-101 name v_<Class>_gXX_cYY.avi.")
+        groups.append(f"g{int(match.group(1)):02d}")
+    distinct = sorted(set(groups))
+    if count < 0 or (count and count >= len(distinct)):
+        raise ValueError(
+            f"`validation_groups` must be >= 0 and leave a group to train on; the "
+            f"training videos have {len(distinct)} group(s) {distinct}. Received: {count}"
+        )
+    held_out = distinct[len(distinct) - count:] if count else []
+    mask = np.isin(groups, held_out)
+    return clips[~mask], clips[mask], held_out
 
 
 def _summary(summary):
@@ -161,23 +206,38 @@ def run(config, data_dir, split=1, run_dir=None, cache_dir=None, verbose=2):
     """Trains the tree on the train split and tabulates the test split.
 
     With `run_dir`, training is resumable (see
-    `keras_imfn.training.train_local_then_end_to_end`).
+    `keras_imfn.training.train_local_then_end_to_end`), the best weights so
+    far included.
 
     Returns:
         `(results, model, test)`: results as in the example's JSON.
     """
-    train, test, data_summary = load_split(data_dir, split, config, cache_dir)
+    train, validation, test, data_summary = load_split(data_dir, split, config, cache_dir)
     model = build_tree(config, train)
     start = level_errors(model, test, batch_size=4)
     checkpoints = None if run_dir is None else os.path.join(run_dir, "checkpoints")
+    callbacks = []
+    if len(validation):
+        best = KeepBestWeights(
+            lambda tree: np.mean([row["psnr"] for row in level_errors(tree, validation, 4)[1:]]),
+            path=None if checkpoints is None else os.path.join(checkpoints, "best"),
+        )
+        callbacks.append(best)
     started = time.time()
     train_local_then_end_to_end(
         model, train, config["local_epochs"], config["end_to_end_epochs"],
         checkpoint_dir=checkpoints, batch_size=config["batch_size"], verbose=verbose,
+        callbacks=callbacks,
     )
     train_seconds = time.time() - started
+    if callbacks:
+        best.restore_best(model)
+        data_summary["validation"].update(selected=best.best_at, mean_psnr=best.best_score,
+                                          curve=best.history)
     tree = level_errors(model, test, batch_size=4)
-    pca = pca_rows(train, test, config)
+    # The reference is fitted to the whole train split, held-out clips included.
+    seen = [train, validation] + ([validation[:, :, :, ::-1]] if config["train_flips"] else [])
+    pca = pca_rows(np.concatenate(seen), test, config)
     mean_frame = mean_frame_rows(test, config)
     levels = []
     for row, pca_row in zip(tree[1:], pca[1:]):
@@ -217,6 +277,16 @@ def markdown_table(results):
             f"{row['mse']['std']:.6f} | {row['psnr']['mean']:.2f} ± {row['psnr']['std']:.2f} | "
             f"{row['untrained_psnr']:.2f} | {row['pca_psnr']:.2f} | "
             f"{row['mean_frame_psnr']:.2f} |"
+        )
+    validation = results["data"]["validation"]
+    if "selected" in validation:
+        at = validation["selected"]
+        where = "the untrained start" if at["phase"] == "start" else (
+            f"{at['phase']} epoch {at['epoch']}")
+        lines.append(
+            f"\nWeights of {where}: the best mean PSNR over the levels, "
+            f"{validation['mean_psnr']:.2f} dB, on {validation['clips']} clips of the held-out "
+            f"training group(s) {', '.join(validation['groups'])}."
         )
     return "\n".join(lines)
 
