@@ -94,6 +94,7 @@ class KeepBestWeights(keras.callbacks.Callback):
             self.best_score, self.best_at = value, {"phase": phase, "epoch": epoch}
             self._best_weights = [w.copy() for w in self.model.get_weights()]
             if self.path is not None:
+                os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
                 self.model.save_weights(f"{self.path}.weights.h5")
         if self.path is not None:
             with open(f"{self.path}.json", "w") as f:

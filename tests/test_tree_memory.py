@@ -262,7 +262,7 @@ def test_keep_best_weights_restores_the_best_scored_weights_and_persists_them(tm
         return next(scores)
 
     model = small_tree(4)
-    best = KeepBestWeights(score, path=str(tmp_path / "best"))
+    best = KeepBestWeights(score, path=str(tmp_path / "new" / "best"))
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     model.fit(x, epochs=2, batch_size=4, verbose=0, callbacks=[best])
     model.end_to_end = True
@@ -276,7 +276,7 @@ def test_keep_best_weights_restores_the_best_scored_weights_and_persists_them(tm
     for restored, expected in zip(model.get_weights(), seen[1]):
         np.testing.assert_array_equal(restored, expected)
     # A new callback on the same path (a resumed run) keeps the record and the weights.
-    resumed, fresh = KeepBestWeights(score, path=str(tmp_path / "best")), small_tree(4)
+    resumed, fresh = KeepBestWeights(score, path=str(tmp_path / "new" / "best")), small_tree(4)
     fresh(x[:1])
     assert resumed.best_at == best.best_at and resumed.history == best.history
     resumed.restore_best(fresh)
