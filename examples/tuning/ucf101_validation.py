@@ -1,0 +1,70 @@
+"""Validation trials for the UCF-101 `cpu` preset, on held-out training groups.
+
+The test videos are never read: the tree trains on the training videos
+outside the last `validation_groups` groups and is scored on those after
+every epoch (mean PSNR over the levels, as the experiment selects its
+weights). Appends one JSON line per trial (the whole curve) to `--output`.
+
+    python examples/tuning/ucf101_validation.py --data-dir ../shared/data/ucf101-mini \\
+        --local-epochs 0 --end-to-end-epochs 12 --tag e2e_only
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from keras_imfn.callbacks import KeepBestWeights
+from keras_imfn.datasets import ucf101
+from keras_imfn.evaluation import level_errors
+from keras_imfn.experiments import ucf101_video as experiment
+from keras_imfn.training import train_local_then_end_to_end
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--tag", required=True, help="name of this trial in the output")
+    parser.add_argument("--output", default="ucf101_validation.jsonl")
+    parser.add_argument("--cache-dir", help="decoded-clip cache")
+    parser.add_argument("--local-epochs", type=int)
+    parser.add_argument("--end-to-end-epochs", type=int)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--fine-tune-learning-rate", type=float, default=3e-4)
+    parser.add_argument("--share-weights", action="store_true")
+    args = parser.parse_args()
+
+    config = dict(experiment.PRESETS["cpu"], share_weights=args.share_weights)
+    for key in ("local_epochs", "end_to_end_epochs"):
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
+    train, _, summary = ucf101.load_clips(
+        args.data_dir, subset="train", split=1, frames=config["frames"], stride=config["stride"],
+        size=config["size"], clips_per_video=None, hop=config["train_hop"],
+        cache_dir=args.cache_dir,
+    )
+    train, validation, groups = experiment.hold_out_groups(
+        train, summary.clip_videos, config["validation_groups"])
+    if config["train_flips"]:
+        train = np.concatenate([train, train[:, :, :, ::-1]])
+    model = experiment.build_tree(config, train)
+    best = KeepBestWeights(
+        lambda tree: np.mean([row["psnr"] for row in level_errors(tree, validation, 4)[1:]]))
+    started = time.time()
+    train_local_then_end_to_end(
+        model, train, config["local_epochs"], config["end_to_end_epochs"],
+        learning_rate=args.learning_rate, fine_tune_learning_rate=args.fine_tune_learning_rate,
+        batch_size=config["batch_size"], verbose=0, callbacks=[best])
+    best.restore_best()
+    levels = [row["psnr"] for row in level_errors(model, validation, 4)[1:]]
+    line = dict(tag=args.tag, settings=vars(args), held_out=groups, seconds=time.time() - started,
+                best_at=best.best_at, best_mean_psnr=best.best_score, best_levels_psnr=levels,
+                curve=best.history)
+    print(json.dumps({k: v for k, v in line.items() if k != "curve"}))
+    with open(args.output, "a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+if __name__ == "__main__":
+    main()
