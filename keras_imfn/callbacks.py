@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import warnings
 
 import keras
 
@@ -46,8 +47,9 @@ class KeepBestWeights(keras.callbacks.Callback):
     """Keeps the weights that scored best on held-out data, the start included.
 
     `score(model)` (higher is better, e.g. a validation PSNR) is evaluated
-    once before the first training epoch and after every epoch of every
-    `fit` this callback is passed to, so one instance can follow several
+    once before the first training epoch (if the model is built by then:
+    call it on data first) and after every epoch of every `fit` this
+    callback is passed to, so one instance can follow several
     training phases and may end up choosing the untrained start.
     `restore_best()` puts the best weights back. Each evaluation is kept in
     `history` as `{"phase", "epoch", "score"}`; `phase` is `"start"`, or the
@@ -76,8 +78,16 @@ class KeepBestWeights(keras.callbacks.Callback):
             self.history = record["history"]
 
     def on_train_begin(self, logs=None):
-        if not self.history:
-            self._evaluate("start", 0)
+        if self.history:
+            return
+        if not self.model.built:
+            warnings.warn(
+                "KeepBestWeights: the model was not built when training began, so its "
+                "untrained start is not scored; call it on data before `fit` to include it.",
+                stacklevel=2,
+            )
+            return
+        self._evaluate("start", 0)
 
     def on_epoch_end(self, epoch, logs=None):
         end_to_end = getattr(self.model, "end_to_end", None)

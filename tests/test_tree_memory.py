@@ -262,6 +262,7 @@ def test_keep_best_weights_restores_the_best_scored_weights_and_persists_them(tm
         return next(scores)
 
     model = small_tree(4)
+    model(x[:1])  # built, so that its untrained start is scored too
     best = KeepBestWeights(score, path=str(tmp_path / "new" / "best"))
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     model.fit(x, epochs=2, batch_size=4, verbose=0, callbacks=[best])
