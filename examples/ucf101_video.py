@@ -28,13 +28,16 @@ def main():
     parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3))
     parser.add_argument("--epochs", type=int,
                         help="training epochs (2/3 local, 1/3 end to end)")
+    parser.add_argument("--validation-groups", type=int,
+                        help="last training groups held out to choose the weights (0: none, "
+                             "the weights after the last epoch)")
     parser.add_argument("--output", default="ucf101_results.json")
     parser.add_argument("--run-dir", help="checkpoints; rerun to resume")
     parser.add_argument("--cache-dir", help="decoded-clip cache")
     args = parser.parse_args()
 
     config = dict(experiment.PRESETS[args.preset], preset=args.preset)
-    for key in ("frames", "size"):
+    for key in ("frames", "size", "validation_groups"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
     if args.epochs is not None:

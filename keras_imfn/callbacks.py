@@ -56,9 +56,10 @@ class KeepBestWeights(keras.callbacks.Callback):
     model's `end_to_end` flag as `"local"` / `"end_to_end"` (a `TreeMemory`'s
     two phases), or `"fit"` for other models.
 
-    With `path`, the best weights (`{path}.weights.h5`) and the record
-    (`{path}.json`) are written whenever the best changes, and read back by a
-    new callback with the same `path`: a resumed run keeps what it found.
+    With `path`, the best weights (`{path}.<phase>-<epoch>.weights.h5`) and
+    the record (`{path}.json`, naming them) are written as the best changes,
+    and read back by a new callback with the same `path`: a resumed run keeps
+    what it found.
 
     Args:
         score: callable `model -> float`, higher is better.
@@ -78,16 +79,24 @@ class KeepBestWeights(keras.callbacks.Callback):
             self.history = record["history"]
 
     def on_train_begin(self, logs=None):
-        if self.history:
-            return
-        if not self.model.built:
+        if not self.history and not self.model.built:
             warnings.warn(
                 "KeepBestWeights: the model was not built when training began, so its "
                 "untrained start is not scored; call it on data before `fit` to include it.",
                 stacklevel=2,
             )
             return
-        self._evaluate("start", 0)
+        self.score_start(self.model)
+
+    def score_start(self, model):
+        """Scores `model` as the start, unless something is scored already.
+
+        `fit` calls it; call it yourself where training may not run at all
+        (zero epochs, or every phase restored from a checkpoint).
+        """
+        if not self.history:
+            self.set_model(model)
+            self._evaluate("start", 0)
 
     def on_epoch_end(self, epoch, logs=None):
         end_to_end = getattr(self.model, "end_to_end", None)
@@ -105,18 +114,30 @@ class KeepBestWeights(keras.callbacks.Callback):
             self._best_weights = [w.copy() for w in self.model.get_weights()]
             if self.path is not None:
                 os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-                self.model.save_weights(f"{self.path}.weights.h5")
+                self.model.save_weights(self._weights_file(self.best_at))
         if self.path is not None:
-            with open(f"{self.path}.json", "w") as f:
+            # The record last, whole or not at all, and naming its own weights
+            # file: a run killed anywhere here resumes with a matching pair.
+            with open(f"{self.path}.json.tmp", "w") as f:
                 json.dump({"best_score": self.best_score, "best_at": self.best_at,
                            "history": self.history}, f)
+            os.replace(f"{self.path}.json.tmp", f"{self.path}.json")
+            folder, stem = os.path.split(os.path.abspath(self.path))
+            kept = os.path.basename(self._weights_file(self.best_at))
+            for name in os.listdir(folder):
+                if name.startswith(stem + ".") and name.endswith(".weights.h5") and name != kept:
+                    os.remove(os.path.join(folder, name))
+
+    def _weights_file(self, at):
+        return f"{self.path}.{at['phase']}-{at['epoch']}.weights.h5"
 
     def restore_best(self, model=None):
         """Sets the best weights on `model` (default: the model trained)."""
-        model = model or self.model
+        if model is None:
+            model = self.model
         if self._best_weights is not None:
             model.set_weights(self._best_weights)
-        elif self.path is not None and os.path.exists(f"{self.path}.weights.h5"):
-            model.load_weights(f"{self.path}.weights.h5")
+        elif self.best_at is not None and self.path is not None:
+            model.load_weights(self._weights_file(self.best_at))
         else:
             raise ValueError("No weights were scored yet: pass the callback to `fit` first.")

@@ -115,6 +115,11 @@ def test_ucf101_smoke_on_generated_videos(tmp_path, monkeypatch, capsys):
     assert [(e["phase"], e["epoch"]) for e in validation["curve"]] == [
         ("start", 0), ("local", 1), ("end_to_end", 1)]
     assert validation["mean_psnr"] == max(e["score"] for e in validation["curve"])
+    # The tabulated tree is the chosen one: scored again after the restore.
+    assert validation["restored_mean_psnr"] == pytest.approx(validation["mean_psnr"], abs=1e-4)
+    if validation["selected"]["phase"] == "start":
+        for row in results["levels"]:
+            assert row["psnr"]["mean"] == pytest.approx(row["untrained_psnr"], abs=1e-4)
     out = capsys.readouterr().out
     assert "| L3 | 16-to-1 |" in out and "held-out training group(s) g03" in out
     assert (tmp_path / "video.png").exists()
@@ -127,6 +132,14 @@ def test_hold_out_groups_takes_the_last_groups_and_checks_what_it_is_given():
     assert kept.tolist() == [0, 1] and held_out.tolist() == [2, 3] and groups == ["g10"]
     kept, held_out, groups = ucf101_video.hold_out_groups(clips, videos, 0)
     assert kept.tolist() == [0, 1, 2, 3] and held_out.size == 0 and groups == []
+    # Groups order by number, whatever the order of the videos and the digits.
+    shuffled = ["A/v_A_g100_c01.avi", "A/v_A_g08_c01.avi", "B/v_B_g99_c01.avi", "B/v_B_g09_c02.avi"]
+    kept, held_out, groups = ucf101_video.hold_out_groups(clips, shuffled, 2)
+    assert kept.tolist() == [1, 3] and held_out.tolist() == [0, 2] and groups == ["g99", "g100"]
+    with pytest.raises(ValueError, match="must be >= 0"):
+        ucf101_video.hold_out_groups(clips, videos, -1)
+    with pytest.raises(ValueError, match="one video name per clip"):
+        ucf101_video.hold_out_groups(clips[:3], videos, 1)
     with pytest.raises(ValueError, match="leave a group to train on"):
         ucf101_video.hold_out_groups(clips, videos, 3)
     with pytest.raises(ValueError, match="v_<Class>_gXX_cYY.avi"):

@@ -283,6 +283,29 @@ def test_keep_best_weights_restores_the_best_scored_weights_and_persists_them(tm
     resumed.restore_best(fresh)
     for restored, expected in zip(fresh.get_weights(), seen[1]):
         np.testing.assert_array_equal(restored, expected)
+    # Training on with it scores no second start and keeps a better best on disk.
+    scores = iter([2.5])
+    fresh.compile(optimizer=keras.optimizers.Adam(1e-2))
+    fresh.fit(x, epochs=1, batch_size=4, verbose=0, callbacks=[resumed])
+    assert [e["phase"] for e in resumed.history].count("start") == 1
+    assert resumed.best_at == {"phase": "local", "epoch": 1} and len(resumed.history) == 5
+    KeepBestWeights(score, path=str(tmp_path / "new" / "best")).restore_best(fresh)
+    for restored, expected in zip(fresh.get_weights(), seen[1]):
+        np.testing.assert_array_equal(restored, expected)
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == [
+        "best.json", "best.local-1.weights.h5"]
+
+
+def test_keep_best_weights_scores_the_start_without_training_and_says_when_empty():
+    model = small_tree(4)
+    best = KeepBestWeights(lambda model: 1.0)
+    with pytest.raises(ValueError, match="No weights were scored yet"):
+        best.restore_best(model)
+    model(random_sequences(1, 4, 6))
+    best.score_start(model)
+    best.score_start(model)  # once only
+    assert best.history == [{"phase": "start", "epoch": 0, "score": 1.0}]
+    best.restore_best()
 
 
 def test_keep_best_weights_rejects_a_non_finite_score():

@@ -24,10 +24,11 @@ class MambaCompressor(SequenceCompressor):
     `T` learned positional embeddings (so every position starts from its own
     reading of the memory and knows which step it is), runs
     `num_decoder_layers` `MambaBlock`s and maps every position to one step's
-    features with a `Dense`. On held-out MNIST sequences the input
-    standardisation, the per-step projection and leaving out a final norm
-    before that `Dense` each sped up leaving the mean image (docs/tuning/
-    README.md, trials m*), as they did for `TransformerCompressor`.
+    features with a `Dense`. These three changes (input standardisation,
+    per-step projection, no final norm before that `Dense`) come from
+    `TransformerCompressor`'s ablations; together they sped up leaving the
+    mean image on held-out MNIST sequences (docs/tuning/README.md, trials
+    m4*; not ablated one by one for Mamba).
 
     Training (`compile()` + `fit(x)`, no targets) minimises the pixel MSE of
     `call(x)` against `x`, logged as `reconstruction_loss`.

@@ -87,9 +87,11 @@ class TransformerCompressor(SequenceCompressor):
 
     Why not the textbook form (pool the memory tokens alone, decode from
     learned queries alone, a final LayerNorm before the output): on held-out
-    MNIST sequences that form stayed at the mean image for thousands of steps
-    (every step's output collapsed to the same image). Each change above was
-    needed to leave it (docs/tuning/README.md, trials t4*).
+    MNIST sequences that form stayed at the mean image for thousands of
+    steps. In ablations (docs/tuning/README.md, trials t4*) pooling all tokens
+    and dropping the final norm were each needed to leave it; the per-step
+    offsets were part of every variant that left it (not ablated alone); the
+    step standardisation sped it up.
 
     Training (`compile()` + `fit(x)`, no targets) minimises the pixel MSE of
     `call(x)` against `x`, logged as `reconstruction_loss`.
@@ -104,8 +106,9 @@ class TransformerCompressor(SequenceCompressor):
             `4 * embed_dim`.
         num_decoder_layers: int or None. Blocks in the decoder. Defaults to
             `num_layers`.
-        num_memory_tokens: int. Learned memory tokens the encoder summarises
-            the sequence into (and the decoder's context tokens).
+        num_memory_tokens: int. Learned tokens prepended to the steps in the
+            encoder (pooled into the memory with them), and the number of
+            context tokens the decoder cross-attends to.
         activation: str. Activation of the blocks' MLPs.
         output_activation: str or None. Final activation of the decoder,
             e.g. `"sigmoid"` for pixels in [0, 1].
