@@ -109,7 +109,8 @@ class KeepBestWeights(keras.callbacks.Callback):
             raise ValueError(f"`score` returned {value} at {phase} epoch {epoch}; expected a "
                              "finite number (higher is better).")
         self.history.append({"phase": phase, "epoch": epoch, "score": value})
-        if self.best_score is None or value > self.best_score:
+        improved = self.best_score is None or value > self.best_score
+        if improved:
             self.best_score, self.best_at = value, {"phase": phase, "epoch": epoch}
             self._best_weights = [w.copy() for w in self.model.get_weights()]
             if self.path is not None:
@@ -122,6 +123,7 @@ class KeepBestWeights(keras.callbacks.Callback):
                 json.dump({"best_score": self.best_score, "best_at": self.best_at,
                            "history": self.history}, f)
             os.replace(f"{self.path}.json.tmp", f"{self.path}.json")
+        if self.path is not None and improved:  # the older best's file is stale now
             folder, stem = os.path.split(os.path.abspath(self.path))
             kept = os.path.basename(self._weights_file(self.best_at))
             for name in os.listdir(folder):

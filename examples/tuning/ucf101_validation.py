@@ -13,10 +13,7 @@ import argparse
 import json
 import time
 
-import numpy as np
-
 from keras_imfn.callbacks import KeepBestWeights
-from keras_imfn.datasets import ucf101
 from keras_imfn.evaluation import level_errors
 from keras_imfn.experiments import ucf101_video as experiment
 from keras_imfn.training import train_local_then_end_to_end
@@ -39,18 +36,10 @@ def main():
     for key in ("local_epochs", "end_to_end_epochs"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
-    train, _, summary = ucf101.load_clips(
-        args.data_dir, subset="train", split=1, frames=config["frames"], stride=config["stride"],
-        size=config["size"], clips_per_video=None, hop=config["train_hop"],
-        cache_dir=args.cache_dir,
-    )
-    train, validation, groups = experiment.hold_out_groups(
-        train, summary.clip_videos, config["validation_groups"])
-    if config["train_flips"]:
-        train = np.concatenate([train, train[:, :, :, ::-1]])
+    train, validation, summary = experiment.load_training(
+        args.data_dir, 1, config, cache_dir=args.cache_dir)
     model = experiment.build_tree(config, train)
-    best = KeepBestWeights(
-        lambda tree: np.mean([row["psnr"] for row in level_errors(tree, validation, 4)[1:]]))
+    best = KeepBestWeights(experiment.validation_score(validation))
     started = time.time()
     train_local_then_end_to_end(
         model, train, config["local_epochs"], config["end_to_end_epochs"],
@@ -58,8 +47,8 @@ def main():
         batch_size=config["batch_size"], verbose=0, callbacks=[best])
     best.restore_best()
     levels = [row["psnr"] for row in level_errors(model, validation, 4)[1:]]
-    line = dict(tag=args.tag, settings=vars(args), held_out=groups, seconds=time.time() - started,
-                best_at=best.best_at, best_mean_psnr=best.best_score, best_levels_psnr=levels,
+    line = dict(tag=args.tag, settings=vars(args), held_out=summary["validation"]["groups"],
+                seconds=time.time() - started, best_at=best.best_at, best_mean_psnr=best.best_score, best_levels_psnr=levels,
                 curve=best.history)
     print(json.dumps({k: v for k, v in line.items() if k != "curve"}))
     with open(args.output, "a") as f:

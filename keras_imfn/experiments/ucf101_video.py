@@ -61,30 +61,55 @@ PRESETS = {
 
 
 def load_split(data_dir, split, config, cache_dir=None):
-    """The split's train, validation and test clips.
+    """The split's train, validation and test clips, and a summary.
 
-    Test clips are every non-overlapping window of the test videos. Train
-    clips start every `train_hop` frames (overlapping windows, so a frame
-    pair meets the tree at every position; `None` for no overlap). The clips
-    of the last `validation_groups` training groups are held out as
-    validation (see `hold_out_groups`); the rest, with `train_flips`, come
-    twice: as decoded and mirrored left to right.
+    Test clips are every non-overlapping window of the test videos; train and
+    validation clips are those of `load_training`.
     """
-    common = dict(split=split, frames=config["frames"], stride=config["stride"],
-                  size=config["size"], clips_per_video=None, cache_dir=cache_dir)
-    train, _, train_summary = ucf101.load_clips(
-        data_dir, subset="train", hop=config["train_hop"], **common
+    train, validation, summary = load_training(data_dir, split, config, cache_dir)
+    test, _, test_summary = ucf101.load_clips(data_dir, subset="test",
+                                              **_clip_settings(split, config, cache_dir))
+    summary["test"] = _summary(test_summary)
+    return train, validation, test, summary
+
+
+def load_training(data_dir, split, config, cache_dir=None):
+    """The split's train clips, split into training and validation clips.
+
+    Train clips start every `train_hop` frames (overlapping windows, so a
+    frame pair meets the tree at every position; `None` for no overlap). The
+    clips of the last `validation_groups` training groups are held out as
+    validation (see `hold_out_groups`); the rest, with `train_flips`, come
+    twice: as decoded and mirrored left to right. The test videos are not
+    read.
+
+    Returns:
+        `(train, validation, summary)`.
+    """
+    clips, _, clip_summary = ucf101.load_clips(
+        data_dir, subset="train", hop=config["train_hop"],
+        **_clip_settings(split, config, cache_dir)
     )
-    test, _, test_summary = ucf101.load_clips(data_dir, subset="test", **common)
     train, validation, held_out = hold_out_groups(
-        train, train_summary.clip_videos, config["validation_groups"]
+        clips, clip_summary.clip_videos, config["validation_groups"]
     )
     if config["train_flips"]:
         train = np.concatenate([train, train[:, :, :, ::-1]])
-    summary = {"train": _summary(train_summary), "test": _summary(test_summary)}
-    summary["train"]["clips_trained_on"] = len(train)
-    summary["validation"] = {"groups": held_out, "clips": len(validation)}
-    return train, validation, test, summary
+    summary = {"train": dict(_summary(clip_summary), clips_trained_on=len(train)),
+               "validation": {"groups": held_out, "clips": len(validation)}}
+    return train, validation, summary
+
+
+def _clip_settings(split, config, cache_dir):
+    return dict(split=split, frames=config["frames"], stride=config["stride"],
+                size=config["size"], clips_per_video=None, cache_dir=cache_dir)
+
+
+def validation_score(validation):
+    """`tree -> mean PSNR over its levels on `validation``: what chooses the weights."""
+    return lambda tree: float(
+        np.mean([row["psnr"] for row in level_errors(tree, validation, batch_size=4)[1:]])
+    )
 
 
 def hold_out_groups(clips, videos, count):
@@ -222,7 +247,7 @@ def run(config, data_dir, split=1, run_dir=None, cache_dir=None, verbose=2):
     callbacks = []
     if len(validation):
         best = KeepBestWeights(
-            lambda tree: np.mean([row["psnr"] for row in level_errors(tree, validation, 4)[1:]]),
+            validation_score(validation),
             path=None if checkpoints is None else os.path.join(checkpoints, "best"),
         )
         callbacks.append(best)
