@@ -147,13 +147,18 @@ def test_gru_memory_reaches_every_decoder_step_without_the_state():
 
 
 # The block tests share one block shape: inputs (2, 6, 8), inner width 16.
-def small_block():
-    return MambaBlock(state_dim=4, conv_width=3)
+def small_block(**options):
+    return MambaBlock(state_dim=4, conv_width=3, **options)
 
 
 def test_mamba_block_layer_contract(tmp_path):
     x = random_sequences(2, 6, 8)
     run_layer_test(small_block, x, (2, 6, 8), tmp_path)
+
+
+def test_mamba_block_rejects_an_unknown_scan():
+    with pytest.raises(ValueError, match="sequential"):
+        MambaBlock(scan="fast")
 
 
 def test_mamba_block_parameter_count():
@@ -192,8 +197,9 @@ def test_parallel_recurrence_matches_a_python_loop(steps):
     np.testing.assert_allclose(result, np.stack(expected, axis=1), atol=1e-5)
 
 
-def test_selective_scan_matches_a_python_loop():
-    block = small_block()
+@pytest.mark.parametrize("scan", ["sequential", "parallel"])
+def test_selective_scan_matches_a_python_loop(scan):
+    block = small_block(scan=scan)
     block.build((None, 6, 8))
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 6, 16)).astype("float32")
@@ -211,9 +217,10 @@ def test_selective_scan_matches_a_python_loop():
     np.testing.assert_allclose(result, np.stack(expected, axis=1), atol=1e-5)
 
 
-def test_mamba_step_by_step_matches_the_parallel_call():
+@pytest.mark.parametrize("scan", ["sequential", "parallel"])
+def test_mamba_step_by_step_matches_the_whole_sequence_call(scan):
     u = random_sequences(2, 6, 8)
-    block = small_block()
+    block = small_block(scan=scan)
     expected = to_numpy(block(u))
     cache = block.get_initial_cache(2)
     outputs = []

@@ -5,6 +5,8 @@ import numpy as np
 from keras import layers
 from keras import ops
 
+SCANS = ("sequential", "parallel")
+
 
 def linear_recurrence(decay, drive):
     """All states of `h_t = decay_t * h_{t-1} + drive_t` (`h_0 = 0`), axis 1.
@@ -17,17 +19,12 @@ def linear_recurrence(decay, drive):
     TensorFlow version of that op loses the static shape in graph mode and
     does not compile under XLA (`jit_compile=True`, Keras' default for
     TensorFlow on GPU); this one has static shapes on every backend.
-    It does `O(L log L)` work against `O(L)` for a sequential loop, which
-    is cheap at the sequence lengths compressed here.
+    It does `O(L log L)` work against `O(L)` for a sequential loop and
+    holds every step's `(decay, drive)` at once; `MambaBlock(scan="parallel")`
+    uses it (see there for when).
     """
     decay, drive = ops.convert_to_tensor(decay), ops.convert_to_tensor(drive)
-    steps = decay.shape[1]
-    if steps is None:
-        raise ValueError(
-            "The parallel scan needs a known number of steps (axis 1) to plan "
-            f"its rounds. Received inputs of shape {tuple(decay.shape)}: give "
-            "the sequences a fixed length (e.g. `keras.Input((steps, dim))`)."
-        )
+    steps = _known_steps(decay)
     padding = [(0, 0)] * len(decay.shape)
     offset = 1
     while offset < steps:
@@ -39,6 +36,27 @@ def linear_recurrence(decay, drive):
         decay = decay * earlier_decay
         offset *= 2
     return drive
+
+
+def _known_steps(x):
+    """The static length of axis 1 of `x`, or a clear error."""
+    if x.shape[1] is None:
+        raise ValueError(
+            "The selective scan needs a known number of steps (axis 1). Received "
+            f"inputs of shape {tuple(x.shape)}: give the sequences a fixed length "
+            "(e.g. `keras.Input((steps, dim))`)."
+        )
+    return x.shape[1]
+
+
+def _advance(state, a, x, delta, b, c):
+    """One step of the selective scan, without the skip `D x`.
+
+    `state (B, inner, N)`, `a (inner, N)`, `x` and `delta` `(B, inner)`,
+    `b` and `c` `(B, N)`; returns the new state and `C . state`.
+    """
+    state = ops.exp(delta[..., None] * a) * state + (delta * x)[..., None] * b[:, None]
+    return state, ops.sum(state * c[:, None], axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
@@ -60,9 +78,17 @@ class MambaBlock(keras.layers.Layer):
        `y_t = C_t . h_t + D x_t`;
     5. `y * SiLU(z)` and a `Dense` back to `model_dim`.
 
-    The recurrence of step 4 is linear in `h`, so it is computed for all steps
-    at once with a parallel scan (`linear_recurrence`, `O(log L)` sequential
-    depth) instead of a Python or `scan` loop over time. `step()` runs the same
+    The recurrence of step 4 runs as `keras.ops.scan` over time by default
+    (`scan="sequential"`): each step forms its own `exp(delta_t A)` and
+    `delta_t B_t x_t` of shape `(B, inner_dim, state_dim)` from the
+    `(B, inner_dim)` and `(B, state_dim)` inputs, so the `(B, L, inner_dim,
+    state_dim)` tensors are never built, which is what the reference CUDA
+    kernel avoids too. `scan="parallel"` computes all steps at once with a
+    log-depth scan (`linear_recurrence`) over those materialised tensors;
+    the same numbers, `ceil(log2 L)` rounds instead of `L`. On CPU the
+    sequential scan is several times faster (`benchmarks/mamba_scan.py`);
+    the parallel one is there for accelerators and long sequences, where
+    depth rather than memory traffic may bound it. `step()` runs the same
     block one time step at a time from a cache of `O(1)` size (the last
     `conv_width - 1` conv inputs and the state `h`), for streaming inference.
 
@@ -80,6 +106,8 @@ class MambaBlock(keras.layers.Layer):
         dt_min: float. Smallest initial step size.
         dt_max: float. Largest initial step size.
         epsilon: float. Epsilon of the RMS pre-norm.
+        scan: `"sequential"` (default) or `"parallel"`: how the selective
+            scan runs over time (the same result; see above).
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Example:
@@ -104,9 +132,12 @@ class MambaBlock(keras.layers.Layer):
         dt_min=0.001,
         dt_max=0.1,
         epsilon=1e-5,
+        scan="sequential",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if scan not in SCANS:
+            raise ValueError(f"`scan` must be one of {SCANS}. Received: scan={scan!r}")
         if int(state_dim) < 1 or int(conv_width) < 1 or int(expand) < 1:
             raise ValueError(
                 "`state_dim`, `conv_width` and `expand` must be >= 1. Received: "
@@ -125,6 +156,7 @@ class MambaBlock(keras.layers.Layer):
         self.dt_min = float(dt_min)
         self.dt_max = float(dt_max)
         self.epsilon = float(epsilon)
+        self.scan = scan
         self.model_dim = None
         self.inner_dim = None
 
@@ -233,12 +265,26 @@ class MambaBlock(keras.layers.Layer):
         """
         x, delta, b, c = (ops.convert_to_tensor(t, self.compute_dtype) for t in (x, delta, b, c))
         a = -ops.exp(ops.cast(self.A_log, x.dtype))
-        decay = ops.exp(delta[..., None] * a)  # (B, L, inner, N)
-        drive = (delta * x)[..., None] * b[:, :, None, :]
-        states = linear_recurrence(decay, drive)
-        return ops.sum(states * c[:, :, None, :], axis=-1) + self.D * x
+        if self.scan == "parallel":
+            decay = ops.exp(delta[..., None] * a)  # (B, L, inner, N)
+            drive = (delta * x)[..., None] * b[:, :, None, :]
+            states = linear_recurrence(decay, drive)
+            return ops.sum(states * c[:, :, None, :], axis=-1) + self.D * x
 
-    # -------------------------------------------------------------- parallel
+        state = ops.zeros_like(x[:, 0, :, None] * b[:, 0, None, :])  # (B, inner, N)
+        if keras.backend.backend() == "tensorflow":
+            # Keras' TensorFlow `ops.scan` gives the per-step outputs the
+            # carry's shape (Keras 3.15), so there the loop is unrolled.
+            outputs = []
+            for t in range(_known_steps(x)):
+                state, y = _advance(state, a, x[:, t], delta[:, t], b[:, t], c[:, t])
+                outputs.append(y)
+            return ops.stack(outputs, axis=1) + self.D * x
+        time_major = [ops.moveaxis(t, 1, 0) for t in (x, delta, b, c)]
+        _, y = ops.scan(lambda state, inputs: _advance(state, a, *inputs), state, time_major)
+        return ops.moveaxis(y, 0, 1) + self.D * x
+
+    # ---------------------------------------------------------- whole sequence
 
     def call(self, inputs):
         x, z = ops.split(self.in_proj(self.norm(inputs)), 2, axis=-1)
@@ -276,8 +322,8 @@ class MambaBlock(keras.layers.Layer):
         x = ops.silu(ops.sum(window * self.conv_kernel, axis=1) + self.conv_bias)
         delta, b, c = self._ssm_parameters(x)
         a = -ops.exp(ops.cast(self.A_log, x.dtype))
-        state = ops.exp(delta[..., None] * a) * state + (delta * x)[..., None] * b[:, None]
-        y = ops.sum(state * c[:, None], axis=-1) + self.D * x
+        state, y = _advance(state, a, x, delta, b, c)
+        y = y + self.D * x
         outputs = inputs + self.out_proj(y * ops.silu(z))
         return outputs, (window[:, 1:], state)
 
@@ -295,6 +341,7 @@ class MambaBlock(keras.layers.Layer):
                 "dt_min": self.dt_min,
                 "dt_max": self.dt_max,
                 "epsilon": self.epsilon,
+                "scan": self.scan,
             }
         )
         return config

@@ -43,6 +43,8 @@ class MambaCompressor(SequenceCompressor):
             Defaults to `num_layers`.
         conv_width: int. Taps of the blocks' causal convolution.
         expand: int. Inner width of a block is `expand * model_dim`.
+        scan: `"sequential"` or `"parallel"`: how the blocks run their
+            selective scan (the same result; see `MambaBlock`).
         output_activation: str or None. Final activation of the decoder,
             e.g. `"sigmoid"` for pixels in [0, 1].
         **kwargs: Base model arguments (`name`, `dtype`, ...).
@@ -73,6 +75,7 @@ class MambaCompressor(SequenceCompressor):
         num_decoder_layers=None,
         conv_width=4,
         expand=2,
+        scan="sequential",
         output_activation=None,
         **kwargs,
     ):
@@ -91,6 +94,7 @@ class MambaCompressor(SequenceCompressor):
         self.num_decoder_layers = int(num_decoder_layers)
         self.conv_width = int(conv_width)
         self.expand = int(expand)
+        self.scan = scan
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -109,6 +113,7 @@ class MambaCompressor(SequenceCompressor):
             state_dim=self.state_dim,
             conv_width=self.conv_width,
             expand=self.expand,
+            scan=self.scan,
             dtype=self.dtype_policy,
         )
 
@@ -193,6 +198,7 @@ class MambaCompressor(SequenceCompressor):
                 "num_decoder_layers": self.num_decoder_layers,
                 "conv_width": self.conv_width,
                 "expand": self.expand,
+                "scan": self.scan,
             }
         )
         return config
