@@ -40,6 +40,15 @@ def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkey
     assert rows in (tmp_path / "results.md").read_text()
 
 
+def test_paper_preset_builds_imfn_of_the_published_size():
+    # The source's IMFN at T=128, d=1024 has 61.43M parameters; the preset's
+    # one shared sweeper of one block comes within 10% (a sweeper per level
+    # would be about six times as large).
+    model = mnist_sequence.build_model("imfn", mnist_sequence.PRESETS["paper"])
+    assert model.share_weights and model.num_levels == 7
+    assert abs(model.count_params() / 61.43e6 - 1) < 0.1
+
+
 def test_combine_makes_one_table_of_comparable_runs_only(tmp_path, monkeypatch, capsys):
     config = dict(mnist_sequence.PRESETS["smoke"])
     row = lambda mse: {"mse": {"mean": mse, "std": 0.0}, "psnr": {"mean": 1.0, "std": 0.0},
