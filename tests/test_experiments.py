@@ -134,6 +134,22 @@ def test_ucf101_smoke_on_generated_videos(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "video.png").exists()
 
 
+def test_load_split_takes_the_presets_clips_per_video(tmp_path):
+    # Videos of 20 frames, 4-frame clips: 5 test windows per video, and 5
+    # training windows with a hop of 4 (2 classes, groups g02 and g03).
+    root = make_tree(tmp_path / "ucf", num_frames=20, train_groups=(2, 3))
+    config = dict(ucf101_video.PRESETS["smoke"], frames=4, size=8, train_hop=4)
+    cache = tmp_path / "cache"
+    train, validation, test, _ = ucf101_video.load_split(root, 1, config, cache)
+    assert (len(train), len(validation), len(test)) == (10, 10, 10)
+    config.update(train_clips_per_video=3, test_clips_per_video=2)
+    limited = ucf101_video.load_split(root, 1, config, cache)
+    assert [len(clips) for clips in limited[:3]] == [6, 6, 4]
+    # The first windows of every video: the same clips as without the limit.
+    np.testing.assert_array_equal(limited[2], test.reshape(2, 5, *test.shape[1:])[:, :2]
+                                  .reshape(4, *test.shape[1:]))
+
+
 def test_hold_out_groups_takes_the_last_groups_and_checks_what_it_is_given():
     videos = ["A/v_A_g08_c01.avi", "B/v_B_g09_c02.avi", "A/v_A_g10_c01.avi", "B/v_B_g10_c03.avi"]
     clips = np.arange(4)

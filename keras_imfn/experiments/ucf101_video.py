@@ -46,29 +46,36 @@ PRESETS = {
     "smoke": dict(frames=16, stride=1, size=32, patch_size=8, memory_dim=32, hidden_dim=64,
                   num_blocks=1, batch_size=4, local_epochs=2, end_to_end_epochs=1,
                   sweeper_skip="linear", share_weights=False, train_hop=None,
-                  train_flips=False, validation_groups=1),
+                  train_flips=False, validation_groups=1, train_clips_per_video=None,
+                  test_clips_per_video=None),
     # Real training on 2 CPU cores within 30 minutes.
     "cpu": dict(frames=16, stride=1, size=64, patch_size=8, memory_dim=64, hidden_dim=128,
                 num_blocks=2, batch_size=4, local_epochs=24, end_to_end_epochs=12,
                 sweeper_skip="linear", share_weights=False, train_hop=2, train_flips=True,
-                validation_groups=1),
-    # The full-size setting, for a GPU.
+                validation_groups=1, train_clips_per_video=None, test_clips_per_video=None),
+    # The full-size setting, for a GPU, on the full UCF-101. Clips are held
+    # in memory as float32 (786 kB each at 16 x 64 x 64), so every video
+    # gives its first two windows: split 1 is then about 15 GB of training
+    # clips (twice that mirrored) and 6 GB of test clips, where every window
+    # of every video would be hundreds of GB.
     "paper": dict(frames=16, stride=1, size=64, patch_size=8, memory_dim=128, hidden_dim=256,
                   num_blocks=2, batch_size=16, local_epochs=100, end_to_end_epochs=50,
-                  sweeper_skip="linear", share_weights=False, train_hop=4,
-                  train_flips=True, validation_groups=1),
+                  sweeper_skip="linear", share_weights=False, train_hop=8,
+                  train_flips=True, validation_groups=1, train_clips_per_video=2,
+                  test_clips_per_video=2),
 }
 
 
 def load_split(data_dir, split, config, cache_dir=None):
     """The split's train, validation and test clips, and a summary.
 
-    Test clips are every non-overlapping window of the test videos; train and
-    validation clips are those of `load_training`.
+    Test clips are the non-overlapping windows of the test videos (the first
+    `test_clips_per_video` of each, or all when None); train and validation
+    clips are those of `load_training`.
     """
     train, validation, summary = load_training(data_dir, split, config, cache_dir)
     test, _, test_summary = ucf101.load_clips(data_dir, subset="test",
-                                              **_clip_settings(split, config, cache_dir))
+                                              **_clip_settings(split, config, cache_dir, "test"))
     summary["test"] = _summary(test_summary)
     return train, validation, test, summary
 
@@ -77,7 +84,8 @@ def load_training(data_dir, split, config, cache_dir=None):
     """The split's train clips, split into training and validation clips.
 
     Train clips start every `train_hop` frames (overlapping windows, so a
-    frame pair meets the tree at every position; `None` for no overlap). The
+    frame pair meets the tree at every position; `None` for no overlap), the
+    first `train_clips_per_video` of each video (all when None). The
     clips of the last `validation_groups` training groups are held out as
     validation (see `hold_out_groups`); the rest, with `train_flips`, come
     twice: as decoded and mirrored left to right. The test videos are not
@@ -88,7 +96,7 @@ def load_training(data_dir, split, config, cache_dir=None):
     """
     clips, _, clip_summary = ucf101.load_clips(
         data_dir, subset="train", hop=config["train_hop"],
-        **_clip_settings(split, config, cache_dir)
+        **_clip_settings(split, config, cache_dir, "train")
     )
     train, validation, held_out = hold_out_groups(
         clips, clip_summary.clip_videos, config["validation_groups"]
@@ -100,9 +108,11 @@ def load_training(data_dir, split, config, cache_dir=None):
     return train, validation, summary
 
 
-def _clip_settings(split, config, cache_dir):
+def _clip_settings(split, config, cache_dir, subset):
+    """`load_clips` settings; `{subset}_clips_per_video` of None takes every window."""
     return dict(split=split, frames=config["frames"], stride=config["stride"],
-                size=config["size"], clips_per_video=None, cache_dir=cache_dir)
+                size=config["size"], clips_per_video=config.get(f"{subset}_clips_per_video"),
+                cache_dir=cache_dir)
 
 
 def validation_score(validation):
