@@ -221,13 +221,30 @@ def test_selective_scan_matches_a_python_loop(scan):
 def test_mamba_step_by_step_matches_the_whole_sequence_call(scan):
     u = random_sequences(2, 6, 8)
     block = small_block(scan=scan)
-    expected = to_numpy(block(u))
+    expected, final_state = (to_numpy(t) for t in block(u, return_state=True))
+    np.testing.assert_allclose(to_numpy(block(u)), expected, atol=1e-6)
     cache = block.get_initial_cache(2)
     outputs = []
     for t in range(6):
         out, cache = block.step(u[:, t], cache)
         outputs.append(to_numpy(out))
     np.testing.assert_allclose(np.stack(outputs, axis=1), expected, atol=1e-5)
+    # The state returned with the whole sequence is the one after the last step.
+    assert final_state.shape == (2, 16, 4) and np.abs(final_state).max() > 1e-3
+    np.testing.assert_allclose(to_numpy(cache[1]), final_state, atol=1e-5)
+
+
+def test_mamba_compressor_memory_is_read_from_the_final_states():
+    model = BASELINES["mamba"](T)
+    x = random_sequences(2, T, *FEATURES)
+    memory = to_numpy(model.encode(x))
+    # Another last step (not a shift: each step is standardised) changes
+    # the final states, hence the memory.
+    changed = x.copy()
+    changed[:, -1] = x[::-1, 0]
+    assert np.abs(to_numpy(model.encode(changed)) - memory).max() > 1e-4
+    with pytest.raises(ValueError, match="num_layers"):
+        type(model)(memory_dim=16, sequence_length=T, num_layers=0)
 
 
 @pytest.mark.skipif(

@@ -251,7 +251,7 @@ class MambaBlock(keras.layers.Layer):
             out = out + padded[:, k : (k - lag) or None] * self.conv_kernel[k]
         return out
 
-    def selective_scan(self, x, delta, b, c):
+    def selective_scan(self, x, delta, b, c, return_state=False):
         """The selective scan over time, from a zero state.
 
         Args:
@@ -259,10 +259,13 @@ class MambaBlock(keras.layers.Layer):
             delta: step sizes `(B, L, inner_dim)`, positive.
             b: input matrices `(B, L, state_dim)`.
             c: output matrices `(B, L, state_dim)`.
+            return_state: also return the last state `h_L`.
 
         Returns:
             `y (B, L, inner_dim)` with `y_t = C_t . h_t + D x_t`,
-            `h_t = exp(delta_t A) h_{t-1} + delta_t B_t x_t`, `h_0 = 0`.
+            `h_t = exp(delta_t A) h_{t-1} + delta_t B_t x_t`, `h_0 = 0`;
+            with `return_state`, `(y, h_L)`, `h_L` of shape
+            `(B, inner_dim, state_dim)`.
         """
         x, delta, b, c = (ops.convert_to_tensor(t, self.compute_dtype) for t in (x, delta, b, c))
         a = -ops.exp(ops.cast(self.A_log, x.dtype))
@@ -270,29 +273,38 @@ class MambaBlock(keras.layers.Layer):
             decay = ops.exp(delta[..., None] * a)  # (B, L, inner, N)
             drive = (delta * x)[..., None] * b[:, :, None, :]
             states = linear_recurrence(decay, drive)
-            return ops.sum(states * c[:, :, None, :], axis=-1) + self.D * x
-
-        state = ops.zeros_like(x[:, 0, :, None] * b[:, 0, None, :])  # (B, inner, N)
-        if keras.backend.backend() == "tensorflow":
+            y, state = ops.sum(states * c[:, :, None, :], axis=-1), states[:, -1]
+        elif keras.backend.backend() == "tensorflow":
             # Keras' TensorFlow `ops.scan` gives the per-step outputs the
             # carry's shape (Keras 3.15), so there the loop is unrolled.
-            outputs = []
+            state, outputs = ops.zeros_like(x[:, 0, :, None] * b[:, 0, None, :]), []
             for t in range(_known_steps(x)):
                 state, y = _advance(state, a, x[:, t], delta[:, t], b[:, t], c[:, t])
                 outputs.append(y)
-            return ops.stack(outputs, axis=1) + self.D * x
-        time_major = [ops.moveaxis(t, 1, 0) for t in (x, delta, b, c)]
-        _, y = ops.scan(lambda state, inputs: _advance(state, a, *inputs), state, time_major)
-        return ops.moveaxis(y, 0, 1) + self.D * x
+            y = ops.stack(outputs, axis=1)
+        else:
+            time_major = [ops.moveaxis(t, 1, 0) for t in (x, delta, b, c)]
+            start = ops.zeros_like(x[:, 0, :, None] * b[:, 0, None, :])  # (B, inner, N)
+            state, y = ops.scan(lambda h, inputs: _advance(h, a, *inputs), start, time_major)
+            y = ops.moveaxis(y, 0, 1)
+        y = y + self.D * x
+        return (y, state) if return_state else y
 
     # ---------------------------------------------------------- whole sequence
 
-    def call(self, inputs):
+    def call(self, inputs, return_state=False):
+        """`inputs (B, L, model_dim)` -> outputs of the same shape.
+
+        With `return_state=True`, `(outputs, state)`: also the scan's state
+        after the last step, `(B, inner_dim, state_dim)`, the block's memory
+        of the whole sequence.
+        """
         x, z = ops.split(self.in_proj(self.norm(inputs)), 2, axis=-1)
         x = ops.silu(self._causal_conv(x))
         delta, b, c = self._ssm_parameters(x)
-        y = self.selective_scan(x, delta, b, c) * ops.silu(z)
-        return inputs + self.out_proj(y)
+        y, state = self.selective_scan(x, delta, b, c, return_state=True)
+        outputs = inputs + self.out_proj(y * ops.silu(z))
+        return (outputs, state) if return_state else outputs
 
     # ------------------------------------------------------------- streaming
 
