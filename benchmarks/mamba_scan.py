@@ -6,7 +6,7 @@ fly; `scan="parallel"` builds them for all `L` steps at once, `(B, L, inner,
 N)`, and combines them in `ceil(log2 L)` rounds. Both compute the same
 numbers. This script times one training step (`train_on_batch`: forward,
 gradient, Adam update) of a `MambaCompressor` built as the MNIST `cpu`
-preset builds it (T=16 digits, d=128, width 320 to match IMFN's parameter
+preset builds it (T=16 digits, d=128, width 224 to match IMFN's parameter
 count, batch 64) with each scan, the two models holding the same weights,
 interleaved after warm-up; the medians are compared. It also checks that
 both reconstruct a batch alike. `--sequence-length 128 --batch-size 8` gives
@@ -34,7 +34,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--sequence-length", type=int, default=16)
     p.add_argument("--memory-dim", type=int, default=128)
-    p.add_argument("--model-dim", type=int, default=320)
+    p.add_argument("--model-dim", type=int, default=224)
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per variant")
     p.add_argument("--repeats", type=int, default=10, help="timed steps per variant")
     p.add_argument("--output", default=None, help="JSON path (default benchmarks/results/)")
