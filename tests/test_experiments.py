@@ -55,7 +55,7 @@ def test_combine_makes_one_table_of_comparable_runs_only(tmp_path, monkeypatch, 
                        "ssim": {"mean": 0.5, "std": 0.0}, "params": 10, "train_seconds": 1.0}
     # A run from before the SSIM loss term existed trained on the MSE alone.
     before_ssim_loss = {k: v for k, v in config.items() if k != "ssim_loss_weight"}
-    first = {"config": before_ssim_loss, "models": {"imfn": row(0.5), "gru": row(0.4)},
+    first = {"config": before_ssim_loss, "models": {"gru": row(0.4), "imfn": row(0.5)},
              "command": "python a", "backend": "jax"}
     second = {"config": config, "models": {"imfn": row(0.1)}, "command": "python b",
               "backend": "torch"}
@@ -70,6 +70,7 @@ def test_combine_makes_one_table_of_comparable_runs_only(tmp_path, monkeypatch, 
     assert table["models"]["imfn"]["mse"]["mean"] == 0.1
     assert table["models"]["gru"]["mse"]["mean"] == 0.4
     assert [run["command"] for run in table["runs"]] == ["python a", "python b"]
+    assert list(table["models"]) == ["imfn", "gru"]  # in table order, not run order
     printed = capsys.readouterr().out
     assert "| imfn | 0.100000 ± 0.000000 |" in printed
     # Each row names the loss it trained on.

@@ -38,6 +38,9 @@ from keras_imfn.models.tree_memory import TreeMemory
 from keras_imfn.pca import principal_components
 
 MODELS = ("imfn", "transformer", "mamba", "gru")
+# The rows of a table: the tree before and after its end-to-end phase, the
+# baselines, then the references.
+ROW_ORDER = ("imfn_local", "imfn", "transformer", "mamba", "gru", "mean_image", "pca")
 
 PRESETS = {
     # A few minutes at most: what the tests run.
@@ -47,10 +50,10 @@ PRESETS = {
     ),
     # T=16, d=128 (8 numbers per image), 3,000 steps per model. IMFN spends
     # them all end to end from its closed-form start (on a validation split a
-    # local phase of 600 steps cost more than it gave). IMFN trains in minutes
-    # per seed on 2 CPU cores; the parameter-matched baselines take longer
-    # (Mamba, without a fused scan kernel, hours), so the whole table is a GPU
-    # job of minutes. Every model's pixel MSE gets `ssim_loss_weight` times
+    # local phase of 600 steps cost more than it gave). On 2 CPU cores every
+    # model takes minutes per seed, IMFN the fewest, Mamba the most (see
+    # `train s` in docs/results.md): over two hours for the whole table, a
+    # GPU job of minutes. Every model's pixel MSE gets `ssim_loss_weight` times
     # `1 - SSIM` added (see `compile_options`); the weight was chosen for IMFN
     # on the validation split and is applied to every model alike.
     "cpu": dict(
@@ -330,9 +333,10 @@ def _comparable(config):
 def combine(runs):
     """One table from several runs' results (e.g. baselines run on a GPU, IMFN here).
 
-    A model in a later run replaces the same model of an earlier one. The runs
-    must share every setting in `_COMPARABLE` (the same test sequences,
-    training steps and batch size), else it is an error.
+    A model in a later run replaces the same model of an earlier one; rows
+    come in the order of `ROW_ORDER` (others after them). The runs must
+    share every setting in `_COMPARABLE` (the same test sequences, training
+    steps and batch size), else it is an error.
 
     Args:
         runs: results dicts as written by `examples/mnist_sequence.py`.
@@ -352,7 +356,10 @@ def combine(runs):
         models.update(_with_objectives(copy.deepcopy(results))["models"])
         commands.append({"command": results.get("command"), "backend": results.get("backend"),
                          "models": list(results["models"])})
-    return {"config": first, "models": models, "runs": commands}
+    rank = {name: i for i, name in enumerate(ROW_ORDER)}
+    ordered = sorted(models, key=lambda name: rank.get(name, len(rank)))
+    return {"config": first, "models": {name: models[name] for name in ordered},
+            "runs": commands}
 
 
 def markdown_table(results):
