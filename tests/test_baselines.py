@@ -245,6 +245,8 @@ def test_mamba_compressor_memory_is_read_from_the_final_states():
     assert np.abs(to_numpy(model.encode(changed)) - memory).max() > 1e-4
     with pytest.raises(ValueError, match="num_layers"):
         type(model)(memory_dim=16, sequence_length=T, num_layers=0)
+    with pytest.raises(ValueError, match="sequential"):
+        type(model)(memory_dim=16, sequence_length=T, scan="fast")
 
 
 @pytest.mark.skipif(

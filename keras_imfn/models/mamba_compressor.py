@@ -3,6 +3,7 @@ import numpy as np
 from keras import layers
 from keras import ops
 
+from keras_imfn.layers.mamba_block import SCANS
 from keras_imfn.layers.mamba_block import MambaBlock
 from keras_imfn.models.inputs import check_sequence_shape
 from keras_imfn.models.sequence_compressor import SequenceCompressor
@@ -93,6 +94,8 @@ class MambaCompressor(SequenceCompressor):
                 f"model_dim={model_dim}, num_layers={num_layers}, "
                 f"num_decoder_layers={num_decoder_layers}"
             )
+        if scan not in SCANS:
+            raise ValueError(f"`scan` must be one of {SCANS}. Received: scan={scan!r}")
         self.model_dim = int(model_dim)
         self.state_dim = int(state_dim)
         self.num_layers = int(num_layers)
