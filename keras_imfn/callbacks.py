@@ -59,7 +59,11 @@ class KeepBestWeights(keras.callbacks.Callback):
     With `path`, the best weights (`{path}.<phase>-<epoch>.weights.h5`) and
     the record (`{path}.json`, naming them) are written as the best changes,
     and read back by a new callback with the same `path`: a resumed run keeps
-    what it found.
+    what it found. A run stopped after an epoch's score was recorded but
+    before that epoch was backed up (`keras.callbacks.BackupAndRestore`)
+    trains the epoch again when resumed; its new score then replaces the
+    recorded one in `history` instead of appearing twice (a best found by
+    the lost run stays the best: its weights were saved and scored).
 
     Args:
         score: callable `model -> float`, higher is better.
@@ -71,12 +75,16 @@ class KeepBestWeights(keras.callbacks.Callback):
         self.score = score
         self.path = path
         self.best_score, self.best_at, self.history = None, None, []
-        self._best_weights = None
+        self._best_weights, self._recorded_last = None, None
         if path is not None and os.path.exists(f"{path}.json"):
             with open(f"{path}.json") as f:
                 record = json.load(f)
             self.best_score, self.best_at = record["best_score"], record["best_at"]
             self.history = record["history"]
+        # The last (phase, epoch) a resumed run found recorded, see `_evaluate`.
+        self._recorded_last = (
+            (self.history[-1]["phase"], self.history[-1]["epoch"]) if self.history else None
+        )
 
     def on_train_begin(self, logs=None):
         if not self.history and not self.model.built:
@@ -108,6 +116,9 @@ class KeepBestWeights(keras.callbacks.Callback):
         if not math.isfinite(value):
             raise ValueError(f"`score` returned {value} at {phase} epoch {epoch}; expected a "
                              "finite number (higher is better).")
+        if self._recorded_last == (phase, epoch):
+            self.history.pop()  # the epoch ran again after a resume
+        self._recorded_last = None
         self.history.append({"phase": phase, "epoch": epoch, "score": value})
         improved = self.best_score is None or value > self.best_score
         if improved:

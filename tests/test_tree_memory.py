@@ -296,6 +296,26 @@ def test_keep_best_weights_restores_the_best_scored_weights_and_persists_them(tm
         "best.json", "best.local-1.weights.h5"]
 
 
+def test_keep_best_weights_replaces_the_score_of_an_epoch_trained_again_on_resume(tmp_path):
+    x, path = random_sequences(8, 4, 6), str(tmp_path / "best")
+    scores = iter([1.0, 2.0, 4.0, 3.0, 5.0, 6.0])
+    model = small_tree(4)
+    model(x[:1])
+    model.compile(optimizer="adam")
+    model.fit(x, epochs=2, batch_size=4, verbose=0,
+              callbacks=[KeepBestWeights(lambda m: next(scores), path=path)])
+    # Stopped after epoch 2 was scored but before it was backed up: the
+    # resumed run trains epoch 2 again (from epoch 1's backup).
+    resumed = KeepBestWeights(lambda m: next(scores), path=path)
+    model.fit(x, epochs=2, initial_epoch=1, batch_size=4, verbose=0, callbacks=[resumed])
+    assert [(e["epoch"], e["score"]) for e in resumed.history] == [(0, 1.0), (1, 2.0), (2, 3.0)]
+    assert resumed.best_score == 4.0 and resumed.best_at == {"phase": "local", "epoch": 2}
+    # Within one run, two fits of one epoch each are two entries.
+    model.fit(x, epochs=1, batch_size=4, verbose=0, callbacks=[resumed])
+    model.fit(x, epochs=1, batch_size=4, verbose=0, callbacks=[resumed])
+    assert [(e["epoch"], e["score"]) for e in resumed.history][-2:] == [(1, 5.0), (1, 6.0)]
+
+
 def test_keep_best_weights_scores_the_start_without_training_and_says_when_empty():
     model = small_tree(4)
     best = KeepBestWeights(lambda model: 1.0)
