@@ -30,6 +30,7 @@ def parse_args(argv=None):
     p.add_argument("--backend", choices=("jax", "tensorflow", "torch"),
                    help="Keras backend (default: $KERAS_BACKEND, else jax)")
     p.add_argument("--preset", default="cpu", help="a preset of examples/mnist_sequence.py")
+    p.add_argument("--batch-size", type=int, help="override the preset's batch size")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per model")
     p.add_argument("--repeats", type=int, default=15, help="timed steps per model")
     p.add_argument("--budget-seconds", type=float, default=3600.0,
@@ -49,7 +50,9 @@ def main(argv=None):
 
     if args.preset not in experiment.PRESETS:
         raise SystemExit(f"--preset must be one of {sorted(experiment.PRESETS)}")
-    config = experiment.PRESETS[args.preset]
+    config = dict(experiment.PRESETS[args.preset])
+    if args.batch_size:
+        config["batch_size"] = args.batch_size
     digits = mnist.load_digits(source="embedded", verbose=False)[0][0]
     x = mnist.sample_sequences(digits, config["sequence_length"], config["batch_size"], seed=0)
     models = {}
@@ -109,7 +112,8 @@ def main(argv=None):
         f"{args.budget_seconds:,.0f} s; within the budget all four models could train "
         f"{affordable:,} steps each.\n"
     )
-    name = f"mnist_table_cost_{args.preset}_{backend}.json"
+    batch = f"_batch{args.batch_size}" if args.batch_size else ""
+    name = f"mnist_table_cost_{args.preset}{batch}_{backend}.json"
     _common.write_outputs(args.output or _common.default_output(name), result, markdown)
 
 

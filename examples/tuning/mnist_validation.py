@@ -104,8 +104,10 @@ def main():
     parser.add_argument("--ssim-loss-weight", type=float, default=0.0,
                         help="weight of a 1 - SSIM term added to the pixel MSE "
                              "(the cpu preset's is in mnist_sequence.PRESETS)")
+    parser.add_argument("--batch-size", type=int, default=experiment.PRESETS["cpu"]["batch_size"])
     args = parser.parse_args()
-    config = dict(experiment.PRESETS["cpu"], ssim_loss_weight=args.ssim_loss_weight)
+    config = dict(experiment.PRESETS["cpu"], ssim_loss_weight=args.ssim_loss_weight,
+                  batch_size=args.batch_size)
     (digits, _), _, source = mnist.load_digits(args.data_dir, verbose=False)
     train, held_out = digits[:-HELD_OUT], digits[-HELD_OUT:]
     val = mnist.sample_sequences(held_out, config["sequence_length"], 300, seed=10_000)

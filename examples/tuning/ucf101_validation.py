@@ -7,6 +7,9 @@ weights). Appends one JSON line per trial (the whole curve) to `--output`.
 
     python examples/tuning/ucf101_validation.py --data-dir ../shared/data/ucf101-mini \\
         --local-epochs 0 --end-to-end-epochs 12 --tag e2e_only
+    # only the linear skips and the tokenizer train, end to end
+    python examples/tuning/ucf101_validation.py --data-dir ../shared/data/ucf101-mini \
+        --local-epochs 0 --end-to-end-epochs 12 --linear-only --tag linear_e2e
 """
 
 import argparse
@@ -30,6 +33,9 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--fine-tune-learning-rate", type=float, default=3e-4)
     parser.add_argument("--share-weights", action="store_true")
+    parser.add_argument("--linear-only", action="store_true",
+                        help="freeze the sweepers' MLPs at their zero start: only the linear "
+                             "skips and the tokenizer train (a linear tree, trained)")
     args = parser.parse_args()
 
     config = dict(experiment.PRESETS["cpu"], share_weights=args.share_weights)
@@ -39,6 +45,9 @@ def main():
     train, validation, summary = experiment.load_training(
         args.data_dir, 1, config, cache_dir=args.cache_dir)
     model = experiment.build_tree(config, train)
+    if args.linear_only:
+        for sweeper in model.merges + model.inverses:
+            sweeper.mlp.trainable = False
     best = KeepBestWeights(experiment.validation_score(validation))
     started = time.time()
     train_local_then_end_to_end(
