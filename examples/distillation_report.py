@@ -12,6 +12,7 @@ the teacher's decoder) on held-out sequences, with their ratio.
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -21,6 +22,7 @@ from keras_imfn import DistillationTrainer
 from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
 from keras_imfn.evaluation import student_vs_teacher
+from keras_imfn.experiments import cli
 from keras_imfn.training import train_local_then_end_to_end
 
 VARIANTS = {
@@ -35,26 +37,28 @@ VARIANTS = {
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="directory of the MNIST IDX files")
-    parser.add_argument("--lengths", default="8,16,32,64")
-    parser.add_argument("--memory-dim", type=int, default=128)
+    parser.add_argument("--lengths", type=cli.comma_list(cli.positive_int), default="8,16,32,64")
+    parser.add_argument("--memory-dim", type=cli.positive_int, default=128)
     parser.add_argument("--sweeper-skip", choices=["none", "mean", "linear"], default="none",
                         help="the teacher's sweepers; 'linear' starts them at PCA of the "
                              "training pairs (TreeMemory.initialize_sweepers)")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--teacher-epochs", type=int, default=6)
-    parser.add_argument("--fine-tune-epochs", type=int, default=3)
-    parser.add_argument("--student-epochs", type=int, default=6)
-    parser.add_argument("--steps-per-epoch", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--test-sequences", type=int, default=256)
+    parser.add_argument("--variants", type=cli.comma_list(choices=VARIANTS),
+                        default=",".join(VARIANTS))
+    parser.add_argument("--teacher-epochs", type=cli.non_negative_int, default=6)
+    parser.add_argument("--fine-tune-epochs", type=cli.non_negative_int, default=3)
+    parser.add_argument("--student-epochs", type=cli.positive_int, default=6)
+    parser.add_argument("--steps-per-epoch", type=cli.positive_int, default=40)
+    parser.add_argument("--batch-size", type=cli.positive_int, default=32)
+    parser.add_argument("--test-sequences", type=cli.positive_int, default=256)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", help="write the results as JSON here")
+    parser.add_argument("--output", type=cli.json_path,
+                        help="write the results as JSON here (and markdown beside it)")
     args = parser.parse_args()
 
     (train_digits, _), (test_digits, _), source = mnist.load_digits(args.data_dir)
-    variants = args.variants.split(",")
+    variants = args.variants
     results = []
-    for length in [int(t) for t in args.lengths.split(",")]:
+    for length in args.lengths:
         keras.utils.set_random_seed(args.seed)
         train = mnist.MNISTSequences(
             train_digits, length, args.batch_size, args.steps_per_epoch, seed=args.seed
@@ -94,7 +98,7 @@ def main():
         with open(args.output, "w") as f:
             json.dump({"command": " ".join(sys.argv), "backend": keras.backend.backend(),
                        "source": source, "config": vars(args), "results": results}, f, indent=2)
-        with open(args.output.replace(".json", ".md"), "w") as f:
+        with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
             f.write("\n".join(lines) + "\n")
 
 

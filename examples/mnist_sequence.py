@@ -13,10 +13,12 @@ reconstructions.
 
 import argparse
 import json
+import os
 import sys
 
 import keras
 
+from keras_imfn.experiments import cli
 from keras_imfn.experiments import mnist_sequence as experiment
 
 
@@ -25,11 +27,13 @@ def main():
     parser.add_argument("--preset", choices=sorted(experiment.PRESETS), default="smoke")
     parser.add_argument("--data-dir", help="directory of the MNIST IDX files")
     parser.add_argument("--models", default=",".join(experiment.MODELS))
-    parser.add_argument("--seeds", type=int, help="override the preset's number of seeds")
-    parser.add_argument("--epochs", type=int,
+    parser.add_argument("--seeds", type=cli.positive_int, help="override the preset's number of seeds")
+    parser.add_argument("--epochs", type=cli.positive_int,
                         help="override the training length, in epochs of the preset's "
-                             "steps_per_epoch (IMFN: 2/3 local, 1/3 end to end)")
-    parser.add_argument("--output", default="results.json", help="JSON path (.md, .png beside)")
+                             "steps_per_epoch (IMFN splits them into local and end to end "
+                             "as the preset does)")
+    parser.add_argument("--output", type=cli.json_path, default="results.json",
+                        help="JSON path (.md, .png beside)")
     parser.add_argument("--run-dir", help="per-(model, seed) results; rerun to resume")
     parser.add_argument("--combine", nargs="+", metavar="JSON",
                         help="train nothing: one table from these results files (a model "
@@ -48,7 +52,7 @@ def main():
             json.dump(results, f, indent=2)
         sources = "\n".join(f"- `{run['command']}` (backend {run['backend']}): "
                              f"{', '.join(run['models'])}" for run in results["runs"])
-        with open(args.output.rsplit(".", 1)[0] + ".md", "w") as f:
+        with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
             f.write(f"`{results['command']}`, rows from:\n\n{sources}\n\n{table}\n")
         return
 
@@ -57,7 +61,8 @@ def main():
         config["seeds"] = args.seeds
     if args.epochs is not None:
         steps = args.epochs * config["steps_per_epoch"]
-        config["local_steps"] = round(steps * 2 / 3)
+        local_share = config["local_steps"] / (config["local_steps"] + config["end_to_end_steps"])
+        config["local_steps"] = round(steps * local_share)
         config["end_to_end_steps"] = steps - config["local_steps"]
     results, originals, examples = experiment.run(
         config, args.models.split(","), data_dir=args.data_dir, run_dir=args.run_dir
@@ -68,7 +73,7 @@ def main():
     print(table)
     with open(args.output, "w") as f:
         json.dump(results, f, indent=2)
-    stem = args.output.rsplit(".", 1)[0]
+    stem = os.path.splitext(args.output)[0]
     rows = experiment.save_reconstructions_png(stem + ".png", originals, examples)
     with open(stem + ".md", "w") as f:
         f.write(f"`{results['command']}` (backend {results['backend']})\n\n{table}\n\n"

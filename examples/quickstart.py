@@ -19,19 +19,20 @@ from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
 from keras_imfn.evaluation import level_errors
 from keras_imfn.evaluation import markdown_table
+from keras_imfn.experiments import cli
 from keras_imfn.training import train_local_then_end_to_end
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="directory of the MNIST IDX files")
-    parser.add_argument("--sequence-length", type=int, default=8)
-    parser.add_argument("--memory-dim", type=int, default=64)
-    parser.add_argument("--local-epochs", type=int, default=6)
-    parser.add_argument("--end-to-end-epochs", type=int, default=4)
-    parser.add_argument("--steps-per-epoch", type=int, default=50)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--test-sequences", type=int, default=500)
+    parser.add_argument("--sequence-length", type=cli.positive_int, default=8)
+    parser.add_argument("--memory-dim", type=cli.positive_int, default=64)
+    parser.add_argument("--local-epochs", type=cli.non_negative_int, default=6)
+    parser.add_argument("--end-to-end-epochs", type=cli.non_negative_int, default=4)
+    parser.add_argument("--steps-per-epoch", type=cli.positive_int, default=50)
+    parser.add_argument("--batch-size", type=cli.positive_int, default=64)
+    parser.add_argument("--test-sequences", type=cli.positive_int, default=500)
     parser.add_argument("--checkpoint-dir", help="resume an interrupted run from here")
     parser.add_argument("--output", help="write the table as JSON here")
     parser.add_argument("--seed", type=int, default=0)

@@ -11,10 +11,12 @@ and a PNG strip (original frames on top, then levels L0, L1, ...).
 
 import argparse
 import json
+import os
 import sys
 
 import keras
 
+from keras_imfn.experiments import cli
 from keras_imfn.experiments import ucf101_video as experiment
 
 
@@ -23,15 +25,17 @@ def main():
     parser.add_argument("--data-dir", required=True,
                         help="folder holding UCF-101/ and ucfTrainTestlist/")
     parser.add_argument("--preset", choices=sorted(experiment.PRESETS), default="smoke")
-    parser.add_argument("--frames", type=int, help="frames per clip (a power of two)")
-    parser.add_argument("--size", type=int, help="frame side in pixels")
+    parser.add_argument("--frames", type=cli.positive_int,
+                        help="frames per clip (a power of two, >= 2)")
+    parser.add_argument("--size", type=cli.positive_int,
+                        help="frame side in pixels (a multiple of the patch size)")
     parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3))
-    parser.add_argument("--epochs", type=int,
+    parser.add_argument("--epochs", type=cli.non_negative_int,
                         help="training epochs (2/3 local, 1/3 end to end)")
-    parser.add_argument("--validation-groups", type=int,
+    parser.add_argument("--validation-groups", type=cli.non_negative_int,
                         help="last training groups held out to choose the weights (0: none, "
                              "the weights after the last epoch)")
-    parser.add_argument("--output", default="ucf101_results.json")
+    parser.add_argument("--output", type=cli.json_path, default="ucf101_results.json")
     parser.add_argument("--run-dir", help="checkpoints; rerun to resume")
     parser.add_argument("--cache-dir", help="decoded-clip cache")
     args = parser.parse_args()
@@ -52,7 +56,7 @@ def main():
     print(table)
     with open(args.output, "w") as f:
         json.dump(results, f, indent=2)
-    stem = args.output.rsplit(".", 1)[0]
+    stem = os.path.splitext(args.output)[0]
     experiment.save_strip_png(stem + ".png", model, test)
     with open(stem + ".md", "w") as f:
         f.write(f"`{results['command']}` (backend {results['backend']})\n\n{table}\n")

@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import re
 import warnings
 
 import keras
@@ -137,8 +138,9 @@ class KeepBestWeights(keras.callbacks.Callback):
         if self.path is not None and improved:  # the older best's file is stale now
             folder, stem = os.path.split(os.path.abspath(self.path))
             kept = os.path.basename(self._weights_file(self.best_at))
+            own = re.compile(re.escape(stem) + r"\.(start|fit|local|end_to_end)-\d+\.weights\.h5")
             for name in os.listdir(folder):
-                if name.startswith(stem + ".") and name.endswith(".weights.h5") and name != kept:
+                if own.fullmatch(name) and name != kept:  # only files it wrote itself
                     os.remove(os.path.join(folder, name))
 
     def _weights_file(self, at):

@@ -68,7 +68,8 @@ def pixel_mse(model, memories, x, batch_size=128):
     errors = []
     for start in range(0, len(x), batch_size):
         decoded = keras.ops.convert_to_numpy(model.decode(memories[start : start + batch_size]))
-        errors.append(((decoded - x[start : start + batch_size]) ** 2).mean(axis=(1, 2, 3)))
+        error = (decoded - x[start : start + batch_size]) ** 2
+        errors.append(error.mean(axis=tuple(range(1, error.ndim))))
     return float(np.concatenate(errors).mean())
 
 

@@ -3,6 +3,9 @@ import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -38,3 +41,60 @@ def test_distillation_report_runs_end_to_end(tmp_path, monkeypatch):
     assert [(row["T"], row["variant"]) for row in rows] == [(4, "uniform")]
     assert all(row["teacher_mse"] > 0 and row["student_mse"] > 0 for row in rows)
     assert (tmp_path / "distillation.md").exists()
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("mnist_sequence.py", ["--output", "results.md"], "expected a .json path"),
+    ("mnist_sequence.py", ["--seeds", "0"], "expected an integer >= 1, got 0"),
+    ("mnist_sequence.py", ["--epochs", "-3"], "expected an integer >= 1, got -3"),
+    ("ucf101_video.py", ["--data-dir", "videos", "--output", "out"], "expected a .json path"),
+    ("ucf101_video.py", ["--data-dir", "videos", "--epochs", "two"], "expected an integer"),
+    ("distillation_report.py", ["--variants", "uniform,bogus"], "unknown 'bogus'"),
+    ("distillation_report.py", ["--lengths", "8,0"], "expected an integer >= 1, got 0"),
+    ("quickstart.py", ["--test-sequences", "0"], "expected an integer >= 1, got 0"),
+])
+def test_bad_arguments_are_usage_errors_before_any_work(script, args, message, monkeypatch,
+                                                        capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)  # whatever a regression writes lands here
+    with pytest.raises(SystemExit) as exit_info:
+        run_example(script, monkeypatch, *args)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_ucf101_frames_not_a_power_of_two_is_an_error_before_loading(monkeypatch):
+    with pytest.raises(ValueError, match="power of two >= 2"):
+        run_example("ucf101_video.py", monkeypatch, "--data-dir", "no-such-dir", "--frames", "12")
+    with pytest.raises(ValueError, match="multiple of the patch size"):
+        run_example("ucf101_video.py", monkeypatch, "--data-dir", "no-such-dir", "--size", "20")
+
+
+def test_mnist_epochs_override_keeps_the_presets_split_of_imfn_steps(monkeypatch):
+    from keras_imfn.experiments import mnist_sequence
+
+    seen = {}
+
+    def fake_run(config, models, data_dir=None, run_dir=None):
+        seen.update(config)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(mnist_sequence, "run", fake_run)
+    for preset, local in (("cpu", 0), ("smoke", 4)):
+        with pytest.raises(SystemExit):
+            run_example("mnist_sequence.py", monkeypatch, "--preset", preset, "--epochs", "3")
+        steps = 3 * mnist_sequence.PRESETS[preset]["steps_per_epoch"]
+        assert (seen["local_steps"], seen["end_to_end_steps"]) == (local, steps - local)
+
+
+def test_pixel_mse_takes_sequences_of_any_rank():
+    import keras
+
+    from keras_imfn import TreeMemory
+    from keras_imfn.evaluation import pixel_mse
+
+    x = np.random.default_rng(0).random((6, 4, 5)).astype("float32")
+    tree = TreeMemory(8, 4, leaf_hidden_dim=16)
+    memories = tree.encode(x)
+    decoded = keras.ops.convert_to_numpy(tree.decode(memories))
+    assert pixel_mse(tree, memories, x, batch_size=4) == pytest.approx(
+        float(((decoded - x) ** 2).mean()), rel=1e-5)

@@ -157,3 +157,37 @@ def test_distillation_bad_inputs_get_clear_errors():
     student = IMFNStudent.from_teacher(teacher)
     with pytest.raises(ValueError, match="IMFNStudent was built for inputs"):
         keras.layers.RNN(student)(random_sequences(2, 4, 3))
+
+
+def test_student_from_a_teacher_with_a_built_custom_encoder():
+    x = random_sequences(8, 4, 6)
+    teacher = TreeMemory(16, 4, encoder=keras.layers.Dense(16))
+    teacher(x[:1])
+    trainer = DistillationTrainer(teacher)
+    assert tuple(trainer(x).shape) == (8, 4, 16)
+    np.testing.assert_allclose(to_numpy(trainer.student.encoder(x[:, 0])),
+                               to_numpy(teacher.encoder(x[:, 0])), atol=1e-6)
+
+
+def test_distillation_loss_of_a_single_sequence_is_on_the_batch_scale():
+    x = random_sequences(8, 4, 6)
+    trainer = DistillationTrainer(fitted_teacher(x))
+    batch = float(to_numpy(trainer.compute_loss(x[:4])))
+    single = float(to_numpy(trainer.compute_loss(x[:1])))
+    # Divided by the variance across the batch, one sequence would be ~1e6.
+    assert np.isfinite(single) and single < 10 * batch
+
+
+def test_distillation_compile_takes_no_loss_and_adds_the_students_layer_losses():
+    x = random_sequences(8, 4, 6)
+    teacher = fitted_teacher(x)
+    with pytest.raises(ValueError, match="takes no `loss`"):
+        DistillationTrainer(teacher).compile(optimizer="adam", loss="mse")
+    encoder = keras.layers.Dense(16, kernel_regularizer=keras.regularizers.L2(10.0))
+    trainer = DistillationTrainer(teacher, student=IMFNStudent(memory_dim=16, encoder=encoder))
+    trainer(x[:1])
+    total = float(to_numpy(trainer.compute_loss(x)))
+    trajectory = float(to_numpy(trainer.trajectory_loss_tracker.result()))
+    penalty = sum(float(to_numpy(loss)) for loss in trainer.losses)
+    assert penalty > 0
+    assert total == pytest.approx(trajectory + penalty, rel=1e-5)

@@ -86,6 +86,20 @@ def test_initialize_sweepers_starts_the_tree_as_a_hierarchical_pca(share_weights
         np.testing.assert_allclose(to_numpy(tree(x)), x, atol=1e-3)
 
 
+def test_initialize_sweepers_leaves_out_pairs_of_padding_only():
+    # T=5 pads to 8: level 0 pairs steps (0, 1), (2, 3), (4, pad), (pad, pad);
+    # the last holds no data and stays out of the PCA, as out of every loss.
+    x = np.random.default_rng(0).normal(1.0, 1.0, size=(64, 5, 3)).astype("float32")
+    tree = TreeMemory(memory_dim=3, sequence_length=5, encoder=keras.layers.Identity(),
+                      decoder=keras.layers.Identity(), sweeper_skip="linear")
+    tree(x[:1])
+    tree.initialize_sweepers(x)
+    padded = np.concatenate([x, np.zeros((64, 1, 3), "float32")], axis=1)
+    real_pairs = padded.reshape(64, 3, 6).reshape(-1, 6)
+    _, mean = tree.inverse_for(0).linear.get_weights()
+    np.testing.assert_allclose(mean, real_pairs.mean(axis=0), atol=1e-5)
+
+
 def test_initialize_sweepers_needs_linear_skips():
     tree = TreeMemory(memory_dim=8, sequence_length=4, sweeper_skip="mean")
     with pytest.raises(ValueError, match="sweeper_skip='linear'"):
@@ -314,6 +328,19 @@ def test_keep_best_weights_replaces_the_score_of_an_epoch_trained_again_on_resum
     model.fit(x, epochs=1, batch_size=4, verbose=0, callbacks=[resumed])
     model.fit(x, epochs=1, batch_size=4, verbose=0, callbacks=[resumed])
     assert [(e["epoch"], e["score"]) for e in resumed.history][-2:] == [(1, 5.0), (1, 6.0)]
+
+
+def test_keep_best_weights_removes_only_the_weights_files_it_wrote(tmp_path):
+    x = random_sequences(8, 4, 6)
+    scores = iter([1.0, 2.0, 3.0])
+    model = small_tree(4)
+    model(x[:1])
+    (tmp_path / "best.final.weights.h5").write_bytes(b"a user's file")
+    model.compile(optimizer="adam")
+    model.fit(x, epochs=2, batch_size=4, verbose=0,
+              callbacks=[KeepBestWeights(lambda m: next(scores), path=str(tmp_path / "best"))])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "best.final.weights.h5", "best.json", "best.local-2.weights.h5"]
 
 
 def test_keep_best_weights_scores_the_start_without_training_and_says_when_empty():

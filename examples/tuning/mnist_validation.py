@@ -106,6 +106,11 @@ def main():
                              "(the cpu preset's is in mnist_sequence.PRESETS)")
     parser.add_argument("--batch-size", type=int, default=experiment.PRESETS["cpu"]["batch_size"])
     args = parser.parse_args()
+    # Training runs whole epochs of 100 steps, a baseline is scored every 500.
+    for name, step in (("local_steps", 100), ("end_to_end_steps", 100), ("steps", 500)):
+        if getattr(args, name) < 0 or getattr(args, name) % step:
+            parser.error(f"--{name.replace('_', '-')} must be a multiple of {step} "
+                         f"(>= 0); got {getattr(args, name)}")
     config = dict(experiment.PRESETS["cpu"], ssim_loss_weight=args.ssim_loss_weight,
                   batch_size=args.batch_size)
     (digits, _), _, source = mnist.load_digits(args.data_dir, verbose=False)

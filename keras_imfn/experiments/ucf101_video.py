@@ -240,6 +240,22 @@ def mean_frame_rows(test, config):
     return rows
 
 
+def check_config(config):
+    """Raises a clear error for settings the tree or the reference rows cannot take.
+
+    Every level halves the frames down to one node and the PCA rows group
+    `2**(k+1)` frames, so `frames` is a power of two >= 2; the tokenizer cuts
+    frames into whole patches, so `size` is a multiple of `patch_size`.
+    """
+    frames, size, patch = config["frames"], config["size"], config["patch_size"]
+    if frames < 2 or frames & (frames - 1):
+        raise ValueError(f"`frames` must be a power of two >= 2 (a binary tree over the "
+                         f"frames of a clip). Received frames={frames}")
+    if size < patch or size % patch:
+        raise ValueError(f"`size` must be a multiple of the patch size {patch} (frames are "
+                         f"cut into whole patches). Received size={size}")
+
+
 def run(config, data_dir, split=1, run_dir=None, cache_dir=None, verbose=2):
     """Trains the tree on the train split and tabulates the test split.
 
@@ -250,6 +266,7 @@ def run(config, data_dir, split=1, run_dir=None, cache_dir=None, verbose=2):
     Returns:
         `(results, model, test)`: results as in the example's JSON.
     """
+    check_config(config)
     train, validation, test, data_summary = load_split(data_dir, split, config, cache_dir)
     model = build_tree(config, train)
     start = level_errors(model, test, batch_size=4)

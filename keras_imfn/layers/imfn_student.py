@@ -111,7 +111,8 @@ class IMFNStudent(keras.layers.Layer):
                 ],
                 name="encoder",
             )
-        self.encoder.build(step_shape)
+        if not self.encoder.built:  # a teacher's encoder comes built
+            self.encoder.build(step_shape)
         encoded = tuple(self.encoder.compute_output_shape(step_shape))
         if encoded[1:] != (self.memory_dim,):
             raise ValueError(

@@ -20,8 +20,12 @@ class DistillationTrainer(keras.Model):
     returned) and is trained to follow the teacher's trajectory
     `teacher.trajectory(x)`, the root after each step with unseen steps
     zeroed. The loss at step `t` is the squared error divided by the
-    targets' variance at that step (so early steps, whose roots vary little,
-    count as much as late ones), averaged over steps with `step_weighting`.
+    targets' variance at that step (across the batch, averaged over
+    features; across features for a batch of one sequence), so early steps,
+    whose roots vary little, count as much as late ones; it is averaged over
+    steps with `step_weighting`. That is the trainer's own loss: `compile`
+    takes an optimizer and metrics but no `loss`; losses the student's
+    layers add (e.g. weight regularizers) are added to it.
     An optional pixel loss decodes the student's final memory with the
     teacher's decoder. The teacher is frozen.
 
@@ -198,13 +202,23 @@ class DistillationTrainer(keras.Model):
                                     * weights)
             self.one_step_loss_tracker.update_state(one_step_loss)
             total = total + self.one_step_loss_weight * one_step_loss
+        for extra in self.losses:  # e.g. the student's weight regularizers
+            total = total + self._aggregate_additional_loss(extra)
         return total
 
     @staticmethod
     def _per_step_error(predicted, targets):
-        """Squared error per step `(T,)`, divided by the targets' variance there."""
+        """Squared error per step `(T,)`, divided by the targets' variance there.
+
+        The variance is across the batch, per feature, averaged over features.
+        A batch of one sequence (e.g. the last of an epoch) has none; its
+        steps are divided by the variance across features instead, not by 0.
+        """
         error = ops.mean(ops.square(predicted - targets), axis=(0, 2))
-        scale = ops.mean(ops.var(targets, axis=0), axis=-1)
+        across_batch = ops.mean(ops.var(targets, axis=0), axis=-1)
+        across_features = ops.mean(ops.var(targets, axis=-1), axis=0)
+        batch = ops.cast(ops.shape(targets)[0], targets.dtype)
+        scale = ops.where(batch > 1, across_batch, across_features)
         return error / (scale + _EPSILON)
 
     def _one_step(self, x, targets):
@@ -226,6 +240,16 @@ class DistillationTrainer(keras.Model):
             flat(ops.cast(x, self.compute_dtype)), [flat(previous), flat(counters)]
         )
         return ops.reshape(memory, (-1, steps, self.student.memory_dim))
+
+    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+        """`keras.Model.compile`, without a `loss`: the trainer brings its own."""
+        if loss is not None:
+            raise ValueError(
+                "DistillationTrainer trains on its own trajectory loss (plus the pixel "
+                "and one-step terms it was built with), so `compile` takes no `loss`; "
+                f"received loss={loss!r}. Set those weights in the constructor instead."
+            )
+        super().compile(optimizer=optimizer, **kwargs)
 
     def fit(self, *args, callbacks=None, **kwargs):
         """`keras.Model.fit`, stopping with a clear error on a non-finite loss."""

@@ -345,7 +345,9 @@ class TreeMemory(keras.Model):
         the adjacent pairs of children and the inverse to its transpose
         (`SweeperMerge.initialize_from_pairs`), then merges to get the next
         level's children. The tree then starts as a hierarchical PCA of the
-        leaves. With `share_weights`, the one sweeper is fitted to level 0.
+        leaves. Pairs of padding only (a `sequence_length` that is not a
+        power of two) are left out, as they are of every loss. With
+        `share_weights`, the one sweeper is fitted to level 0.
         Call it after the leaf encoder is set (e.g. a `PatchTokenizer`
         initialised from frames) and before training.
 
@@ -364,10 +366,13 @@ class TreeMemory(keras.Model):
             ops.convert_to_numpy(self.encode_leaves(self._prepare(x[i : i + batch_size])))
             for i in batches
         ])
+        real = self.sequence_length  # children holding data, the rest padding
         for level in range(self.num_levels):
+            pairs = math.ceil(real / 2)
             self.merge_for(level).initialize_from_pairs(
-                nodes[:, 0::2], nodes[:, 1::2], self.inverse_for(level)
+                nodes[:, 0 : 2 * pairs : 2], nodes[:, 1 : 2 * pairs : 2], self.inverse_for(level)
             )
+            real = pairs
             if level == self.num_levels - 1 or self.share_weights:
                 break  # no sweeper left to fit to the next level's pairs
             nodes = np.concatenate([

@@ -1,0 +1,57 @@
+"""Argument checks shared by the example scripts."""
+
+import argparse
+import os
+
+
+def positive_int(text):
+    """`argparse` type: an integer >= 1, else a clear usage error."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text):
+    """`argparse` type: an integer >= 0, else a clear usage error."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text, low):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+    return value
+
+
+def json_path(text):
+    """`argparse` type: a path ending in `.json`, else a clear usage error.
+
+    The scripts write their markdown (and picture) beside the JSON, at the
+    same path with `.md` (`.png`); with another ending they could overwrite it.
+    """
+    stem, extension = os.path.splitext(text)
+    if extension.lower() != ".json" or not os.path.basename(stem):
+        raise argparse.ArgumentTypeError(
+            f"expected a .json path (the .md and .png are written beside it), got {text!r}"
+        )
+    return text
+
+
+def comma_list(item_type=str, choices=None):
+    """`argparse` type: a comma-separated list, each item converted by
+    `item_type` and, with `choices`, one of them; else a clear usage error."""
+
+    def parse(text):
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+        values = [item_type(item) for item in items]
+        unknown = [v for v in values if choices is not None and v not in choices]
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(map(repr, unknown))}; expected names from {list(choices)}"
+            )
+        return values
+
+    return parse
