@@ -5,8 +5,11 @@ from conftest import random_sequences
 from conftest import to_numpy
 from layer_test import run_layer_test
 
+from keras_imfn import TreeMemory
 from keras_imfn.layers.mamba_block import MambaBlock
 from keras_imfn.layers.mamba_block import linear_recurrence
+from keras_imfn.layers.patch_tokenizer import PatchDetokenizer
+from keras_imfn.layers.patch_tokenizer import PatchTokenizer
 from keras_imfn.models.gru_compressor import GRUCompressor
 from keras_imfn.models.mamba_compressor import MambaCompressor
 from keras_imfn.models.transformer_compressor import TransformerCompressor
@@ -259,3 +262,32 @@ def test_mamba_fits_under_xla():
     model.compile(optimizer="adam", jit_compile=True)
     history = model.fit(x, epochs=1, batch_size=8, verbose=0).history
     assert np.isfinite(history["loss"]).all()
+
+
+MIXED_PRECISION_MODELS = {
+    **BASELINES,
+    "tree_linear_skip": lambda steps, **kw: TreeMemory(
+        memory_dim=16, sequence_length=steps, sweeper_skip="linear", leaf_hidden_dim=32, **kw),
+    "tree_mean_skip_tokens": lambda steps, **kw: TreeMemory(
+        memory_dim=16, sequence_length=steps, sweeper_skip="mean", token_mixing=True,
+        encoder=PatchTokenizer(14, 16, dtype=kw["dtype"]),
+        decoder=PatchDetokenizer(14, 28, 28, 1, dtype=kw["dtype"]), **kw),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MIXED_PRECISION_MODELS))
+def test_mixed_precision_reaches_every_sublayer_and_trains(kind):
+    x = random_sequences(8, T, *FEATURES)
+    if kind == "tree_mean_skip_tokens":
+        x = x[..., None]
+    model = MIXED_PRECISION_MODELS[kind](T, dtype="mixed_bfloat16")
+    model(x[:1])
+    owners = [layer for layer in model._flatten_layers(include_self=True, recursive=True)
+              if layer._trainable_variables]
+    assert owners and {layer.dtype_policy.name for layer in owners} == {"mixed_bfloat16"}
+    memory = model.encode(x)
+    assert keras.backend.standardize_dtype(memory.dtype) == "bfloat16"
+    assert keras.backend.standardize_dtype(model.decode(memory).dtype) == "bfloat16"
+    model.compile(optimizer="adam")
+    history = model.fit(x, epochs=1, batch_size=4, verbose=0).history
+    assert all(np.isfinite(values[-1]) for values in history.values())

@@ -191,3 +191,13 @@ def test_distillation_compile_takes_no_loss_and_adds_the_students_layer_losses()
     penalty = sum(float(to_numpy(loss)) for loss in trainer.losses)
     assert penalty > 0
     assert total == pytest.approx(trajectory + penalty, rel=1e-5)
+
+
+def test_distillation_from_a_mixed_precision_teacher():
+    x = random_sequences(8, 4, 6)
+    teacher = TreeMemory(16, 4, leaf_hidden_dim=32, dtype="mixed_bfloat16")
+    teacher(x[:1])
+    trainer = DistillationTrainer(teacher)
+    trainer.compile(optimizer="adam")
+    history = trainer.fit(x, epochs=1, batch_size=4, verbose=0).history
+    assert np.isfinite(history["trajectory_loss"][-1])

@@ -103,11 +103,12 @@ class IMFNStudent(keras.layers.Layer):
         step_shape = (None,) + tuple(input_shape)[1:]
         self.feature_shape = step_shape[1:]
         if self.encoder is None:
+            dtype = self.dtype_policy
             self.encoder = keras.Sequential(
                 [
-                    layers.Flatten(),
-                    layers.Dense(self.leaf_hidden_dim, activation=self.activation),
-                    layers.Dense(self.memory_dim),
+                    layers.Flatten(dtype=dtype),
+                    layers.Dense(self.leaf_hidden_dim, activation=self.activation, dtype=dtype),
+                    layers.Dense(self.memory_dim, dtype=dtype),
                 ],
                 name="encoder",
             )

@@ -82,7 +82,9 @@ class PatchTokenizer(keras.layers.Layer):
             )
         self.patch_size = int(patch_size)
         self.memory_dim = int(memory_dim)
-        self.projection = keras.layers.Dense(self.memory_dim, name="projection")
+        self.projection = keras.layers.Dense(
+            self.memory_dim, dtype=self.dtype_policy, name="projection"
+        )
 
     def build(self, input_shape):
         _check_frame_shape("PatchTokenizer", input_shape, self.patch_size)
@@ -142,7 +144,7 @@ class PatchDetokenizer(keras.layers.Layer):
         )
         self.num_tokens = (self.height // self.patch_size) * (self.width // self.patch_size)
         self.projection = keras.layers.Dense(
-            self.patch_size**2 * self.channels, name="projection"
+            self.patch_size**2 * self.channels, dtype=self.dtype_policy, name="projection"
         )
 
     def build(self, input_shape):

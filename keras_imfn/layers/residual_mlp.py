@@ -1,3 +1,5 @@
+import functools
+
 import keras
 from keras import layers
 
@@ -60,7 +62,10 @@ class ResidualMLP(keras.layers.Layer):
         self.token_mixing = bool(token_mixing)
         self.output_initializer = keras.initializers.get(output_initializer)
 
-        self.input_dense = layers.Dense(self.hidden_dim, name="input_dense")
+        # Every sublayer follows this layer's dtype policy (e.g. mixed precision).
+        self._dense = functools.partial(layers.Dense, dtype=self.dtype_policy)
+        self._norm = functools.partial(layers.LayerNormalization, dtype=self.dtype_policy)
+        self.input_dense = self._dense(self.hidden_dim, name="input_dense")
         self.block_norms = []
         self.block_inner = []
         self.block_outer = []
@@ -68,13 +73,13 @@ class ResidualMLP(keras.layers.Layer):
         self.mix_inner = []
         self.mix_outer = []
         for i in range(self.num_blocks):
-            self.block_norms.append(layers.LayerNormalization(name=f"block_{i}_norm"))
+            self.block_norms.append(self._norm(name=f"block_{i}_norm"))
             self.block_inner.append(
-                layers.Dense(self.hidden_dim * self.expansion, name=f"block_{i}_inner")
+                self._dense(self.hidden_dim * self.expansion, name=f"block_{i}_inner")
             )
-            self.block_outer.append(layers.Dense(self.hidden_dim, name=f"block_{i}_outer"))
-        self.output_norm = layers.LayerNormalization(name="output_norm")
-        self.output_dense = layers.Dense(
+            self.block_outer.append(self._dense(self.hidden_dim, name=f"block_{i}_outer"))
+        self.output_norm = self._norm(name="output_norm")
+        self.output_dense = self._dense(
             self.output_dim, kernel_initializer=self.output_initializer, name="output_dense"
         )
 
@@ -99,9 +104,9 @@ class ResidualMLP(keras.layers.Layer):
                     f"(second-to-last axis). Received input shape {input_shape}"
                 )
             for i in range(self.num_blocks):
-                norm = layers.LayerNormalization(name=f"block_{i}_mix_norm")
-                inner = layers.Dense(num_tokens * self.expansion, name=f"block_{i}_mix_inner")
-                outer = layers.Dense(num_tokens, name=f"block_{i}_mix_outer")
+                norm = self._norm(name=f"block_{i}_mix_norm")
+                inner = self._dense(num_tokens * self.expansion, name=f"block_{i}_mix_inner")
+                outer = self._dense(num_tokens, name=f"block_{i}_mix_outer")
                 norm.build(hidden_shape)
                 inner.build(hidden_shape[:-2] + (self.hidden_dim, num_tokens))
                 outer.build(hidden_shape[:-2] + (self.hidden_dim, num_tokens * self.expansion))

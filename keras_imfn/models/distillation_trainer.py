@@ -171,8 +171,8 @@ class DistillationTrainer(keras.Model):
         self._check(x)
         if y_pred is None:
             y_pred = self(x)
-        if y is None:
-            targets = self.teacher.trajectory(x)
+        if y is None:  # the teacher may compute in another dtype (mixed precision)
+            targets = ops.cast(self.teacher.trajectory(x), y_pred.dtype)
         else:
             targets = ops.cast(y, y_pred.dtype)
             if tuple(targets.shape[1:]) != tuple(y_pred.shape[1:]):

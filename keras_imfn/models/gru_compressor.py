@@ -156,7 +156,8 @@ class GRUCompressor(SequenceCompressor):
         """Decodes a memory `(B, memory_dim)` back into `(B, T, *features)`."""
         memory = self._check_memory(memory)
         states = ops.split(self.state_projection(memory), self.num_layers, axis=-1)
-        h = self.step_embedding[None] + self.memory_to_input(memory)[:, None]
+        h = self.memory_to_input(memory)[:, None]
+        h = ops.cast(self.step_embedding, h.dtype)[None] + h
         for gru, state in zip(self.decoder_grus, states):
             h = gru(h, initial_state=[state])
         steps = self.step_decoder(h)

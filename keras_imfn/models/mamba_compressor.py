@@ -191,7 +191,7 @@ class MambaCompressor(SequenceCompressor):
         memory = self._check_memory(memory)
         per_step = self.memory_expansion(memory)
         h = ops.reshape(per_step, (-1, self.sequence_length, self.model_dim))
-        h = h + self.position_embedding
+        h = h + ops.cast(self.position_embedding, h.dtype)
         for block in self.decoder_blocks:
             h = block(h)
         steps = self.step_decoder(h)

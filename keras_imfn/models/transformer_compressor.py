@@ -60,6 +60,7 @@ class _TransformerBlock(keras.layers.Layer):
 
 def _repeat_over_batch(weight, like):
     """`weight (n, e)` repeated over the batch of `like`: `(B, n, e)`."""
+    weight = ops.cast(weight, like.dtype)
     return ops.broadcast_to(weight[None], (ops.shape(like)[0],) + tuple(weight.shape))
 
 
@@ -266,7 +267,8 @@ class TransformerCompressor(SequenceCompressor):
         """Encodes sequences `x` `(B, T, *features)` into `(B, memory_dim)`."""
         x = self._prepare(x)
         steps = ops.reshape(x, (-1, self.sequence_length, self._num_features))
-        leaves = self.leaf_embedding(self.step_norm(steps)) + self.position_embedding
+        leaves = self.leaf_embedding(self.step_norm(steps))
+        leaves = leaves + ops.cast(self.position_embedding, leaves.dtype)
         h = ops.concatenate([_repeat_over_batch(self.memory_tokens, leaves), leaves], axis=1)
         for block in self.encoder_blocks:
             h = block(h)
@@ -282,7 +284,8 @@ class TransformerCompressor(SequenceCompressor):
         )
         context = self.context_norm(context)
         offsets = self.query_projection(memory)
-        h = self.decoder_queries + ops.reshape(offsets, (-1, self.sequence_length, self.embed_dim))
+        offsets = ops.reshape(offsets, (-1, self.sequence_length, self.embed_dim))
+        h = ops.cast(self.decoder_queries, offsets.dtype) + offsets
         for block in self.decoder_blocks:
             h = block(h, context)
         steps = self.step_decoder(h)

@@ -183,11 +183,12 @@ class TreeMemory(keras.Model):
         self.feature_shape = feature_shape
         step_shape = (None,) + feature_shape
         if self.encoder is None:
+            dtype = self.dtype_policy
             self.encoder = keras.Sequential(
                 [
-                    layers.Flatten(),
-                    layers.Dense(self.leaf_hidden_dim, activation=self.activation),
-                    layers.Dense(self.memory_dim),
+                    layers.Flatten(dtype=dtype),
+                    layers.Dense(self.leaf_hidden_dim, activation=self.activation, dtype=dtype),
+                    layers.Dense(self.memory_dim, dtype=dtype),
                 ],
                 name="encoder",
             )
@@ -202,13 +203,15 @@ class TreeMemory(keras.Model):
             )
         self.leaf_shape = leaf_shape[1:]
         if self.decoder is None:
+            dtype = self.dtype_policy
             self.decoder = keras.Sequential(
                 [
-                    layers.Dense(self.leaf_hidden_dim, activation=self.activation),
+                    layers.Dense(self.leaf_hidden_dim, activation=self.activation, dtype=dtype),
                     layers.Dense(
-                        int(np.prod(feature_shape)), activation=self.output_activation
+                        int(np.prod(feature_shape)), activation=self.output_activation,
+                        dtype=dtype,
                     ),
-                    layers.Reshape(feature_shape),
+                    layers.Reshape(feature_shape, dtype=dtype),
                 ],
                 name="decoder",
             )
