@@ -14,6 +14,7 @@ def train_local_then_end_to_end(
     fine_tune_learning_rate=3e-4,
     checkpoint_dir=None,
     verbose="auto",
+    compile_kwargs=None,
     **fit_kwargs,
 ):
     """Trains a `TreeMemory` with local losses, then fine-tunes it end to end.
@@ -36,6 +37,11 @@ def train_local_then_end_to_end(
         fine_tune_learning_rate: Adam learning rate of the fine-tune.
         checkpoint_dir: optional directory for resumable training.
         verbose: passed to `fit`.
+        compile_kwargs: optional dict of further `compile` arguments for
+            both phases (`loss`, `loss_weights`, `metrics`, ...), e.g. an
+            `SSIMLoss` added to the pixel loss (the data then yield `(x, x)`);
+            every phase compiles afresh with Adam, so a `compile` made before
+            this call is not kept.
         **fit_kwargs: other `fit` arguments (`batch_size`, `validation_data`,
             `callbacks`, ...).
 
@@ -57,7 +63,8 @@ def train_local_then_end_to_end(
         if epochs <= 0:
             continue
         model.end_to_end = end_to_end
-        model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=1.0))
+        model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=1.0),
+                      **(compile_kwargs or {}))
         phase_callbacks = list(callbacks)
         if checkpoint_dir is not None:
             finished = os.path.join(checkpoint_dir, f"{phase}.weights.h5")

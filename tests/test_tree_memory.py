@@ -369,3 +369,19 @@ def test_targets_without_a_compiled_loss_are_an_error():
     model.compile(optimizer="adam")
     with pytest.raises(ValueError, match="trains on `x` alone"):
         model.fit(x, x, epochs=1, batch_size=8, verbose=0)
+
+
+def test_train_local_then_end_to_end_compiles_both_phases_with_compile_kwargs():
+    from keras_imfn.training import train_local_then_end_to_end
+
+    x = random_sequences(8, 4, 6)
+    model = small_tree(4)
+    histories = train_local_then_end_to_end(
+        model, x, 1, 1, y=x, batch_size=4, verbose=0,
+        compile_kwargs=dict(loss="mse", loss_weights=0.5, metrics=["mae"]))
+    for phase in ("local", "end_to_end"):
+        assert "mae" in histories[phase].history
+    # The compiled loss needs targets: without them it is an error, not skipped.
+    with pytest.raises(ValueError, match="received no targets"):
+        train_local_then_end_to_end(small_tree(4), x, 1, 0, batch_size=4, verbose=0,
+                                    compile_kwargs=dict(loss="mse"))
