@@ -56,6 +56,7 @@ def main():
             f.write(f"`{results['command']}`, rows from:\n\n{sources}\n\n{table}\n")
         return
 
+    cli.require("PIL", "data")  # the PNG, written after training
     config = dict(experiment.PRESETS[args.preset], preset=args.preset)
     if args.seeds is not None:
         config["seeds"] = args.seeds

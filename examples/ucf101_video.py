@@ -40,6 +40,8 @@ def main():
     parser.add_argument("--cache-dir", help="decoded-clip cache")
     args = parser.parse_args()
 
+    cli.require("cv2", "data")  # decoding the videos
+    cli.require("PIL", "data")  # the PNG, written after training
     config = dict(experiment.PRESETS[args.preset], preset=args.preset)
     for key in ("frames", "size", "validation_groups"):
         if getattr(args, key) is not None:

@@ -98,3 +98,14 @@ def test_pixel_mse_takes_sequences_of_any_rank():
     decoded = keras.ops.convert_to_numpy(tree.decode(memories))
     assert pixel_mse(tree, memories, x, batch_size=4) == pytest.approx(
         float(((decoded - x) ** 2).mean()), rel=1e-5)
+
+
+@pytest.mark.parametrize("script, args", [("mnist_sequence.py", []),
+                                          ("ucf101_video.py", ["--data-dir", "videos"])])
+def test_a_missing_png_writer_stops_the_script_before_training(script, args, monkeypatch,
+                                                              tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "PIL", None)  # import PIL -> ImportError
+    with pytest.raises(SystemExit, match=r"pip install 'keras-imfn\[data\]'"):
+        run_example(script, monkeypatch, *args)
+    assert not list(tmp_path.iterdir())

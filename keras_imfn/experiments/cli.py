@@ -1,6 +1,7 @@
 """Argument checks shared by the example scripts."""
 
 import argparse
+import importlib
 import os
 
 
@@ -55,3 +56,18 @@ def comma_list(item_type=str, choices=None):
         return values
 
     return parse
+
+
+def require(module, extra):
+    """Exits with a clear message, before any work, if `module` is missing.
+
+    For what a script needs only at its end (e.g. Pillow for the PNG), so
+    that a long run does not fail after training.
+    """
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise SystemExit(
+            f"This script needs the {module!r} module, which is not installed: "
+            f"pip install 'keras-imfn[{extra}]'"
+        ) from None
