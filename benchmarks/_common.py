@@ -110,6 +110,20 @@ def median_time(fn, repeats):
     return statistics.median(times), times
 
 
+def interleaved_times(step, names, warmup, repeats):
+    """Seconds of ``step(name)`` per name: ``warmup`` untimed calls each, then
+    ``repeats`` rounds that call every name once in turn (so slow drifts of a
+    shared machine hit all variants alike). Returns ``{name: [seconds, ...]}``."""
+    for name in names:
+        for _ in range(warmup):
+            step(name)
+    times = {name: [] for name in names}
+    for _ in range(repeats):
+        for name in names:
+            times[name].append(median_time(lambda: step(name), 1)[0])
+    return times
+
+
 def markdown_table(headers, rows):
     """A GitHub markdown table; cells are formatted with ``str``."""
     lines = [

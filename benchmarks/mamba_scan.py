@@ -68,13 +68,7 @@ def main(argv=None):
     def step(scan):
         float(np.asarray(models[scan].train_on_batch(x)).ravel()[0])
 
-    for scan in SCANS:
-        for _ in range(args.warmup):
-            step(scan)
-    times = {scan: [] for scan in SCANS}
-    for _ in range(args.repeats):
-        for scan in SCANS:
-            times[scan].append(_common.median_time(lambda: step(scan), 1)[0])
+    times = _common.interleaved_times(step, SCANS, args.warmup, args.repeats)
     median = {scan: float(np.median(values)) for scan, values in times.items()}
     summary = dict(median_seconds=median, speed_up=median["parallel"] / median["sequential"],
                    max_output_difference=gap, params=models["sequential"].count_params())

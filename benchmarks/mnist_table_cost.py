@@ -71,13 +71,7 @@ def main(argv=None):
         model, batch = models[name]
         float(np.asarray(model.train_on_batch(*batch)).ravel()[0])
 
-    for name in models:
-        for _ in range(args.warmup):
-            step(name)
-    times = {name: [] for name in models}
-    for _ in range(args.repeats):
-        for name in models:
-            times[name].append(_common.median_time(lambda: step(name), 1)[0])
+    times = _common.interleaved_times(step, list(models), args.warmup, args.repeats)
     steps = config["local_steps"] + config["end_to_end_steps"]
     median = {name: float(np.median(values)) for name, values in times.items()}
     projected = {name: median[name] * steps * config["seeds"] for name in models}
