@@ -31,3 +31,30 @@ def to_numpy(x):
 
 def random_sequences(batch, steps, *features, seed=0):
     return np.random.default_rng(seed).random((batch, steps) + features).astype("float32")
+
+
+def gradients(loss_fn, variables):
+    """Gradients of the scalar `loss_fn()` with respect to `variables`, as numpy,
+    on whichever backend runs the tests."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = loss_fn()
+        grads = tape.gradient(loss, [v.value for v in variables])
+    elif backend == "torch":
+        import torch
+
+        loss = loss_fn()
+        grads = torch.autograd.grad(loss, [v.value for v in variables], allow_unused=True)
+    else:
+        import jax
+
+        def loss_of(values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return loss_fn()
+
+        grads = jax.grad(loss_of)([v.value for v in variables])
+    return [np.zeros(v.shape) if g is None else keras.ops.convert_to_numpy(g)
+            for v, g in zip(variables, grads)]

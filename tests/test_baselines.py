@@ -133,6 +133,18 @@ def test_gru_parameter_count_matches_its_layers():
     assert model.count_params() == expected
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_memory_reaches_every_decoded_step(kind):
+    # A decoder that ignored the memory (e.g. learnt the mean sequence) would
+    # decode two memories alike somewhere.
+    model = BASELINES[kind](T)
+    model.build((None, T) + FEATURES)
+    memories = np.random.default_rng(0).normal(size=(2, 16)).astype("float32")
+    steps = to_numpy(model.decode(memories))
+    differences = np.abs(steps[0] - steps[1]).reshape(T, -1).max(axis=1)
+    assert (differences > 1e-4).all()
+
+
 def test_gru_memory_reaches_every_decoder_step_without_the_state():
     model = GRUCompressor(16, T, embed_dim=16, hidden_dim=32)
     model.build((None, T) + FEATURES)

@@ -6,6 +6,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import gradients
 from conftest import random_sequences
 from conftest import to_numpy
 
@@ -151,6 +152,36 @@ def test_level_loss_does_not_read_other_levels_inverse():
     inverse_0 = model.inverses[0]
     inverse_0.set_weights([w + 1.0 for w in inverse_0.get_weights()])
     np.testing.assert_allclose(to_numpy(model.level_losses(x)[1]), level_1, rtol=1e-6)
+
+
+def test_a_level_loss_trains_only_its_own_sweeper():
+    # Children are held fixed (stop-gradient): level 1's loss reaches its own
+    # merge and inverse, never the leaf encoder or the level-0 sweeper.
+    x = random_sequences(4, 8, 6)
+    model = small_tree()
+    model(x)
+    own = model.merges[1].trainable_variables + model.inverses[1].trainable_variables
+    below = model.encoder.trainable_variables + model.merges[0].trainable_variables
+    grads = gradients(lambda: keras.ops.sum(model.level_losses(x)[1]), own + below)
+    assert any(np.abs(g).max() > 0 for g in grads[: len(own)])
+    assert all(np.abs(g).max() == 0 for g in grads[len(own) :])
+
+
+def test_reconstruct_at_each_level_goes_up_to_it_and_back_down():
+    x = random_sequences(3, 8, 6)
+    model = small_tree()
+    model(x)
+    nodes = model.encode_leaves(model._prepare(x))
+    for level in range(-1, model.num_levels):
+        if level >= 0:
+            nodes = model.merge_level(level, nodes)
+        down = nodes
+        for k in range(level, -1, -1):
+            down = model.inverse_level(k, down)
+        np.testing.assert_allclose(to_numpy(model.reconstruct(x, level=level)),
+                                   to_numpy(model.decode_leaves(down)), atol=1e-5)
+    with pytest.raises(ValueError, match="level"):
+        model.reconstruct(x, level=-2)
 
 
 @pytest.mark.parametrize("end_to_end", [False, True])
