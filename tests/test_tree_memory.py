@@ -346,7 +346,7 @@ def test_keep_best_weights_replaces_the_score_of_an_epoch_trained_again_on_resum
     scores = iter([1.0, 2.0, 4.0, 3.0, 5.0, 6.0])
     model = small_tree(4)
     model(x[:1])
-    model.compile(optimizer="adam")
+    model.compile(optimizer="adam", run_eagerly=True)
     model.fit(x, epochs=2, batch_size=4, verbose=0,
               callbacks=[KeepBestWeights(lambda m: next(scores), path=path)])
     # Stopped after epoch 2 was scored but before it was backed up: the
@@ -367,7 +367,7 @@ def test_keep_best_weights_removes_only_the_weights_files_it_wrote(tmp_path):
     model = small_tree(4)
     model(x[:1])
     (tmp_path / "best.final.weights.h5").write_bytes(b"a user's file")
-    model.compile(optimizer="adam")
+    model.compile(optimizer="adam", run_eagerly=True)
     model.fit(x, epochs=2, batch_size=4, verbose=0,
               callbacks=[KeepBestWeights(lambda m: next(scores), path=str(tmp_path / "best"))])
     assert sorted(p.name for p in tmp_path.iterdir()) == [
@@ -409,10 +409,10 @@ def test_train_local_then_end_to_end_compiles_both_phases_with_compile_kwargs():
     model = small_tree(4)
     histories = train_local_then_end_to_end(
         model, x, 1, 1, y=x, batch_size=4, verbose=0,
-        compile_kwargs=dict(loss="mse", loss_weights=0.5, metrics=["mae"]))
+        compile_kwargs=dict(loss="mse", loss_weights=0.5, metrics=["mae"], run_eagerly=True))
     for phase in ("local", "end_to_end"):
         assert "mae" in histories[phase].history
     # The compiled loss needs targets: without them it is an error, not skipped.
     with pytest.raises(ValueError, match="received no targets"):
         train_local_then_end_to_end(small_tree(4), x, 1, 0, batch_size=4, verbose=0,
-                                    compile_kwargs=dict(loss="mse"))
+                                    compile_kwargs=dict(loss="mse", run_eagerly=True))
