@@ -26,8 +26,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(experiment.PRESETS), default="smoke")
     parser.add_argument("--data-dir", help="directory of the MNIST IDX files")
-    parser.add_argument("--models", default=",".join(experiment.MODELS))
-    parser.add_argument("--seeds", type=cli.positive_int, help="override the preset's number of seeds")
+    parser.add_argument("--models", type=cli.comma_list(choices=experiment.MODELS),
+                        default=",".join(experiment.MODELS))
+    parser.add_argument("--seeds", type=cli.positive_int,
+                        help="override the preset's number of seeds")
     parser.add_argument("--epochs", type=cli.positive_int,
                         help="override the training length, in epochs of the preset's "
                              "steps_per_epoch (IMFN splits them into local and end to end "
@@ -66,7 +68,7 @@ def main():
         config["local_steps"] = round(steps * local_share)
         config["end_to_end_steps"] = steps - config["local_steps"]
     results, originals, examples = experiment.run(
-        config, args.models.split(","), data_dir=args.data_dir, run_dir=args.run_dir
+        config, args.models, data_dir=args.data_dir, run_dir=args.run_dir
     )
     results["command"] = " ".join(["python"] + sys.argv)
     results["backend"] = keras.backend.backend()

@@ -76,7 +76,7 @@ class KeepBestWeights(keras.callbacks.Callback):
         self.score = score
         self.path = path
         self.best_score, self.best_at, self.history = None, None, []
-        self._best_weights, self._recorded_last = None, None
+        self._best_weights = None
         if path is not None and os.path.exists(f"{path}.json"):
             with open(f"{path}.json") as f:
                 record = json.load(f)

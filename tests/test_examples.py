@@ -47,6 +47,7 @@ def test_distillation_report_runs_end_to_end(tmp_path, monkeypatch):
     ("mnist_sequence.py", ["--output", "results.md"], "expected a .json path"),
     ("mnist_sequence.py", ["--seeds", "0"], "expected an integer >= 1, got 0"),
     ("mnist_sequence.py", ["--epochs", "-3"], "expected an integer >= 1, got -3"),
+    ("mnist_sequence.py", ["--models", "imfn,lstm"], "unknown 'lstm'"),
     ("ucf101_video.py", ["--data-dir", "videos", "--output", "out"], "expected a .json path"),
     ("ucf101_video.py", ["--data-dir", "videos", "--epochs", "two"], "expected an integer"),
     ("distillation_report.py", ["--variants", "uniform,bogus"], "unknown 'bogus'"),
