@@ -1,3 +1,5 @@
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -7,6 +9,7 @@ from conftest import to_numpy
 from keras_imfn import DistillationTrainer
 from keras_imfn import IMFNStudent
 from keras_imfn import TreeMemory
+from keras_imfn import TreeMemoryCell
 
 
 def zeroed_after(x, t):
@@ -213,3 +216,110 @@ def test_distillation_loss_is_the_documented_formula(batch):
     assert total == pytest.approx((per_step * weights).sum() + 0.5 * pixel, rel=1e-4)
     assert float(to_numpy(trainer.final_step_loss_tracker.result())) == pytest.approx(
         per_step[-1], rel=1e-4)
+
+
+@pytest.mark.parametrize("sequence_length", [8, 12, 64])
+def test_tree_memory_cell_streams_the_teacher_trajectory_exactly(sequence_length):
+    x = random_sequences(3, sequence_length, 6)
+    tree = TreeMemory(8, sequence_length, leaf_hidden_dim=16)
+    tree(x[:1])
+    cell = TreeMemoryCell(tree)
+    trajectory = to_numpy(tree.trajectory(x))
+    tolerance = dict(rtol=0, atol=1e-5 * max(1.0, np.abs(trajectory).max()))
+    inputs = keras.Input((sequence_length, 6))
+    model = keras.Model(inputs, keras.layers.RNN(cell, return_sequences=True)(inputs))
+    np.testing.assert_allclose(to_numpy(model(x)), trajectory, **tolerance)
+    np.testing.assert_allclose(model.predict(x, verbose=0), trajectory, **tolerance)
+    # Streaming: the state is the binary-counter stack, log2(P) + 1 nodes.
+    states = cell.get_initial_state(batch_size=3)
+    streamed = min(sequence_length, 12)  # eager steps are slow; the RNN covered 64
+    for t in range(streamed):
+        memory, states = cell.step(x[:, t], states)
+        np.testing.assert_allclose(to_numpy(memory), trajectory[:, t], **tolerance)
+        assert [tuple(s.shape) for s in states] == [(3, (tree.num_levels + 1) * 8), (3, 1)]
+    assert cell.state_numbers == (math.ceil(math.log2(sequence_length)) + 1) * 8 + 1
+    if streamed < sequence_length:
+        return
+    with pytest.raises(ValueError, match=f"at most sequence_length={sequence_length}"):
+        cell.step(x[:, 0], states)
+
+
+def test_tree_memory_cell_peaks_are_the_finished_subtrees():
+    x = random_sequences(2, 8, 6)
+    tree = TreeMemory(8, 8, leaf_hidden_dim=16)
+    levels = [to_numpy(nodes) for nodes in tree.encode(x, return_levels=True)]
+    cell = TreeMemoryCell(tree)
+    states = cell.get_initial_state(batch_size=2)
+    for t in range(6):  # after 6 = 0b110 steps: the node of steps 0-3 and of 4-5
+        _, states = cell.step(x[:, t], states)
+    peaks = to_numpy(states[0]).reshape(2, 4, 8)
+    np.testing.assert_allclose(peaks[:, 0], 0.0)
+    np.testing.assert_allclose(peaks[:, 1], levels[1][:, 2], atol=1e-5)
+    np.testing.assert_allclose(peaks[:, 2], levels[2][:, 0], atol=1e-5)
+    np.testing.assert_allclose(peaks[:, 3], 0.0)
+
+
+def test_tree_memory_cell_round_trips_and_checks_its_inputs(tmp_path):
+    x = random_sequences(2, 4, 6)
+    tree = TreeMemory(8, 4, leaf_hidden_dim=16)
+    with pytest.raises(ValueError, match="built TreeMemory"):
+        TreeMemoryCell(tree)
+    tree(x[:1])
+    with pytest.raises(TypeError, match="must be a TreeMemory"):
+        TreeMemoryCell(keras.layers.Dense(4))
+    cell = TreeMemoryCell(tree)
+    inputs = keras.Input((4, 6))
+    model = keras.Model(inputs, keras.layers.RNN(cell, return_sequences=True)(inputs))
+    path = str(tmp_path / "cell.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), atol=1e-6)
+    with pytest.raises(ValueError, match=r"steps of shape \(batch, 6\)"):
+        keras.layers.RNN(cell)(random_sequences(2, 4, 5))
+
+
+def test_tree_memory_cell_past_the_end_is_an_error_or_nan_inside_a_compiled_loop():
+    x = random_sequences(2, 6, 6)
+    tree = TreeMemory(8, 4, leaf_hidden_dim=16)
+    tree(x[:1, :4])
+    inputs = keras.Input((6, 6))
+    model = keras.Model(inputs, keras.layers.RNN(TreeMemoryCell(tree),
+                                                 return_sequences=True)(inputs))
+    if keras.backend.backend() == "torch":  # torch runs the loop eagerly: a clear error
+        with pytest.raises(ValueError, match="at most sequence_length=4"):
+            model.predict(x, verbose=0)
+        return
+    streamed = model.predict(x, verbose=0)
+    assert np.isfinite(streamed[:, :4]).all() and np.isnan(streamed[:, 4:]).all()
+
+
+def test_inverse_path_student_is_exact_where_the_inverses_are():
+    # A linear tree at its PCA start with d = 2 * features: every merge keeps
+    # all of its pair, so the inverses are exact and so is the inverse path.
+    x = random_sequences(64, 8, 2)
+    encoder = keras.layers.Dense(16, kernel_initializer="orthogonal")
+    tree = TreeMemory(16, 8, encoder=encoder, decoder=keras.layers.Dense(2),
+                      sweeper_skip="linear")
+    tree(x[:1])
+    tree.initialize_sweepers(x)
+    student = IMFNStudent.from_teacher(tree, inverse_path=True)
+    assert not tree.trainable
+    streamed = to_numpy(keras.layers.RNN(student, return_sequences=True)(x[:4]))
+    trajectory = to_numpy(tree.trajectory(x[:4]))
+    np.testing.assert_allclose(streamed, trajectory, atol=1e-3 * np.abs(trajectory).max())
+
+
+def test_inverse_path_student_trains_and_round_trips(tmp_path):
+    x = random_sequences(32, 4, 6)
+    teacher = fitted_teacher(x)
+    trainer = DistillationTrainer(teacher, student=IMFNStudent.from_teacher(
+        teacher, inverse_path=True))
+    untrained = to_numpy(trainer(x[:4]))
+    trainer.compile(optimizer=keras.optimizers.Adam(3e-3))
+    history = trainer.fit(x, epochs=3, batch_size=16, verbose=0).history
+    assert history["trajectory_loss"][-1] < history["trajectory_loss"][0]
+    assert np.abs(to_numpy(trainer(x[:4])) - untrained).max() > 1e-3
+    path = str(tmp_path / "trainer.keras")
+    trainer.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(to_numpy(loaded(x[:4])), to_numpy(trainer(x[:4])), atol=1e-5)

@@ -208,19 +208,12 @@ def train_and_evaluate(name, config, train_digits, test, seed):
     rows = {}
     started = time.time()
     if name == "imfn":
-        # Not a training step: sweepers start at PCA of (untrained) leaf pairs.
-        model.initialize_sweepers(mnist.sample_sequences(
-            train_digits, config["sequence_length"], INIT_SEQUENCES, seed=seed + 1_000_000
-        ))
-        if config["local_steps"]:
-            compile_model(model, data, config, LEARNING_RATE, structure=False)
-            model.fit(data, epochs=math.ceil(config["local_steps"] / per_epoch), verbose=0)
-        restored = reconstruct_all(model, test)
-        rows["imfn_local"] = dict(score(test, restored), examples=restored[:1],
-                                  train_seconds=time.time() - started)
-        model.end_to_end = True
-        compile_model(model, data, config, FINE_TUNE_LEARNING_RATE)
-        model.fit(data, epochs=math.ceil(config["end_to_end_steps"] / per_epoch), verbose=0)
+        def score_local():
+            restored = reconstruct_all(model, test)
+            rows["imfn_local"] = dict(score(test, restored), examples=restored[:1],
+                                      train_seconds=time.time() - started)
+
+        train_imfn(model, config, train_digits, seed, data=data, after_local=score_local)
     else:
         compile_model(model, data, config, LEARNING_RATE)
         model.fit(data, epochs=math.ceil(steps / per_epoch), verbose=0)
@@ -230,6 +223,48 @@ def train_and_evaluate(name, config, train_digits, test, seed):
     for row in rows.values():
         row["params"] = model.count_params()
     return rows
+
+
+def train_imfn(model, config, train_digits, seed, data=None, after_local=None,
+               checkpoint_dir=None):
+    """Trains a `TreeMemory` as the table does: its closed-form start, the
+    local phase (`local_steps`), then end to end (`end_to_end_steps`).
+
+    Args:
+        model: a `TreeMemory` from `build_model("imfn", config)`.
+        config: a preset dict.
+        train_digits: uint8 training digits.
+        seed: the seed of the start's sequences and of the batches.
+        data: optional `MNISTSequences` to train on (else made from the digits).
+        after_local: optional callable run between the phases.
+        checkpoint_dir: optional directory; each phase backs up every epoch
+            there, so a stopped run resumes (`keras.callbacks.BackupAndRestore`).
+    """
+    per_epoch = config["steps_per_epoch"]
+    if data is None:
+        data = mnist.MNISTSequences(
+            train_digits, config["sequence_length"], config["batch_size"], per_epoch, seed=seed
+        )
+    # Not a training step: sweepers start at PCA of (untrained) leaf pairs.
+    model.initialize_sweepers(mnist.sample_sequences(
+        train_digits, config["sequence_length"], INIT_SEQUENCES, seed=seed + 1_000_000
+    ))
+
+    def backup(phase):
+        if checkpoint_dir is None:
+            return []
+        return [keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, phase))]
+
+    if config["local_steps"]:
+        compile_model(model, data, config, LEARNING_RATE, structure=False)
+        model.fit(data, epochs=math.ceil(config["local_steps"] / per_epoch),
+                  callbacks=backup("local"), verbose=0)
+    if after_local is not None:
+        after_local()
+    model.end_to_end = True
+    compile_model(model, data, config, FINE_TUNE_LEARNING_RATE)
+    model.fit(data, epochs=math.ceil(config["end_to_end_steps"] / per_epoch),
+              callbacks=backup("end_to_end"), verbose=0)
 
 
 def run(config, models=MODELS, data_dir=None, run_dir=None, log=print):

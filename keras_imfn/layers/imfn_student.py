@@ -5,6 +5,7 @@ from keras import layers
 from keras import ops
 
 from keras_imfn.layers.residual_mlp import ResidualMLP
+from keras_imfn.layers.tree_bits import counter_bit
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
@@ -32,6 +33,23 @@ class IMFNStudent(keras.layers.Layer):
     output projection starts at zero: an untrained student keeps its memory
     at zero instead of adding noise at every step.
 
+    With `tree` (a trained `TreeMemory`, usually through
+    `IMFNStudent.from_teacher(teacher, inverse_path=True)`), `g` is built on
+    the teacher's own step, the *inverse path*: the memory is decoded down
+    the path to leaf `t` with the tree's inverses (each sibling off the path
+    to the left is a decoded node; each one to the right is unseen, so it is
+    the exact all-zero subtree constant), the new leaf is written, and the
+    path is merged back up. With exact inverses this is the teacher's
+    trajectory in `O(log T)` per step on a state of `d`; the residual MLP,
+    which also sees that base, learns to correct what the inverses lose:
+
+        m_{t+1} = base(m_t, x_t, t) + MLP(m_t, base, x_t, t)
+
+    (so `g = base - m_t + MLP`). The MLP's output starts at zero, so an
+    untrained student *is* the inverse path. The tree is used frozen (the
+    student sets it non-trainable) and holds `2**L` leaves: steps past its
+    padded length wrap around in the path.
+
     Args:
         memory_dim: int. Size `d` of the memory.
         encoder: optional Keras layer mapping one input `(B, *features)` to
@@ -45,6 +63,8 @@ class IMFNStudent(keras.layers.Layer):
             beyond `2**time_bits` wrap around in those digits).
         time_frequencies: int. Sinusoid pairs of `t` in the time encoding.
         leaf_hidden_dim: int. Hidden width of the default encoder.
+        tree: optional built `TreeMemory` with vector leaves whose inverse
+            path is the base of the update (see above).
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Example:
@@ -70,9 +90,16 @@ class IMFNStudent(keras.layers.Layer):
         time_bits=16,
         time_frequencies=8,
         leaf_hidden_dim=None,
+        tree=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if tree is not None:
+            _check_tree(tree, memory_dim)
+            tree.trainable = False
+            for layer in tree.layers:
+                layer.trainable = False
+        self.tree = tree
         if int(memory_dim) < 1:
             raise ValueError(f"`memory_dim` must be >= 1. Received: memory_dim={memory_dim}")
         if encoder is not None and not isinstance(encoder, keras.layers.Layer):
@@ -121,7 +148,8 @@ class IMFNStudent(keras.layers.Layer):
                 f"(batch, {self.memory_dim}) to match `memory_dim="
                 f"{self.memory_dim}`. It gives {encoded}"
             )
-        self.update.build((None, 2 * self.memory_dim + self.time_features))
+        inputs = (3 if self.tree is not None else 2) * self.memory_dim
+        self.update.build((None, inputs + self.time_features))
         self.built = True
 
     @property
@@ -151,10 +179,46 @@ class IMFNStudent(keras.layers.Layer):
                 f"{tuple(inputs.shape)}"
             )
         memory, step = states
-        encoded = self.encoder(ops.cast(inputs, self.compute_dtype))
-        features = ops.concatenate([memory, encoded, self.time_encoding(step)], axis=-1)
-        memory = memory + self.update(features)
+        inputs = ops.cast(inputs, self.compute_dtype)
+        encoded = self.encoder(inputs)
+        if self.tree is None:
+            features = ops.concatenate([memory, encoded, self.time_encoding(step)], axis=-1)
+            memory = memory + self.update(features)
+        else:
+            base = self.inverse_path(memory, inputs, step)
+            features = ops.concatenate(
+                [memory, base, encoded, self.time_encoding(step)], axis=-1
+            )
+            memory = base + self.update(features)
         return memory, [memory, step + 1.0]
+
+    def inverse_path(self, memory, inputs, step):
+        """The tree's own step: `memory` with leaf `step` written, `(B, d)`.
+
+        Decodes `memory` down the path to leaf `step` with the inverses,
+        keeping each sibling off the path (a right sibling is unseen: the
+        exact all-zero subtree), writes the encoded input as the leaf and
+        merges the path back up.
+        """
+        tree = self.tree
+        zero = tree.encoder(ops.zeros((1,) + tree.feature_shape, inputs.dtype))
+        zeros = [zero]
+        for level in range(tree.num_levels - 1):
+            zeros.append(tree.merge_for(level)([zeros[-1], zeros[-1]]))
+        bits = [counter_bit(step, level) > 0.5 for level in range(tree.num_levels)]
+        siblings = [None] * tree.num_levels
+        node = memory
+        for level in reversed(range(tree.num_levels)):
+            left, right = tree.inverse_for(level)(node)
+            siblings[level] = ops.where(bits[level], left, ops.zeros_like(left) + zeros[level])
+            node = ops.where(bits[level], right, left)
+        node = tree.encoder(inputs)
+        for level in range(tree.num_levels):
+            bit, sibling = bits[level], siblings[level]
+            node = tree.merge_for(level)(
+                [ops.where(bit, sibling, node), ops.where(bit, node, sibling)]
+            )
+        return node
 
     def get_initial_state(self, batch_size):
         """The state before any input: zero memory, step counter 0."""
@@ -173,20 +237,18 @@ class IMFNStudent(keras.layers.Layer):
         return self(inputs, states)
 
     @classmethod
-    def from_teacher(cls, teacher, **kwargs):
+    def from_teacher(cls, teacher, inverse_path=False, **kwargs):
         """A student whose encoder starts as a copy of `teacher`'s leaf encoder.
 
         Args:
             teacher: a built `TreeMemory` with vector leaves.
+            inverse_path: bool. Build the update on the teacher's inverse
+                path (`tree=teacher`, see the class docstring).
             **kwargs: other `IMFNStudent` arguments.
         """
-        if not teacher.built:
-            raise ValueError("Build or fit the teacher before copying its encoder.")
-        if len(teacher.leaf_shape) != 1:
-            raise ValueError(
-                "IMFNStudent follows teachers with vector leaves (batch, d); this "
-                f"teacher's leaves have shape (batch, {teacher.leaf_shape})."
-            )
+        _check_tree(teacher, teacher.memory_dim)
+        if inverse_path:
+            kwargs["tree"] = teacher
         encoder = teacher.encoder.__class__.from_config(teacher.encoder.get_config())
         step_shape = (None,) + teacher.feature_shape
         encoder.build(step_shape)
@@ -211,6 +273,12 @@ class IMFNStudent(keras.layers.Layer):
                 "time_bits": self.time_bits,
                 "time_frequencies": self.time_frequencies,
                 "leaf_hidden_dim": self.leaf_hidden_dim,
+                "tree": (
+                    None if self.tree is None else {
+                        "config": keras.saving.serialize_keras_object(self.tree),
+                        "feature_shape": list(self.tree.feature_shape),
+                    }
+                ),
             }
         )
         return config
@@ -220,4 +288,25 @@ class IMFNStudent(keras.layers.Layer):
         config = dict(config)
         if config.get("encoder") is not None:
             config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        if config.get("tree") is not None:
+            tree = keras.saving.deserialize_keras_object(config["tree"]["config"])
+            if not tree.built:  # a tree shared with a trainer may come built
+                shape = (None, tree.sequence_length) + tuple(config["tree"]["feature_shape"])
+                tree.build(shape)
+            config["tree"] = tree
         return cls(**config)
+
+
+def _check_tree(tree, memory_dim):
+    """Raises a clear error unless `tree` is a built vector-leaf tree of `memory_dim`."""
+    if not getattr(tree, "built", False) or not hasattr(tree, "leaf_shape"):
+        raise ValueError(
+            f"The student needs a built TreeMemory (fit or call it on data first). "
+            f"Received: {tree!r}"
+        )
+    if tuple(tree.leaf_shape) != (int(memory_dim),):
+        raise ValueError(
+            "IMFNStudent follows teachers with vector leaves (batch, d) of its "
+            f"memory_dim={memory_dim}; this teacher's leaves have shape "
+            f"(batch, {', '.join(map(str, tree.leaf_shape))})."
+        )

@@ -1,2 +1,3 @@
 from keras_imfn.models.tree_memory import TreeMemory
 from keras_imfn.models.distillation_trainer import DistillationTrainer
+from keras_imfn.models.tree_memory_cell import TreeMemoryCell

@@ -1,0 +1,53 @@
+"""Online memory: the teacher, its exact streaming cell and distilled students.
+
+For each T, trains a `TreeMemory` teacher (d = 8 T) on MNIST digit sequences
+as the `cpu` table trains IMFN, streams it exactly with `TreeMemoryCell`,
+distils students (`IMFNStudent`) under each variant, and prints per T the
+test pixel MSE and SSIM of every model's final memory (decoded by the
+teacher's decoder), the ratio to the teacher, the state size, the streaming
+step time at t = 10 and t = T (side by side) and the training time. Writes
+JSON, markdown and a labelled PNG.
+
+    python examples/online_memory.py --preset smoke
+    python examples/online_memory.py --preset cpu --data-dir ../shared/data/mnist \
+        --run-dir runs/online_cpu --output docs/online_memory.json
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import keras
+
+from keras_imfn.experiments import cli
+from keras_imfn.experiments import online_memory as experiment
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(experiment.PRESETS), default="smoke")
+    parser.add_argument("--data-dir", help="directory of the MNIST IDX files")
+    parser.add_argument("--lengths", type=cli.comma_list(cli.positive_int),
+                        help="override the preset's sequence lengths")
+    parser.add_argument("--run-dir", help="finished teachers and students; rerun to resume")
+    parser.add_argument("--output", type=cli.json_path, default="online_memory.json",
+                        help="JSON path (.md, .png beside)")
+    args = parser.parse_args()
+    cli.require("PIL", "data")  # the PNG, written after training
+    config = dict(experiment.PRESETS[args.preset], preset=args.preset)
+    results, pictures = experiment.run(config, args.data_dir, args.run_dir, args.lengths)
+    results["command"] = " ".join(["python"] + sys.argv)
+    results["backend"] = keras.backend.backend()
+    table = experiment.markdown_table(results)
+    print(table)
+    with open(args.output, "w") as f:
+        json.dump(results, f, indent=2)
+    stem = os.path.splitext(args.output)[0]
+    experiment.save_png(stem + ".png", results, pictures)
+    with open(stem + ".md", "w") as f:
+        f.write(f"`{results['command']}` (backend {results['backend']})\n\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""The online-memory experiment: the teacher, its exact streaming cell and students.
+
+For each sequence length T, a `TreeMemory` teacher of `d = 8 T` (8 numbers
+per digit) is trained on MNIST digit sequences as the `cpu` table trains its
+IMFN (`mnist_sequence.train_teacher`), then read online three ways:
+
+* the exact cell (`TreeMemoryCell`): the teacher streamed, state
+  `(log2 T + 1) d + 1` numbers;
+* students (`IMFNStudent`, state `d + 1`) distilled with a
+  `DistillationTrainer` under each variant of `VARIANTS`;
+* and, for reference, the equal-size PCA and the mean image.
+
+The training digits are split: the last `HELD_OUT` are validation digits,
+on which a variant is chosen; test digits score the table. Every model
+decodes its final memory with the teacher's decoder.
+
+A run writes each finished teacher (weights) and each finished variant (its
+weights and a JSON line) into `run_dir`, so a stopped run resumes where it
+stopped.
+"""
+
+import json
+import os
+import time
+
+import keras
+import numpy as np
+
+from keras_imfn.datasets import mnist
+from keras_imfn.experiments import mnist_sequence
+from keras_imfn.layers.imfn_student import IMFNStudent
+from keras_imfn.models.distillation_trainer import DistillationTrainer
+from keras_imfn.models.tree_memory_cell import TreeMemoryCell
+
+HELD_OUT = 1000
+VARIANTS = {
+    # The best variant of the earlier report: the student's own MLP update,
+    # trajectory (weighted toward late steps) + pixel + teacher-forced one-step.
+    "mlp": dict(inverse_path=False, train=True),
+    # The teacher's inverse path alone (no training).
+    "inverse-path": dict(inverse_path=True, train=False),
+    # The inverse path as the base that a trained MLP corrects.
+    "inverse-path+g": dict(inverse_path=True, train=True),
+}
+TRAINER_ARGS = dict(step_weighting="linear", pixel_loss_weight=1.0, one_step_loss_weight=1.0)
+
+PRESETS = {
+    "smoke": dict(lengths=(4,), numbers_per_step=8, teacher_steps=4, student_steps=4,
+                  batch_size=8, steps_per_epoch=2, test_sequences=16),
+    # The teacher as the MNIST `cpu` table trains IMFN (3,000 end-to-end steps
+    # of batch 64 from the closed-form start); students 1,200 steps of 32.
+    "cpu": dict(lengths=(16, 32, 64), numbers_per_step=8, teacher_steps=3000,
+                student_steps=1200, batch_size=32, steps_per_epoch=100, test_sequences=256),
+}
+
+
+def split_digits(train_digits):
+    """(training digits, validation digits): the last `HELD_OUT` are held out."""
+    held_out = min(HELD_OUT, len(train_digits) // 5)
+    return train_digits[:-held_out], train_digits[-held_out:]
+
+
+def teacher_config(config, length):
+    """The MNIST `cpu` preset at length T and d = numbers_per_step * T."""
+    return dict(mnist_sequence.PRESETS["cpu"], sequence_length=length,
+                memory_dim=config["numbers_per_step"] * length,
+                end_to_end_steps=config["teacher_steps"],
+                steps_per_epoch=min(config["steps_per_epoch"], config["teacher_steps"]))
+
+
+def final_memories(model, x, batch_size=64):
+    """The last-step memory `(n, d)` of `model` (an RNN or a trainer) on `x`."""
+    parts = [keras.ops.convert_to_numpy(model(x[i : i + batch_size]))[:, -1]
+             for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts)
+
+
+def trajectories(model, x, batch_size=64):
+    parts = [keras.ops.convert_to_numpy(model(x[i : i + batch_size]))
+             for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts)
+
+
+def decoded(teacher, memories, batch_size=64):
+    parts = [keras.ops.convert_to_numpy(teacher.decode(memories[i : i + batch_size]))
+             for i in range(0, len(memories), batch_size)]
+    return np.clip(np.concatenate(parts), 0.0, 1.0)
+
+
+def per_step_error(predicted, target):
+    """Squared trajectory error per step over the target's variance there."""
+    scale = target.var(axis=0).mean(axis=-1) + 1e-6
+    return (((predicted - target) ** 2).mean(axis=(0, 2)) / scale).tolist()
+
+
+def step_seconds(cell, x, steps, repeats=5):
+    """Median seconds of one `cell.step` at each step index in `steps` (1-based),
+    measured side by side: the calls alternate between the indices."""
+    states = cell.get_initial_state(batch_size=len(x))
+    saved = {}
+    for t in range(max(steps)):
+        if t + 1 in steps:
+            saved[t + 1] = states
+        _, states = cell.step(x[:, t], states)
+    times = {t: [] for t in steps}
+    for t in steps:  # warm up
+        keras.ops.convert_to_numpy(cell.step(x[:, t - 1], saved[t])[0])
+    for _ in range(repeats):
+        for t in steps:
+            started = time.perf_counter()
+            keras.ops.convert_to_numpy(cell.step(x[:, t - 1], saved[t])[0])
+            times[t].append(time.perf_counter() - started)
+    return {t: float(np.median(v)) for t, v in times.items()}
+
+
+class Run:
+    """Per-length state on disk: teacher weights, finished rows (JSON lines)."""
+
+    def __init__(self, run_dir, config):
+        self.run_dir = run_dir
+        self.config = config
+        self.rows = {}
+        path = self._rows_path()
+        if path and os.path.exists(path):
+            with open(path) as f:
+                for line in f:
+                    entry = json.loads(line)
+                    if entry["config"] != _jsonable(config):
+                        raise ValueError(
+                            f"{run_dir} holds results of another configuration "
+                            f"({entry['config']}); use a new --run-dir for this one."
+                        )
+                    self.rows[entry["key"]] = entry["row"]
+
+    def _rows_path(self):
+        return None if self.run_dir is None else os.path.join(self.run_dir, "finished.jsonl")
+
+    def path(self, name):
+        if self.run_dir is None:
+            return None
+        os.makedirs(self.run_dir, exist_ok=True)
+        return os.path.join(self.run_dir, name)
+
+    def save_row(self, key, row):
+        self.rows[key] = row
+        if self.run_dir is not None:
+            os.makedirs(self.run_dir, exist_ok=True)
+            with open(self._rows_path(), "a") as f:
+                f.write(json.dumps({"key": key, "config": _jsonable(self.config),
+                                    "row": row}) + "\n")
+
+
+def _jsonable(config):
+    return json.loads(json.dumps(config))
+
+
+def train_teacher(length, config, train_digits, run, seed, log):
+    """The teacher of length T, trained as the `cpu` table trains IMFN, or loaded."""
+    tconfig = teacher_config(config, length)
+    keras.utils.set_random_seed(seed)
+    teacher = mnist_sequence.build_model("imfn", tconfig)
+    path = run.path(f"T{length}-teacher.weights.h5")
+    key = f"T{length}/teacher"
+    if path and os.path.exists(path) and key in run.rows:
+        teacher.load_weights(path)
+        return teacher, run.rows[key]["train_seconds"]
+    started = time.time()
+    mnist_sequence.train_imfn(teacher, tconfig, train_digits, seed,
+                              checkpoint_dir=run.path(f"T{length}-teacher-backup"))
+    seconds = time.time() - started
+    if path:
+        teacher.save_weights(path)
+    run.save_row(key, {"train_seconds": seconds})
+    log(f"T={length} teacher trained in {seconds:.0f} s")
+    return teacher, seconds
+
+
+def student_for(teacher, variant):
+    return IMFNStudent.from_teacher(teacher, inverse_path=VARIANTS[variant]["inverse_path"])
+
+
+def train_student(teacher, variant, config, train_digits, run, seed, log):
+    """A `DistillationTrainer` for `variant`, trained (or loaded); and its seconds."""
+    length = teacher.sequence_length
+    keras.utils.set_random_seed(seed)
+    trainer = DistillationTrainer(teacher, student=student_for(teacher, variant), **TRAINER_ARGS)
+    trainer(np.zeros((1, length) + teacher.feature_shape, "float32"))
+    if not VARIANTS[variant]["train"]:
+        return trainer, 0.0
+    key = f"T{length}/{variant}/trained"
+    path = run.path(f"T{length}-{variant}.weights.h5")
+    if path and os.path.exists(path) and key in run.rows:
+        trainer.load_weights(path)
+        return trainer, run.rows[key]["train_seconds"]
+    per_epoch = min(config["steps_per_epoch"], config["student_steps"])
+    data = mnist.MNISTSequences(train_digits, length, config["batch_size"], per_epoch,
+                                seed=seed)
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0))
+    callbacks = []
+    if run.run_dir is not None:
+        callbacks.append(keras.callbacks.BackupAndRestore(
+            run.path(f"T{length}-{variant}-backup")))
+    started = time.time()
+    trainer.fit(data, epochs=-(-config["student_steps"] // per_epoch), callbacks=callbacks,
+                verbose=0)
+    seconds = time.time() - started
+    if path:
+        trainer.save_weights(path)
+    run.save_row(key, {"train_seconds": seconds})
+    log(f"T={length} {variant} trained in {seconds:.0f} s")
+    return trainer, seconds
+
+
+def score_memories(teacher, memories, x):
+    restored = decoded(teacher, memories)
+    return mnist_sequence.score(x, restored), restored
+
+
+def run_length(length, config, digits, run, seed=0, log=print):
+    """Every row for one sequence length T; returns (rows, examples)."""
+    (train_digits, validation_digits, test_digits) = digits
+    validation = mnist.sample_sequences(validation_digits, length, config["test_sequences"],
+                                        seed=20_000)
+    test = mnist.sample_sequences(test_digits, length, config["test_sequences"], seed=10_000)
+    teacher, teacher_seconds = train_teacher(length, config, train_digits, run, seed, log)
+    cell = TreeMemoryCell(teacher)
+    exact = keras.layers.RNN(cell, return_sequences=True)
+    targets = {name: trajectories(teacher.trajectory, x)
+               for name, x in (("validation", validation), ("test", test))}
+    rows, examples = {}, {"original": test[0]}
+    for name, model, seconds in [("teacher", None, teacher_seconds), ("exact cell", exact, 0.0)]:
+        row = {"model": name, "state_numbers": cell.state_numbers if model else None,
+               "train_seconds": seconds}
+        for split, x in (("validation", validation), ("test", test)):
+            memories = targets[split][:, -1] if model is None else final_memories(model, x)
+            row[split], restored = score_memories(teacher, memories, x)
+            if model is not None:
+                row[split]["trajectory_error"] = per_step_error(
+                    trajectories(model, x), targets[split])
+        examples[name] = restored[0]
+        rows[name] = row
+    students = {}
+    for variant in VARIANTS:
+        trainer, seconds = train_student(teacher, variant, config, train_digits, run, seed, log)
+        row = {"model": f"student: {variant}", "state_numbers": sum(
+            trainer.student.state_size), "train_seconds": seconds}
+        for split, x in (("validation", validation), ("test", test)):
+            predicted = trajectories(trainer, x)
+            row[split], restored = score_memories(teacher, predicted[:, -1], x)
+            row[split]["trajectory_error"] = per_step_error(predicted, targets[split])
+        examples[row["model"]] = restored[0]
+        rows[row["model"]] = row
+        students[row["model"]] = trainer.student
+        log(f"T={length} {variant}: validation MSE {row['validation']['mse']:.5f}, "
+            f"test {row['test']['mse']:.5f} (teacher {rows['teacher']['test']['mse']:.5f})")
+    for name, row in rows.items():
+        for split in ("validation", "test"):
+            row[split]["ratio"] = row[split]["mse"] / rows["teacher"][split]["mse"]
+    # Streaming step time at t = 10 and t = T, side by side, one sequence batch.
+    steps = sorted({min(10, length), length})
+    for name, streamer in [("exact cell", cell)] + list(students.items()):
+        rows[name]["step_seconds"] = {str(t): s for t, s in step_seconds(
+            streamer, test[:8], steps).items()}
+    references = mnist_sequence.reference_rows(
+        train_digits, test, dict(memory_dim=teacher.memory_dim, sequence_length=length))
+    for name, row in references.items():
+        examples[name] = row.pop("examples")[0]
+        rows[name] = {"model": name, "test": {k: row[k] for k in ("mse", "psnr", "ssim")},
+                      "state_numbers": None, "train_seconds": 0.0}
+        rows[name]["test"]["ratio"] = row["mse"] / rows["teacher"]["test"]["mse"]
+    chosen = min((r for r in rows.values() if r["model"].startswith("student")),
+                 key=lambda r: r["validation"]["mse"])
+    for row in rows.values():
+        row["chosen_on_validation"] = row is chosen
+    return rows, examples
+
+
+def run(config, data_dir=None, run_dir=None, lengths=None, seed=0, log=print):
+    """The experiment over `lengths` (default: the preset's); returns the results."""
+    (train_digits, _), (test_digits, _), source = mnist.load_digits(data_dir, verbose=False)
+    train_digits, validation_digits = split_digits(train_digits)
+    digits = (train_digits, validation_digits, test_digits)
+    results, pictures = {"config": dict(config, source=source), "lengths": {}}, {}
+    for length in lengths or config["lengths"]:
+        state = Run(None if run_dir is None else os.path.join(run_dir, f"T{length}"), config)
+        rows, examples = run_length(length, config, digits, state, seed, log)
+        results["lengths"][str(length)] = rows
+        pictures[length] = examples
+    return results, pictures
+
+
+def markdown_table(results):
+    """One table: per T, every row's test MSE, SSIM, ratio, state and costs."""
+    lines = ["| T | model | MSE | SSIM | / teacher | state (numbers) | step at t=10 | "
+             "step at t=T | train s |", "| --- " * 9 + "|"]
+    for length, rows in results["lengths"].items():
+        for row in rows.values():
+            test = row["test"]
+            times = row.get("step_seconds", {})
+            step = [f"{times[k] * 1e3:.1f} ms" if k in times else "–"
+                    for k in (str(min(10, int(length))), length)]
+            name = row["model"] + (" (chosen)" if row.get("chosen_on_validation") else "")
+            lines.append(
+                f"| {length} | {name} | {test['mse']:.5f} | {test['ssim']:.4f} | "
+                f"{test['ratio']:.3f} | {row['state_numbers'] or '–'} | {step[0]} | "
+                f"{step[1]} | {row['train_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def save_png(path, results, pictures):
+    """Per T, one labelled row of digits per model (the first test sequence)."""
+    from PIL import Image
+    from PIL import ImageDraw
+
+    label_width, gap = 260, 6
+    blocks = []
+    for length, examples in pictures.items():
+        rows = results["lengths"][str(length)]
+        for name, digits in examples.items():
+            strip = np.concatenate(list(np.clip(digits, 0, 1)), axis=1)
+            image = Image.new("L", (label_width + strip.shape[1], strip.shape[0] + gap), 255)
+            image.paste(Image.fromarray((strip * 255).astype("uint8")), (label_width, 0))
+            label = f"T={length} {name}"
+            if name in rows:
+                label += f"\nMSE {rows[name]['test']['mse']:.4f}"
+            ImageDraw.Draw(image).multiline_text((4, 2), label, fill=0)
+            blocks.append(image)
+    width = max(block.width for block in blocks)
+    canvas = Image.new("L", (width, sum(block.height for block in blocks)), 255)
+    top = 0
+    for block in blocks:
+        canvas.paste(block, (0, top))
+        top += block.height
+    canvas.save(path)
