@@ -1,9 +1,15 @@
-"""Streaming cost: IMFNStudent vs a Transformer decoder layer with a KV cache.
+"""Streaming cost: IMFNStudent and TreeMemoryCell vs a Transformer decoder layer with a KV cache.
 
 (a) Time of one streaming step at step 10 and at step 10,000, for
 
 * ``IMFNStudent(memory_dim=128)``: ``memory, states = student.step(x_t, states)``
   with ``states = [memory (B, d), step counter (B, 1)]``;
+* ``TreeMemoryCell`` of an (untrained) ``TreeMemory(memory_dim=128,
+  sequence_length=16384)`` (``--cell-length``): the teacher streamed
+  exactly, its state the binary-counter stack of ``log2 T + 1`` nodes and
+  the counter, fixed by ``T`` whatever ``t`` is; a step merges along the
+  new leaf's path to the root (``log2 T`` merges), advanced to step 10,000
+  by ``keras.layers.RNN`` like the student;
 * a minimal single-layer causal Transformer decoder of the same width ``d``
   (``KVCacheDecoderLayer`` below, written in ``keras.ops``): the same input
   MLP as the student (784 -> 256 -> d), pre-norm multi-head self-attention
@@ -32,7 +38,7 @@ How the states reach step 10,000 (``--advance``):
 Each timed call steps from the same saved state (the state is not advanced
 between timed calls) and ends with ``keras.ops.convert_to_numpy`` on the
 output. ``--calls`` calls make a block; the median block mean over
-``--repeats`` blocks is reported, blocks interleaved across the four cases
+``--repeats`` blocks is reported, blocks interleaved across the six cases
 after ``--warmup`` untimed calls each.
 
 (b) The streaming state's size in bytes at t = 1, 10, 100, 1000, 10000: the
@@ -68,6 +74,8 @@ def parse_args(argv=None):
     p.add_argument("--late-step", type=int, default=10_000)
     p.add_argument("--advance", choices=("rnn", "step", "set-counter"), default="rnn",
                    help="how the student reaches the late step (see module docstring)")
+    p.add_argument("--cell-length", type=int, default=16_384,
+                   help="sequence length T of the streamed TreeMemory")
     p.add_argument("--size-steps", type=int, nargs="+", default=[1, 10, 100, 1000, 10_000])
     p.add_argument("--calls", type=int, default=50, help="timed calls per block")
     p.add_argument("--repeats", type=int, default=7, help="timed blocks per case")
@@ -170,6 +178,8 @@ def main():
     from keras import ops
 
     from keras_imfn import IMFNStudent
+    from keras_imfn import TreeMemory
+    from keras_imfn import TreeMemoryCell
     from keras_imfn.datasets import mnist
 
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -190,6 +200,11 @@ def main():
     # a small random output kernel makes the memory move without blowing up
     # over 10,000 residual updates. Timing does not depend on the values.
     redrawn = {"student": _common.randomize_zero_kernels(student, args.seed, scale=0.01)}
+    tree = TreeMemory(memory_dim=d, sequence_length=args.cell_length)
+    tree.build((None, args.cell_length, 28, 28))
+    cell = TreeMemoryCell(tree)
+    if horizon > args.cell_length:
+        raise ValueError(f"--cell-length {args.cell_length} must cover step {horizon}")
     decoder = make_decoder_layer_class()(d, num_heads=args.num_heads, name="kv_decoder")
     decoder.build((None, 28, 28))
 
@@ -252,6 +267,27 @@ def main():
         np.max(np.abs(ops.convert_to_numpy(check_states[0]) - ops.convert_to_numpy(saved[early][0])))
     )
 
+    # ---------------------------------------------------------- tree cell states
+    print(f"Advancing the cell to step {late} (rnn) ...", flush=True)
+    start = time.perf_counter()
+    cell_rnn = keras.layers.RNN(cell, return_state=True)
+
+    def run_tree_cell(t):  # the cell's states after the first t inputs, scanned
+        _, peaks, counter = cell_rnn(stream_np[:, :t])
+        return [peaks, counter]
+
+    saved_cell = {t + 1: run_tree_cell(t) for t in sorted({early - 1, late - 1} - {0})}
+    if early - 1 == 0:
+        saved_cell[early] = cell.get_initial_state(batch_size=B)
+    sizes_cell = {t: nbytes(run_tree_cell(t)) for t in args.size_steps}
+    cell_advance_s = time.perf_counter() - start
+    check_states = cell.get_initial_state(batch_size=B)
+    for t in range(1, early):
+        _, check_states = cell.step(input_at(t), check_states)
+    cell_advance_check_diff = float(np.max(np.abs(
+        ops.convert_to_numpy(check_states[0]) - ops.convert_to_numpy(saved_cell[early][0]))))
+    print(f"  done in {cell_advance_s:.1f} s", flush=True)
+
     # ---------------------------------------------------------- KV caches
     # Prefill == stepping, checked on 20 steps.
     check_n = 20
@@ -278,6 +314,12 @@ def main():
             return ops.convert_to_numpy(memory)
         return call
 
+    def cell_case(t):
+        def call():
+            output, _ = cell.step(timed_inputs[t], saved_cell[t])
+            return ops.convert_to_numpy(output)
+        return call
+
     def decoder_case(t):
         def call():
             out, _ = decoder.step(timed_inputs[t], caches[t])
@@ -287,6 +329,8 @@ def main():
     cases = {
         ("student", early): student_case(early),
         ("student", late): student_case(late),
+        ("tree_cell", early): cell_case(early),
+        ("tree_cell", late): cell_case(late),
         ("kv_decoder", early): decoder_case(early),
         ("kv_decoder", late): decoder_case(late),
     }
@@ -304,7 +348,7 @@ def main():
 
     # ---------------------------------------------------------- report
     timing = {}
-    for model in ("student", "kv_decoder"):
+    for model in ("student", "tree_cell", "kv_decoder"):
         timing[model] = {
             f"step_{early}_ms": step_ms[(model, early)],
             f"step_{late}_ms": step_ms[(model, late)],
@@ -316,6 +360,7 @@ def main():
         {
             "t": t,
             "student_state_bytes": sizes_student[t],
+            "tree_cell_state_bytes": sizes_cell[t],
             "kv_cache_bytes": sizes_kv[t],
             "kv_over_student": sizes_kv[t] / sizes_student[t],
         }
@@ -324,14 +369,18 @@ def main():
     time_rows = [
         [name, _common.fmt(timing[key][f"step_{early}_ms"]), _common.fmt(timing[key][f"step_{late}_ms"]),
          _common.fmt(timing[key][f"ratio_step_{late}_over_step_{early}"])]
-        for key, name in (("student", "IMFNStudent"), ("kv_decoder", "Transformer layer + KV cache"))
+        for key, name in (("student", "IMFNStudent"),
+                          ("tree_cell", f"TreeMemoryCell (T={args.cell_length:,})"),
+                          ("kv_decoder", "Transformer layer + KV cache"))
     ]
     size_rows = [
-        [s["t"], f"{s['student_state_bytes']:,}", f"{s['kv_cache_bytes']:,}", _common.fmt(s["kv_over_student"])]
+        [s["t"], f"{s['student_state_bytes']:,}", f"{s['tree_cell_state_bytes']:,}",
+         f"{s['kv_cache_bytes']:,}", _common.fmt(s["kv_over_student"])]
         for s in sizes
     ]
     markdown = (
-        "# Streaming: IMFNStudent vs Transformer decoder layer with KV cache\n\n"
+        "# Streaming: IMFNStudent, TreeMemoryCell and a Transformer decoder layer with "
+        "KV cache\n\n"
         f"Backend {backend}, d={d}, batch {B}, {args.num_heads} attention heads; eager; "
         f"median over {args.repeats} blocks of {args.calls} calls after {args.warmup} warm-up "
         f"calls. Student reached step {late} by `{args.advance}`; KV cache by prefill. "
@@ -339,7 +388,8 @@ def main():
         "## (a) Time per streaming step (ms)\n\n"
         + _common.markdown_table(["model", f"step {early}", f"step {late:,}", f"step {late:,} / step {early}"], time_rows)
         + "\n\n## (b) Streaming state size (bytes)\n\n"
-        + _common.markdown_table(["t", "student state", "KV cache", "KV / student"], size_rows)
+        + _common.markdown_table(["t", "student state", "tree cell state", "KV cache",
+                                  "KV / student"], size_rows)
         + "\n"
     )
     result = {
@@ -369,9 +419,16 @@ def main():
                 "concatenates the new key/value (cache then holds t entries) and attends over it"
             ),
             "prefill_vs_stepping_max_abs_diff_20_steps": prefill_diff,
+            "tree_cell": (
+                f"TreeMemoryCell of an untrained TreeMemory(memory_dim={d}, sequence_length="
+                f"{args.cell_length}); states before step t from keras.layers.RNN(cell, "
+                "return_state=True) over the first t-1 inputs"
+            ),
+            "tree_cell_advance_vs_step_max_abs_diff_at_early_step": cell_advance_check_diff,
+            "tree_cell_advance_wall_s": cell_advance_s,
             "timing": (
                 "each call steps from the same saved state and converts the output to numpy; "
-                "blocks of calls interleaved across the four cases; median of block means"
+                "blocks of calls interleaved across the six cases; median of block means"
             ),
             "state_size": "sum of nbytes of the state arrays (student: [memory, counter]; KV: [keys, values])",
             "zero_kernels_redrawn": redrawn,
@@ -380,7 +437,9 @@ def main():
         "student_memory_max_abs_before_late_step": float(
             np.max(np.abs(ops.convert_to_numpy(saved[late][0])))
         ),
-        "parameters": {"student": int(student.count_params()), "kv_decoder": int(decoder.count_params())},
+        "parameters": {"student": int(student.count_params()),
+                       "tree_cell": int(tree.count_params()),
+                       "kv_decoder": int(decoder.count_params())},
         "step_time": timing,
         "state_size_bytes": sizes,
         "load_average_after": _common.load_average(),

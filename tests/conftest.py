@@ -12,6 +12,21 @@ SHARED_DATA = Path(
 )
 
 
+# Tests marked `example` run an example script or the README end to end. They
+# test the scripts, not the backends (the unit tests cover those on all three),
+# so they run on one backend only, keeping `.ci/run` inside its budget.
+EXAMPLES_BACKEND = os.environ.get("KERAS_IMFN_EXAMPLES_BACKEND", "jax")
+
+
+def pytest_collection_modifyitems(config, items):
+    if keras.backend.backend() == EXAMPLES_BACKEND:
+        return
+    deselected = [item for item in items if item.get_closest_marker("example")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("example")]
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(0)

@@ -14,6 +14,7 @@ def run_example(name, monkeypatch, *args):
     runpy.run_path(str(EXAMPLES / name), run_name="__main__")
 
 
+@pytest.mark.example
 def test_quickstart_prints_a_table_for_every_level_and_resumes(tmp_path, monkeypatch, capsys):
     output, checkpoints = tmp_path / "quickstart.json", tmp_path / "checkpoints"
     args = ["--local-epochs", "1", "--end-to-end-epochs", "1", "--steps-per-epoch", "2",
@@ -32,6 +33,7 @@ def test_quickstart_prints_a_table_for_every_level_and_resumes(tmp_path, monkeyp
     assert rerun["levels"][-1]["mse"] == result["levels"][-1]["mse"]
 
 
+@pytest.mark.example
 def test_distillation_report_runs_end_to_end(tmp_path, monkeypatch):
     output = tmp_path / "distillation.json"
     run_example("distillation_report.py", monkeypatch, "--lengths", "4", "--memory-dim", "16", "--variants", "uniform",
@@ -110,3 +112,25 @@ def test_a_missing_png_writer_stops_the_script_before_training(script, args, mon
     with pytest.raises(SystemExit, match=r"pip install 'keras-imfn\[data\]'"):
         run_example(script, monkeypatch, *args)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.example
+def test_online_memory_smoke_writes_table_json_png_and_resumes(tmp_path, monkeypatch, capsys):
+    output, run_dir = tmp_path / "online.json", tmp_path / "run"
+    args = ["--preset", "smoke", "--run-dir", str(run_dir), "--output", str(output)]
+    run_example("online_memory.py", monkeypatch, *args)
+    first = capsys.readouterr().out
+    assert "teacher trained" in first and "| 4 | exact cell |" in first
+    rows = json.loads(output.read_text())["lengths"]["4"]
+    assert {"teacher", "exact cell", "student: mlp", "student: inverse-path",
+            "student: inverse-path+g", "pca", "mean_image"} <= set(rows)
+    # The exact cell is the teacher streamed: the same decoded memory.
+    assert rows["exact cell"]["test"]["ratio"] == pytest.approx(1.0, abs=1e-4)
+    assert rows["exact cell"]["state_numbers"] == (2 + 1) * 32 + 1
+    assert sum(row["chosen_on_validation"] for row in rows.values()) == 1
+    assert (tmp_path / "online.png").exists() and (tmp_path / "online.md").exists()
+    # A second run loads the teacher and the students instead of training them.
+    run_example("online_memory.py", monkeypatch, *args)
+    assert "trained" not in capsys.readouterr().out
+    again = json.loads(output.read_text())["lengths"]["4"]
+    assert again["student: mlp"]["test"]["mse"] == pytest.approx(rows["student: mlp"]["test"]["mse"])

@@ -9,6 +9,7 @@ from keras_imfn.experiments import mnist_sequence
 from keras_imfn.experiments import ucf101_video
 
 
+@pytest.mark.example
 def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkeypatch, capsys):
     output, run_dir = tmp_path / "results.json", tmp_path / "run"
     args = ["--preset", "smoke", "--models", "imfn,gru", "--output", str(output),
@@ -107,6 +108,7 @@ def test_pca_reference_is_exact_with_every_component():
     np.testing.assert_allclose(restored, test, atol=1e-5)
 
 
+@pytest.mark.example
 def test_ucf101_smoke_on_generated_videos(tmp_path, monkeypatch, capsys):
     root = make_tree(tmp_path / "ucf", num_frames=16, train_groups=(2, 3))
     output = tmp_path / "video.json"

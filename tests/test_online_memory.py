@@ -218,13 +218,24 @@ def test_distillation_loss_is_the_documented_formula(batch):
         per_step[-1], rel=1e-4)
 
 
+def with_random_biases(tree, seed=0):
+    """`tree` with its zero-initialised weights (biases) drawn at random, so that
+    the all-zero subtrees are not simply zero and the streamed path must use them."""
+    rng = np.random.default_rng(seed)
+    for weight in tree.weights:
+        if not np.any(to_numpy(weight)):
+            weight.assign(rng.normal(scale=0.3, size=weight.shape).astype("float32"))
+    return tree
+
+
 @pytest.mark.parametrize("sequence_length", [8, 12, 64])
 def test_tree_memory_cell_streams_the_teacher_trajectory_exactly(sequence_length):
     x = random_sequences(3, sequence_length, 6)
     tree = TreeMemory(8, sequence_length, leaf_hidden_dim=16)
     tree(x[:1])
-    cell = TreeMemoryCell(tree)
+    cell = TreeMemoryCell(with_random_biases(tree))
     trajectory = to_numpy(tree.trajectory(x))
+    assert np.abs(to_numpy(cell.zero_subtrees)).max(axis=-1).min() > 0.01
     tolerance = dict(rtol=0, atol=1e-5 * max(1.0, np.abs(trajectory).max()))
     inputs = keras.Input((sequence_length, 6))
     model = keras.Model(inputs, keras.layers.RNN(cell, return_sequences=True)(inputs))
@@ -247,6 +258,8 @@ def test_tree_memory_cell_streams_the_teacher_trajectory_exactly(sequence_length
 def test_tree_memory_cell_peaks_are_the_finished_subtrees():
     x = random_sequences(2, 8, 6)
     tree = TreeMemory(8, 8, leaf_hidden_dim=16)
+    tree(x[:1])
+    with_random_biases(tree)
     levels = [to_numpy(nodes) for nodes in tree.encode(x, return_levels=True)]
     cell = TreeMemoryCell(tree)
     states = cell.get_initial_state(batch_size=2)
@@ -257,6 +270,15 @@ def test_tree_memory_cell_peaks_are_the_finished_subtrees():
     np.testing.assert_allclose(peaks[:, 1], levels[1][:, 2], atol=1e-5)
     np.testing.assert_allclose(peaks[:, 2], levels[2][:, 0], atol=1e-5)
     np.testing.assert_allclose(peaks[:, 3], 0.0)
+    # The zero-subtree constants are a snapshot: `refresh` takes the tree's new weights.
+    for weight in tree.merge_for(1).weights:
+        weight.assign(weight * 1.5)
+    stale = to_numpy(keras.layers.RNN(cell, return_sequences=True)(x))
+    trajectory = to_numpy(tree.trajectory(x))
+    assert np.abs(stale - trajectory).max() > 1e-3
+    cell.refresh()
+    np.testing.assert_allclose(to_numpy(keras.layers.RNN(cell, return_sequences=True)(x)),
+                               trajectory, atol=1e-5 * max(1.0, np.abs(trajectory).max()))
 
 
 def test_tree_memory_cell_round_trips_and_checks_its_inputs(tmp_path):
@@ -267,7 +289,7 @@ def test_tree_memory_cell_round_trips_and_checks_its_inputs(tmp_path):
     tree(x[:1])
     with pytest.raises(TypeError, match="must be a TreeMemory"):
         TreeMemoryCell(keras.layers.Dense(4))
-    cell = TreeMemoryCell(tree)
+    cell = TreeMemoryCell(with_random_biases(tree))
     inputs = keras.Input((4, 6))
     model = keras.Model(inputs, keras.layers.RNN(cell, return_sequences=True)(inputs))
     path = str(tmp_path / "cell.keras")
@@ -282,6 +304,7 @@ def test_tree_memory_cell_past_the_end_is_an_error_or_nan_inside_a_compiled_loop
     x = random_sequences(2, 6, 6)
     tree = TreeMemory(8, 4, leaf_hidden_dim=16)
     tree(x[:1, :4])
+    with_random_biases(tree)
     inputs = keras.Input((6, 6))
     model = keras.Model(inputs, keras.layers.RNN(TreeMemoryCell(tree),
                                                  return_sequences=True)(inputs))

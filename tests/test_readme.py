@@ -1,9 +1,12 @@
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+@pytest.mark.example
 def test_readme_usage_runs_as_written(tmp_path, monkeypatch):
     # The README's python blocks run in order as one script; only the epoch
     # counts and the number of training sequences are cut to keep it fast.

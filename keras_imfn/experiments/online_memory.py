@@ -34,14 +34,18 @@ from keras_imfn.models.tree_memory_cell import TreeMemoryCell
 
 HELD_OUT = 1000
 VARIANTS = {
-    # The best variant of the earlier report: the student's own MLP update,
-    # trajectory (weighted toward late steps) + pixel + teacher-forced one-step.
-    "mlp": dict(inverse_path=False, train=True),
     # The teacher's inverse path alone (no training).
-    "inverse-path": dict(inverse_path=True, train=False),
-    # The inverse path as the base that a trained MLP corrects.
-    "inverse-path+g": dict(inverse_path=True, train=True),
+    "inverse-path": dict(inverse_path=True, learn_inverses=False, train=False),
+    # The path walked with the student's own copies of the inverses, trained
+    # with the MLP (the merges and the leaf encoder stay the teacher's).
+    "learned-path+g": dict(inverse_path=True, learn_inverses=True, train=True),
+    # The best variant of the earlier report: the student's own MLP update.
+    "mlp": dict(inverse_path=False, learn_inverses=False, train=True),
+    # The teacher's inverse path as the base that a trained MLP corrects.
+    "inverse-path+g": dict(inverse_path=True, learn_inverses=False, train=True),
 }
+# Every trained variant: trajectory (weighted toward late steps) + pixel +
+# teacher-forced one-step losses, the best mix of the earlier report.
 TRAINER_ARGS = dict(step_weighting="linear", pixel_loss_weight=1.0, one_step_loss_weight=1.0)
 
 PRESETS = {
@@ -176,7 +180,9 @@ def train_teacher(length, config, train_digits, run, seed, log):
 
 
 def student_for(teacher, variant):
-    return IMFNStudent.from_teacher(teacher, inverse_path=VARIANTS[variant]["inverse_path"])
+    options = VARIANTS[variant]
+    return IMFNStudent.from_teacher(teacher, inverse_path=options["inverse_path"],
+                                    learn_inverses=options["learn_inverses"])
 
 
 def train_student(teacher, variant, config, train_digits, run, seed, log):

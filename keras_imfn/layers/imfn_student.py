@@ -50,6 +50,14 @@ class IMFNStudent(keras.layers.Layer):
     student sets it non-trainable) and holds `2**L` leaves: steps past its
     padded length wrap around in the path.
 
+    A teacher trained end to end decodes pixels well from its root, but its
+    inverses need not give back the nodes its merges were given (only
+    something that decodes to the same pixels), so its path drifts. With
+    `learn_inverses=True` the student walks the path with its own copies of
+    the tree's inverses, started at the tree's weights and trained with the
+    student, while the merges and the leaf encoder stay the teacher's: the
+    copies learn to give siblings that *merge* back to the teacher's nodes.
+
     Args:
         memory_dim: int. Size `d` of the memory.
         encoder: optional Keras layer mapping one input `(B, *features)` to
@@ -65,6 +73,8 @@ class IMFNStudent(keras.layers.Layer):
         leaf_hidden_dim: int. Hidden width of the default encoder.
         tree: optional built `TreeMemory` with vector leaves whose inverse
             path is the base of the update (see above).
+        learn_inverses: bool. With `tree`, walk the path with trainable
+            copies of the tree's inverses (see above).
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Example:
@@ -91,15 +101,27 @@ class IMFNStudent(keras.layers.Layer):
         time_frequencies=8,
         leaf_hidden_dim=None,
         tree=None,
+        learn_inverses=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if learn_inverses and tree is None:
+            raise ValueError("`learn_inverses=True` copies a tree's inverses: pass `tree`.")
         if tree is not None:
             _check_tree(tree, memory_dim)
             tree.trainable = False
             for layer in tree.layers:
                 layer.trainable = False
         self.tree = tree
+        self.learn_inverses = bool(learn_inverses)
+        self.path_inverses = None
+        if self.learn_inverses:
+            self.path_inverses = [
+                inverse.__class__.from_config(
+                    dict(inverse.get_config(), name=f"path_{inverse.name}", trainable=True)
+                )
+                for inverse in tree.inverses
+            ]
         if int(memory_dim) < 1:
             raise ValueError(f"`memory_dim` must be >= 1. Received: memory_dim={memory_dim}")
         if encoder is not None and not isinstance(encoder, keras.layers.Layer):
@@ -148,6 +170,10 @@ class IMFNStudent(keras.layers.Layer):
                 f"(batch, {self.memory_dim}) to match `memory_dim="
                 f"{self.memory_dim}`. It gives {encoded}"
             )
+        if self.path_inverses is not None:
+            for copy, inverse in zip(self.path_inverses, self.tree.inverses):
+                copy.build((None, self.memory_dim))
+                copy.set_weights(inverse.get_weights())  # loading overwrites these
         inputs = (3 if self.tree is not None else 2) * self.memory_dim
         self.update.build((None, inputs + self.time_features))
         self.built = True
@@ -209,7 +235,10 @@ class IMFNStudent(keras.layers.Layer):
         siblings = [None] * tree.num_levels
         node = memory
         for level in reversed(range(tree.num_levels)):
-            left, right = tree.inverse_for(level)(node)
+            if self.path_inverses is None:
+                left, right = tree.inverse_for(level)(node)
+            else:
+                left, right = self.path_inverses[0 if tree.share_weights else level](node)
             siblings[level] = ops.where(bits[level], left, ops.zeros_like(left) + zeros[level])
             node = ops.where(bits[level], right, left)
         node = tree.encoder(inputs)
@@ -237,18 +266,22 @@ class IMFNStudent(keras.layers.Layer):
         return self(inputs, states)
 
     @classmethod
-    def from_teacher(cls, teacher, inverse_path=False, **kwargs):
+    def from_teacher(cls, teacher, inverse_path=False, learn_inverses=False, **kwargs):
         """A student whose encoder starts as a copy of `teacher`'s leaf encoder.
 
         Args:
             teacher: a built `TreeMemory` with vector leaves.
             inverse_path: bool. Build the update on the teacher's inverse
                 path (`tree=teacher`, see the class docstring).
+            learn_inverses: bool. With `inverse_path`, walk it with trainable
+                copies of the teacher's inverses.
             **kwargs: other `IMFNStudent` arguments.
         """
         _check_tree(teacher, teacher.memory_dim)
         if inverse_path:
-            kwargs["tree"] = teacher
+            kwargs.update(tree=teacher, learn_inverses=learn_inverses)
+        elif learn_inverses:
+            raise ValueError("`learn_inverses=True` needs `inverse_path=True`.")
         encoder = teacher.encoder.__class__.from_config(teacher.encoder.get_config())
         step_shape = (None,) + teacher.feature_shape
         encoder.build(step_shape)
@@ -273,6 +306,7 @@ class IMFNStudent(keras.layers.Layer):
                 "time_bits": self.time_bits,
                 "time_frequencies": self.time_frequencies,
                 "leaf_hidden_dim": self.leaf_hidden_dim,
+                "learn_inverses": self.learn_inverses,
                 "tree": (
                     None if self.tree is None else {
                         "config": keras.saving.serialize_keras_object(self.tree),

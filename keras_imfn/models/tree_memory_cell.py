@@ -33,8 +33,10 @@ class TreeMemoryCell(keras.layers.Layer):
 
     It follows Keras's cell contract (`state_size`, `output_size`,
     `call(inputs, states)`, `get_initial_state`); `step()` streams one input.
-    The tree's layers are shared, not copied: training the tree further
-    changes the cell.
+    The tree's layers are shared, not copied; the all-zero subtree of every
+    height is computed once when the cell is built and kept as a
+    non-trainable weight (`zero_subtrees`), so a step does not recompute
+    them: after training the tree further, call `refresh()`.
 
     Args:
         tree: a built `TreeMemory`.
@@ -73,6 +75,7 @@ class TreeMemoryCell(keras.layers.Layer):
         # Peaks of heights 0 .. num_levels (the root, once every step is in).
         self.state_size = [(self.num_levels + 1) * self.leaf_size, 1]
         self.output_size = self.leaf_shape if len(self.leaf_shape) > 1 else self.leaf_size
+        self.build((None,) + tuple(tree.feature_shape))  # the tree knows its shapes
 
     @property
     def state_numbers(self):
@@ -87,7 +90,18 @@ class TreeMemoryCell(keras.layers.Layer):
                 f"{', '.join(map(str, self.tree.feature_shape))}), the tree's. "
                 f"Received {tuple(input_shape)}"
             )
+        self.zero_subtrees = self.add_weight(
+            shape=(max(self.num_levels, 1),) + self.leaf_shape, initializer="zeros",
+            trainable=False, name="zero_subtrees",
+        )
         self.built = True
+        self.refresh()
+
+    def refresh(self):
+        """Recomputes the all-zero subtree constants from the tree's weights."""
+        nodes = self.zero_nodes(self.compute_dtype)
+        if nodes:
+            self.zero_subtrees.assign(ops.concatenate(nodes, axis=0))
 
     def get_initial_state(self, batch_size):
         """The state before any input: no peaks (zeros), counter 0."""
@@ -127,7 +141,9 @@ class TreeMemoryCell(keras.layers.Layer):
         partial = tree.encoder(inputs)
         carrying = ops.ones_like(counter)
         new_peaks = []
-        for height, zero in enumerate(self.zero_nodes(inputs.dtype)):
+        zeros = ops.cast(self.zero_subtrees, partial.dtype)
+        for height in range(self.num_levels):
+            zero = zeros[height : height + 1]
             bit = ops.reshape(counter_bit(counter, height), (-1,) + node_rank)
             carry = ops.reshape(carrying, (-1,) + node_rank)
             peak = peaks[:, height]
