@@ -336,11 +336,14 @@ def test_inverse_path_student_trains_and_round_trips(tmp_path):
     x = random_sequences(32, 4, 6)
     teacher = fitted_teacher(x)
     trainer = DistillationTrainer(teacher, student=IMFNStudent.from_teacher(
-        teacher, inverse_path=True))
+        teacher, inverse_path=True, learn_inverses=True))
+    assert len(trainer.trainable_weights) > len(
+        IMFNStudent.from_teacher(teacher, inverse_path=True).trainable_weights)
     untrained = to_numpy(trainer(x[:4]))
     trainer.compile(optimizer=keras.optimizers.Adam(3e-3))
     history = trainer.fit(x, epochs=3, batch_size=16, verbose=0).history
     assert history["trajectory_loss"][-1] < history["trajectory_loss"][0]
+    assert set(history) == {"loss", "trajectory_loss", "final_step_loss"}  # not the tree's
     assert np.abs(to_numpy(trainer(x[:4])) - untrained).max() > 1e-3
     path = str(tmp_path / "trainer.keras")
     trainer.save(path)

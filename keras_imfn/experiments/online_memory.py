@@ -317,7 +317,9 @@ def save_png(path, results, pictures):
     """Per T, one labelled row of digits per model (the first test sequence)."""
     from PIL import Image
     from PIL import ImageDraw
+    from PIL import ImageFont
 
+    font = ImageFont.load_default(size=12)
     label_width, gap = 260, 6
     blocks = []
     for length, examples in pictures.items():
@@ -328,8 +330,8 @@ def save_png(path, results, pictures):
             image.paste(Image.fromarray((strip * 255).astype("uint8")), (label_width, 0))
             label = f"T={length} {name}"
             if name in rows:
-                label += f"\nMSE {rows[name]['test']['mse']:.4f}"
-            ImageDraw.Draw(image).multiline_text((4, 2), label, fill=0)
+                label += f"\ntest MSE {rows[name]['test']['mse']:.4f}"
+            ImageDraw.Draw(image).multiline_text((4, 1), label, fill=0, font=font)
             blocks.append(image)
     width = max(block.width for block in blocks)
     canvas = Image.new("L", (width, sum(block.height for block in blocks)), 255)

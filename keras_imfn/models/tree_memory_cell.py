@@ -103,6 +103,13 @@ class TreeMemoryCell(keras.layers.Layer):
         if nodes:
             self.zero_subtrees.assign(ops.concatenate(nodes, axis=0))
 
+    @property
+    def metrics(self):
+        # The tree's loss trackers are its own `fit`'s, not this cell's: a
+        # trainer of this cell would otherwise log them (at zero).
+        tree = getattr(self, "tree", None)
+        return [m for m in super().metrics if tree is None or m not in tree.metrics]
+
     def get_initial_state(self, batch_size):
         """The state before any input: no peaks (zeros), counter 0."""
         return [
