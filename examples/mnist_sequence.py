@@ -16,7 +16,6 @@ import json
 import os
 import sys
 
-import keras
 
 from keras_imfn.experiments import cli
 from keras_imfn.experiments import mnist_sequence as experiment
@@ -70,17 +69,10 @@ def main():
     results, originals, examples = experiment.run(
         config, args.models, data_dir=args.data_dir, run_dir=args.run_dir
     )
-    results["command"] = " ".join(["python"] + sys.argv)
-    results["backend"] = keras.backend.backend()
-    table = experiment.markdown_table(results)
-    print(table)
-    with open(args.output, "w") as f:
-        json.dump(results, f, indent=2)
     stem = os.path.splitext(args.output)[0]
     rows = experiment.save_reconstructions_png(stem + ".png", originals, examples)
-    with open(stem + ".md", "w") as f:
-        f.write(f"`{results['command']}` (backend {results['backend']})\n\n{table}\n\n"
-                f"PNG rows, top to bottom: {', '.join(rows)}\n")
+    cli.write_results(args.output, results, experiment.markdown_table(results),
+                      f"\nPNG rows, top to bottom: {', '.join(rows)}\n")
 
 
 if __name__ == "__main__":

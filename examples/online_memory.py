@@ -14,11 +14,6 @@ JSON, markdown and a labelled PNG.
 """
 
 import argparse
-import json
-import os
-import sys
-
-import keras
 
 from keras_imfn.experiments import cli
 from keras_imfn.experiments import online_memory as experiment
@@ -37,16 +32,8 @@ def main():
     cli.require("PIL", "data")  # the PNG, written after training
     config = dict(experiment.PRESETS[args.preset], preset=args.preset)
     results, pictures = experiment.run(config, args.data_dir, args.run_dir, args.lengths)
-    results["command"] = " ".join(["python"] + sys.argv)
-    results["backend"] = keras.backend.backend()
-    table = experiment.markdown_table(results)
-    print(table)
-    with open(args.output, "w") as f:
-        json.dump(results, f, indent=2)
-    stem = os.path.splitext(args.output)[0]
+    stem = cli.write_results(args.output, results, experiment.markdown_table(results))
     experiment.save_png(stem + ".png", results, pictures)
-    with open(stem + ".md", "w") as f:
-        f.write(f"`{results['command']}` (backend {results['backend']})\n\n{table}\n")
 
 
 if __name__ == "__main__":

@@ -10,11 +10,7 @@ and a PNG strip (original frames on top, then levels L0, L1, ...).
 """
 
 import argparse
-import json
-import os
-import sys
 
-import keras
 
 from keras_imfn.experiments import cli
 from keras_imfn.experiments import ucf101_video as experiment
@@ -52,16 +48,8 @@ def main():
     results, model, test = experiment.run(
         config, args.data_dir, args.split, run_dir=args.run_dir, cache_dir=args.cache_dir
     )
-    results["command"] = " ".join(["python"] + sys.argv)
-    results["backend"] = keras.backend.backend()
-    table = experiment.markdown_table(results)
-    print(table)
-    with open(args.output, "w") as f:
-        json.dump(results, f, indent=2)
-    stem = os.path.splitext(args.output)[0]
+    stem = cli.write_results(args.output, results, experiment.markdown_table(results))
     experiment.save_strip_png(stem + ".png", model, test)
-    with open(stem + ".md", "w") as f:
-        f.write(f"`{results['command']}` (backend {results['backend']})\n\n{table}\n")
 
 
 if __name__ == "__main__":

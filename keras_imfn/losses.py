@@ -12,7 +12,6 @@ y_pred)`, so a structural term is one `compile` argument away::
 """
 
 import keras
-from keras import ops
 
 from keras_imfn import metrics
 

@@ -133,4 +133,5 @@ def test_online_memory_smoke_writes_table_json_png_and_resumes(tmp_path, monkeyp
     run_example("online_memory.py", monkeypatch, *args)
     assert "trained" not in capsys.readouterr().out
     again = json.loads(output.read_text())["lengths"]["4"]
-    assert again["student: mlp"]["test"]["mse"] == pytest.approx(rows["student: mlp"]["test"]["mse"])
+    mse = rows["student: mlp"]["test"]["mse"]
+    assert again["student: mlp"]["test"]["mse"] == pytest.approx(mse)

@@ -2,7 +2,9 @@
 
 import argparse
 import importlib
+import json
 import os
+import sys
 
 
 def positive_int(text):
@@ -71,3 +73,20 @@ def require(module, extra):
             f"This script needs the {module!r} module, which is not installed: "
             f"pip install 'keras-imfn[{extra}]'"
         ) from None
+
+
+def write_results(path, results, table, notes=""):
+    """Prints `table` and writes `results` (with the command and backend) as JSON at
+    `path` and the command, table and `notes` as markdown beside it; returns the stem
+    (`path` without `.json`) for further files such as a PNG."""
+    import keras
+
+    results["command"] = " ".join(["python"] + sys.argv)
+    results["backend"] = keras.backend.backend()
+    print(table)
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2)
+    stem = os.path.splitext(path)[0]
+    with open(stem + ".md", "w") as f:
+        f.write(f"`{results['command']}` (backend {results['backend']})\n\n{table}\n{notes}")
+    return stem

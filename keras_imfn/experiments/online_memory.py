@@ -145,6 +145,22 @@ class Run:
         os.makedirs(self.run_dir, exist_ok=True)
         return os.path.join(self.run_dir, name)
 
+    def trained(self, key, weights_name, model, train, log):
+        """Loads `model`'s weights if `key` finished before, else runs `train()`
+        and records it; returns the training seconds."""
+        path = self.path(weights_name)
+        if path and os.path.exists(path) and key in self.rows:
+            model.load_weights(path)
+            return self.rows[key]["train_seconds"]
+        started = time.time()
+        train()
+        seconds = time.time() - started
+        if path:
+            model.save_weights(path)
+        self.save_row(key, {"train_seconds": seconds})
+        log(f"{key} trained in {seconds:.0f} s")
+        return seconds
+
     def save_row(self, key, row):
         self.rows[key] = row
         if self.run_dir is not None:
@@ -163,19 +179,11 @@ def train_teacher(length, config, train_digits, run, seed, log):
     tconfig = teacher_config(config, length)
     keras.utils.set_random_seed(seed)
     teacher = mnist_sequence.build_model("imfn", tconfig)
-    path = run.path(f"T{length}-teacher.weights.h5")
-    key = f"T{length}/teacher"
-    if path and os.path.exists(path) and key in run.rows:
-        teacher.load_weights(path)
-        return teacher, run.rows[key]["train_seconds"]
-    started = time.time()
-    mnist_sequence.train_imfn(teacher, tconfig, train_digits, seed,
-                              checkpoint_dir=run.path(f"T{length}-teacher-backup"))
-    seconds = time.time() - started
-    if path:
-        teacher.save_weights(path)
-    run.save_row(key, {"train_seconds": seconds})
-    log(f"T={length} teacher trained in {seconds:.0f} s")
+    seconds = run.trained(
+        f"T{length}/teacher", f"T{length}-teacher.weights.h5", teacher,
+        lambda: mnist_sequence.train_imfn(teacher, tconfig, train_digits, seed,
+                                          checkpoint_dir=run.path(f"T{length}-teacher-backup")),
+        log)
     return teacher, seconds
 
 
@@ -193,11 +201,6 @@ def train_student(teacher, variant, config, train_digits, run, seed, log):
     trainer(np.zeros((1, length) + teacher.feature_shape, "float32"))
     if not VARIANTS[variant]["train"]:
         return trainer, 0.0
-    key = f"T{length}/{variant}/trained"
-    path = run.path(f"T{length}-{variant}.weights.h5")
-    if path and os.path.exists(path) and key in run.rows:
-        trainer.load_weights(path)
-        return trainer, run.rows[key]["train_seconds"]
     per_epoch = min(config["steps_per_epoch"], config["student_steps"])
     data = mnist.MNISTSequences(train_digits, length, config["batch_size"], per_epoch,
                                 seed=seed)
@@ -206,14 +209,11 @@ def train_student(teacher, variant, config, train_digits, run, seed, log):
     if run.run_dir is not None:
         callbacks.append(keras.callbacks.BackupAndRestore(
             run.path(f"T{length}-{variant}-backup")))
-    started = time.time()
-    trainer.fit(data, epochs=-(-config["student_steps"] // per_epoch), callbacks=callbacks,
-                verbose=0)
-    seconds = time.time() - started
-    if path:
-        trainer.save_weights(path)
-    run.save_row(key, {"train_seconds": seconds})
-    log(f"T={length} {variant} trained in {seconds:.0f} s")
+    seconds = run.trained(
+        f"T{length}/{variant}/trained", f"T{length}-{variant}.weights.h5", trainer,
+        lambda: trainer.fit(data, epochs=-(-config["student_steps"] // per_epoch),
+                            callbacks=callbacks, verbose=0),
+        log)
     return trainer, seconds
 
 

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_imfn.layers.residual_mlp import ResidualMLP
 from keras_imfn.layers.tree_bits import counter_bit
+from keras_imfn.layers.tree_bits import without_tree_metrics
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
@@ -251,10 +252,7 @@ class IMFNStudent(keras.layers.Layer):
 
     @property
     def metrics(self):
-        # The tree's loss trackers are its own `fit`'s, not this cell's: a
-        # trainer of this cell would otherwise log them (at zero).
-        tree = getattr(self, "tree", None)
-        return [m for m in super().metrics if tree is None or m not in tree.metrics]
+        return without_tree_metrics(super().metrics, getattr(self, "tree", None))
 
     def get_initial_state(self, batch_size):
         """The state before any input: zero memory, step counter 0."""

@@ -1,4 +1,4 @@
-"""Binary digits of a step counter, for the tree's streaming paths."""
+"""Helpers of the layers that stream a tree: the counter's bits, their metrics."""
 
 from keras import ops
 
@@ -12,3 +12,11 @@ def counter_bit(counter, bit):
     """
     shifted = ops.floor(counter * (2.0**-bit))
     return shifted - 2.0 * ops.floor(shifted * 0.5)
+
+
+def without_tree_metrics(metrics, tree):
+    """`metrics` less the loss trackers of `tree` (its own `fit`'s, not a cell's:
+    a trainer of the cell would otherwise log them, at zero)."""
+    if tree is None:
+        return metrics
+    return [metric for metric in metrics if metric not in tree.metrics]

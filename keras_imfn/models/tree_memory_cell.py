@@ -3,6 +3,7 @@ import numpy as np
 from keras import ops
 
 from keras_imfn.layers.tree_bits import counter_bit
+from keras_imfn.layers.tree_bits import without_tree_metrics
 from keras_imfn.models.tree_memory import TreeMemory
 
 
@@ -105,10 +106,7 @@ class TreeMemoryCell(keras.layers.Layer):
 
     @property
     def metrics(self):
-        # The tree's loss trackers are its own `fit`'s, not this cell's: a
-        # trainer of this cell would otherwise log them (at zero).
-        tree = getattr(self, "tree", None)
-        return [m for m in super().metrics if tree is None or m not in tree.metrics]
+        return without_tree_metrics(super().metrics, getattr(self, "tree", None))
 
     def get_initial_state(self, batch_size):
         """The state before any input: no peaks (zeros), counter 0."""
