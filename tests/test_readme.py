@@ -1,6 +1,7 @@
 import re
 from pathlib import Path
 
+import keras
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -19,5 +20,8 @@ def test_readme_usage_runs_as_written(tmp_path, monkeypatch):
     exec(compile(script, str(README), "exec"), namespace)
     assert tuple(namespace["restored"].shape) == (256, 8, 28, 28)
     assert tuple(namespace["trajectory"].shape) == (256, 8, 64)
+    streamed, trajectory = (keras.ops.convert_to_numpy(namespace[name])
+                            for name in ("streamed", "trajectory"))
+    assert abs(streamed - trajectory).max() < 1e-4
     assert tuple(namespace["digits"].shape) == (1, 8, 28, 28)
     assert (tmp_path / "tree.keras").exists()
