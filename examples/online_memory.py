@@ -25,13 +25,16 @@ def main():
     parser.add_argument("--data-dir", help="directory of the MNIST IDX files")
     parser.add_argument("--lengths", type=cli.comma_list(cli.positive_int),
                         help="override the preset's sequence lengths")
+    parser.add_argument("--variants", type=cli.comma_list(choices=experiment.VARIANTS),
+                        help="the students to distil (default: every variant)")
     parser.add_argument("--run-dir", help="finished teachers and students; rerun to resume")
     parser.add_argument("--output", type=cli.json_path, default="online_memory.json",
                         help="JSON path (.md, .png beside)")
     args = parser.parse_args()
     cli.require("PIL", "data")  # the PNG, written after training
     config = dict(experiment.PRESETS[args.preset], preset=args.preset)
-    results, pictures = experiment.run(config, args.data_dir, args.run_dir, args.lengths)
+    results, pictures = experiment.run(config, args.data_dir, args.run_dir, args.lengths,
+                                       variants=args.variants)
     stem = cli.write_results(args.output, results, experiment.markdown_table(results))
     experiment.save_png(stem + ".png", results, pictures)
 

@@ -55,6 +55,9 @@ def test_distillation_report_runs_end_to_end(tmp_path, monkeypatch):
     ("distillation_report.py", ["--variants", "uniform,bogus"], "unknown 'bogus'"),
     ("distillation_report.py", ["--lengths", "8,0"], "expected an integer >= 1, got 0"),
     ("quickstart.py", ["--test-sequences", "0"], "expected an integer >= 1, got 0"),
+    ("online_memory.py", ["--variants", "mlp,bogus"], "unknown 'bogus'"),
+    ("online_memory.py", ["--lengths", "16,0"], "expected an integer >= 1, got 0"),
+    ("online_memory.py", ["--output", "table.md"], "expected a .json path"),
 ])
 def test_bad_arguments_are_usage_errors_before_any_work(script, args, message, monkeypatch,
                                                         capsys, tmp_path):

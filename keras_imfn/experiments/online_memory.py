@@ -222,7 +222,7 @@ def score_memories(teacher, memories, x):
     return mnist_sequence.score(x, restored), restored
 
 
-def run_length(length, config, digits, run, seed=0, log=print):
+def run_length(length, config, digits, run, seed=0, log=print, variants=None):
     """Every row for one sequence length T; returns (rows, examples)."""
     (train_digits, validation_digits, test_digits) = digits
     validation = mnist.sample_sequences(validation_digits, length, config["test_sequences"],
@@ -246,7 +246,7 @@ def run_length(length, config, digits, run, seed=0, log=print):
         examples[name] = restored[0]
         rows[name] = row
     students = {}
-    for variant in VARIANTS:
+    for variant in variants or VARIANTS:
         trainer, seconds = train_student(teacher, variant, config, train_digits, run, seed, log)
         row = {"model": f"student: {variant}", "state_numbers": sum(
             trainer.student.state_size), "train_seconds": seconds}
@@ -281,15 +281,16 @@ def run_length(length, config, digits, run, seed=0, log=print):
     return rows, examples
 
 
-def run(config, data_dir=None, run_dir=None, lengths=None, seed=0, log=print):
-    """The experiment over `lengths` (default: the preset's); returns the results."""
+def run(config, data_dir=None, run_dir=None, lengths=None, seed=0, log=print, variants=None):
+    """The experiment over `lengths` (default: the preset's) and the students of
+    `variants` (default: every one of `VARIANTS`); returns the results and pictures."""
     (train_digits, _), (test_digits, _), source = mnist.load_digits(data_dir, verbose=False)
     train_digits, validation_digits = split_digits(train_digits)
     digits = (train_digits, validation_digits, test_digits)
     results, pictures = {"config": dict(config, source=source), "lengths": {}}, {}
     for length in lengths or config["lengths"]:
         state = Run(None if run_dir is None else os.path.join(run_dir, f"T{length}"), config)
-        rows, examples = run_length(length, config, digits, state, seed, log)
+        rows, examples = run_length(length, config, digits, state, seed, log, variants)
         results["lengths"][str(length)] = rows
         pictures[length] = examples
     return results, pictures
