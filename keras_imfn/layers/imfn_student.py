@@ -228,10 +228,7 @@ class IMFNStudent(keras.layers.Layer):
         merges the path back up.
         """
         tree = self.tree
-        zero = tree.encoder(ops.zeros((1,) + tree.feature_shape, inputs.dtype))
-        zeros = [zero]
-        for level in range(tree.num_levels - 1):
-            zeros.append(tree.merge_for(level)([zeros[-1], zeros[-1]]))
+        zeros = tree.zero_subtrees(inputs.dtype)
         bits = [counter_bit(step, level) > 0.5 for level in range(tree.num_levels)]
         siblings = [None] * tree.num_levels
         node = memory

@@ -383,6 +383,17 @@ class TreeMemory(keras.Model):
                 for i in batches
             ])
 
+    def zero_subtrees(self, dtype=None):
+        """The all-zero subtree of every height `0 .. num_levels - 1`: a list of
+        `(1, *leaf_shape)` nodes, height 0 the leaf of an all-zero input and
+        height `h + 1` the merge of two of height `h`."""
+        node = self.encoder(ops.zeros((1,) + self.feature_shape, dtype or self.compute_dtype))
+        nodes = []
+        for level in range(self.num_levels):
+            nodes.append(node)
+            node = self.merge_for(level)([node, node])
+        return nodes
+
     def trajectory(self, x):
         """The teacher trajectory: the root after each step, unseen steps zeroed.
 

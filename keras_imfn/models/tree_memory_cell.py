@@ -100,7 +100,7 @@ class TreeMemoryCell(keras.layers.Layer):
 
     def refresh(self):
         """Recomputes the all-zero subtree constants from the tree's weights."""
-        nodes = self.zero_nodes(self.compute_dtype)
+        nodes = self.tree.zero_subtrees(self.compute_dtype)
         if nodes:
             self.zero_subtrees.assign(ops.concatenate(nodes, axis=0))
 
@@ -114,16 +114,6 @@ class TreeMemoryCell(keras.layers.Layer):
             ops.zeros((batch_size, self.state_size[0]), self.compute_dtype),
             ops.zeros((batch_size, 1), "float32"),
         ]
-
-    def zero_nodes(self, dtype):
-        """The all-zero subtree of every height `0 .. num_levels - 1`, `(1, *leaf)`."""
-        tree = self.tree
-        node = tree.encoder(ops.zeros((1,) + tree.feature_shape, dtype))
-        nodes = []
-        for level in range(self.num_levels):
-            nodes.append(node)
-            node = tree.merge_for(level)([node, node])
-        return nodes
 
     def call(self, inputs, states, training=None):
         if tuple(inputs.shape[1:]) != self.tree.feature_shape:
