@@ -82,7 +82,7 @@ def write_results(path, results, table, notes=""):
     import keras
 
     results["command"] = " ".join(["python"] + sys.argv)
-    results["backend"] = keras.backend.backend()
+    results["backend"] = keras.config.backend()
     print(table)
     with open(path, "w") as f:
         json.dump(results, f, indent=2)

@@ -5,6 +5,8 @@ import numpy as np
 from keras import layers
 from keras import ops
 
+from keras_imfn import backend
+
 SCANS = ("sequential", "parallel")
 
 
@@ -274,19 +276,12 @@ class MambaBlock(keras.layers.Layer):
             drive = (delta * x)[..., None] * b[:, :, None, :]
             states = linear_recurrence(decay, drive)
             y, state = ops.sum(states * c[:, :, None, :], axis=-1), states[:, -1]
-        elif keras.backend.backend() == "tensorflow":
-            # Keras' TensorFlow `ops.scan` gives the per-step outputs the
-            # carry's shape (Keras 3.15), so there the loop is unrolled.
-            state, outputs = ops.zeros_like(x[:, 0, :, None] * b[:, 0, None, :]), []
-            for t in range(_known_steps(x)):
-                state, y = _advance(state, a, x[:, t], delta[:, t], b[:, t], c[:, t])
-                outputs.append(y)
-            y = ops.stack(outputs, axis=1)
         else:
-            time_major = [ops.moveaxis(t, 1, 0) for t in (x, delta, b, c)]
+            _known_steps(x)
             start = ops.zeros_like(x[:, 0, :, None] * b[:, 0, None, :])  # (B, inner, N)
-            state, y = ops.scan(lambda h, inputs: _advance(h, a, *inputs), start, time_major)
-            y = ops.moveaxis(y, 0, 1)
+            state, y = backend.scan(
+                lambda h, inputs: _advance(h, a, *inputs), start, [x, delta, b, c], axis=1
+            )
         y = y + self.D * x
         return (y, state) if return_state else y
 
