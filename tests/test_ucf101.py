@@ -338,3 +338,42 @@ def test_shared_mini_tree(tmp_path):
     assert not train.skipped and not test.skipped
     assert all("_g01_" in video for video in test.clip_videos)
     assert not any("_g01_" in video for video in train.clip_videos)
+
+
+def test_video_group_reads_official_names_and_rejects_others():
+    assert ucf101.video_group("ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi") == 8
+    assert ucf101.video_group("v_Biking_g100_c03.avi") == 100
+    # TFDS keeps no file name: its clips are named by example index.
+    with pytest.raises(ValueError, match=r"v_<Class>_gXX_cYY.avi.*load_clips"):
+        ucf101.video_group("example 3")
+
+
+def test_skip_warnings_point_at_the_caller(tmp_path):
+    root = make_tree(tmp_path / "ucf", extra_train=["Rowing/v_Rowing_g04_c01.avi 2"])
+    with pytest.warns(ucf101.VideoSkippedWarning) as records:
+        load(root, tmp_path, frames=8, size=8)
+    with pytest.warns(ucf101.VideoSkippedWarning) as cached:
+        load(root, tmp_path, frames=8, size=8)  # from the cache
+    skips = [r for r in [*records, *cached] if r.category is ucf101.VideoSkippedWarning]
+    assert len(skips) == 2 and {record.filename for record in skips} == {__file__}
+
+
+def test_tfds_clips_from_a_stand_in_builder(monkeypatch):
+    # TFDS itself is not installed for the tests: a stand-in gives three
+    # examples, one too short for a clip.
+    import types
+
+    videos = [np.full((n, HEIGHT, WIDTH, 3), 10 * n, np.uint8) for n in (12, 3, 8)]
+    info = types.SimpleNamespace(features={"label": types.SimpleNamespace(names=["A", "B"])},
+                                 splits={"train": types.SimpleNamespace(num_examples=3)})
+    tfds = types.SimpleNamespace(
+        load=lambda *args, **kwargs: ("dataset", info),
+        as_numpy=lambda dataset: [{"video": v, "label": i % 2} for i, v in enumerate(videos)])
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", tfds)
+    with pytest.warns(ucf101.VideoSkippedWarning, match="example 1: too short"):
+        clips, labels, summary = ucf101.load_tfds_clips(frames=4, size=8, clips_per_video=None,
+                                                        progress=False)
+    assert clips.shape == (5, 4, 8, 8, 3) and labels.tolist() == [0, 0, 0, 0, 0]
+    assert (summary.listed, summary.read, summary.clips) == (3, 2, 5)
+    assert summary.clip_videos == ["example 0"] * 3 + ["example 2"] * 2
+    np.testing.assert_allclose(clips[3:], 80 / 255)

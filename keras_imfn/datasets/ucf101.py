@@ -9,6 +9,7 @@ Two sources:
 Both return `(clips, labels, summary)`: float32 RGB clips
 `(num_clips, frames, size, size, 3)` in [0, 1], int32 class indices (0-based)
 and a `ClipSummary` saying what was read, what was skipped and why.
+`video_group` reads a video's recording group from its official file name.
 
 Frames are made square by a center crop (the largest centered square of the
 frame: 240x240 out of UCF-101's 320x240) followed by an `INTER_AREA` resize to
@@ -23,6 +24,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import tempfile
 import warnings
 
@@ -173,84 +175,23 @@ def load_clips(
     ```
     """
     hop = _check_clip_settings(frames, stride, size, clips_per_video, hop)
-    if split not in SPLITS:
-        raise ValueError(
-            f"`split` must be one of {SPLITS} (the official UCF-101 splits). Received: {split!r}"
-        )
-    if subset not in SUBSETS:
-        raise ValueError(f"`subset` must be one of {SUBSETS}. Received: {subset!r}")
+    _check_split(split, subset)
     cv2 = _import_cv2("load_clips")
     data_dir = os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
-    video_root, split_dir = _check_layout(data_dir)
-    class_names = read_class_index(os.path.join(split_dir, CLASS_INDEX_FILE))
-    lists = {
-        name: read_split_list(os.path.join(split_dir, f"{name}list{split:02d}.txt"), class_names)
-        for name in SUBSETS
-    }
-    _check_disjoint(lists["train"], lists["test"], split)
-    entries = lists[subset]
-    video_paths = _resolve_videos(video_root, [video for video, _ in entries])
+    listed = _list_videos(data_dir, split, subset)
     source = f"UCF-101 split {split} {subset} in {data_dir}"
-
+    windows = dict(frames=frames, stride=stride, size=size, clips_per_video=clips_per_video,
+                   hop=hop)
     cache_path = None
     if use_cache:
-        key = {
-            "format": CACHE_FORMAT_VERSION,
-            "opencv": cv2.__version__,
-            "split": split,
-            "subset": subset,
-            "frames": frames,
-            "stride": stride,
-            "size": size,
-            "clips_per_video": clips_per_video,
-            "hop": hop,
-            "class_names": class_names,
-            "videos": [
-                [video, label, *_file_stamp(video_paths[video])] for video, label in entries
-            ],
-        }
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-        cache_path = os.path.join(
-            os.path.abspath(os.path.expanduser(cache_dir or default_cache_dir())),
-            f"ucf101_split{split}_{subset}_{digest}.npz",
-        )
+        cache_path = _cache_path(cache_dir, split, subset, windows, listed, cv2.__version__)
         cached = _read_cache(cache_path, frames, size)
         if cached is not None:
-            clips, labels, summary = cached
-            summary.source, summary.from_cache, summary.cache_path = source, True, cache_path
-            if summary.skipped:
-                warnings.warn(
-                    f"{len(summary.skipped)} listed videos were skipped when the cache "
-                    f"{cache_path} was built; see `summary.skipped` for which and why.",
-                    VideoSkippedWarning,
-                    stacklevel=2,
-                )
-            if progress:
-                print(summary)
-            return _to_unit_float(clips), labels, summary
-
-    summary = ClipSummary(source=source, class_names=list(class_names), listed=len(entries))
-    bar = keras.utils.Progbar(len(entries), unit_name="video") if progress else None
-    clip_arrays, labels = [], []
-    for video, label in entries:
-        path = video_paths[video]
-        if path is None:
-            reason = f"missing: not found under {video_root}"
-            video_clips = None
-        else:
-            video_clips, reason = _decode_video_clips(
-                cv2, path, frames, stride, size, clips_per_video, hop
-            )
-        if video_clips is None:
-            _skip(summary, video, path or os.path.join(video_root, video), reason)
-        else:
-            clip_arrays.append(video_clips)
-            labels.extend([label] * len(video_clips))
-            summary.clip_videos.extend([video] * len(video_clips))
-            summary.read += 1
-        if bar is not None:
-            bar.add(1)
-    clips, labels = _stack_clips(clip_arrays, labels, summary, frames, stride)
+            return _from_cache(cached, source, cache_path, progress)
+    summary = ClipSummary(source=source, class_names=list(listed.class_names))
+    clips, labels = _gather_clips(
+        summary, _decode_listed(cv2, listed, windows), len(listed.entries), windows, progress
+    )
     if cache_path is not None and _write_cache(cache_path, clips, labels, summary):
         summary.cache_path = cache_path
     if progress:
@@ -319,31 +260,47 @@ def load_tfds_clips(
     summary = ClipSummary(
         source=f"TFDS ucf101/{config} {subset}", class_names=list(info.features["label"].names)
     )
-    window = frames * stride
-    total = info.splits[subset].num_examples
-    bar = keras.utils.Progbar(total, unit_name="video") if progress else None
-    clip_arrays, labels = [], []
-    for index, example in enumerate(tfds.as_numpy(dataset)):
-        video = example["video"]  # (T, H, W, 3) uint8, already RGB
-        video_name = f"example {index}"
-        summary.listed += 1
-        count = _window_count(len(video), window, hop, clips_per_video)
-        if count == 0:
-            location = f"TFDS ucf101/{config} {subset} {video_name}"
-            _skip(summary, video_name, location, _too_short(len(video), frames, stride))
-        else:
-            needed = (count - 1) * hop + window
-            kept = [_square_frame(cv2, frame, size) for frame in video[:needed:stride]]
-            clip_arrays.append(_windows(kept, count, frames, stride, hop))
-            labels.extend([int(example["label"])] * count)
-            summary.clip_videos.extend([video_name] * count)
-            summary.read += 1
-        if bar is not None:
-            bar.add(1)
-    clips, labels = _stack_clips(clip_arrays, labels, summary, frames, stride)
+    windows = dict(frames=frames, stride=stride, size=size, clips_per_video=clips_per_video,
+                   hop=hop)
+    examples = _decode_tfds(cv2, tfds.as_numpy(dataset), summary.source, windows)
+    clips, labels = _gather_clips(
+        summary, examples, info.splits[subset].num_examples, windows, progress
+    )
     if progress:
         print(summary)
     return _to_unit_float(clips), labels, summary
+
+
+def video_group(video):
+    """The recording group of a UCF-101 video, read from its official name.
+
+    UCF-101 names every video `v_<Class>_gXX_cYY.avi`: clip `YY` of group
+    `XX`, the clips of one group cut from one recording (the same actors and
+    background). The official splits never share a group between train and
+    test, so a held-out set for model selection should not either.
+
+    Args:
+        video: the video's name or path, e.g. as listed in
+            `ClipSummary.clip_videos` by `load_clips`
+            (`"ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi"`).
+
+    Returns:
+        The group number, an int (`8` for the example above).
+
+    Example:
+
+    >>> video_group("ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi")
+    8
+    """
+    match = re.search(r"_g(\d+)_c\d+", os.path.basename(str(video)))
+    if match is None:
+        raise ValueError(
+            f"Cannot read the group of {video!r}: expected the official UCF-101 name "
+            "v_<Class>_gXX_cYY.avi. Clips of `load_tfds_clips` are named by example index "
+            "(TFDS keeps no file name), so their groups are unknown: read the official "
+            "release with `load_clips` instead."
+        )
+    return int(match.group(1))
 
 
 def read_class_index(path):
@@ -450,6 +407,133 @@ def _check_clip_settings(frames, stride, size, clips_per_video, hop):
     return hop
 
 
+def _check_split(split, subset):
+    if split not in SPLITS:
+        raise ValueError(
+            f"`split` must be one of {SPLITS} (the official UCF-101 splits). Received: {split!r}"
+        )
+    if subset not in SUBSETS:
+        raise ValueError(f"`subset` must be one of {SUBSETS}. Received: {subset!r}")
+
+
+@dataclasses.dataclass
+class _ListedVideos:
+    """The videos one subset of an official split lists, and where they are.
+
+    `entries` are `(video, label)` as listed; `paths` maps each video to its
+    file, or to `None` when it is not on disk.
+    """
+
+    video_root: str
+    class_names: list
+    entries: list
+    paths: dict
+
+
+def _list_videos(data_dir, split, subset):
+    """Reads the class index and both lists of `split`; the `subset`'s videos."""
+    video_root, split_dir = _check_layout(data_dir)
+    class_names = read_class_index(os.path.join(split_dir, CLASS_INDEX_FILE))
+    lists = {
+        name: read_split_list(os.path.join(split_dir, f"{name}list{split:02d}.txt"), class_names)
+        for name in SUBSETS
+    }
+    _check_disjoint(lists["train"], lists["test"], split)
+    entries = lists[subset]
+    paths = _resolve_videos(video_root, [video for video, _ in entries])
+    return _ListedVideos(video_root, class_names, entries, paths)
+
+
+def _cache_path(cache_dir, split, subset, windows, listed, opencv_version):
+    """The cache file of these clips: its name hashes every setting that changes them."""
+    key = {
+        "format": CACHE_FORMAT_VERSION,
+        "opencv": opencv_version,
+        "split": split,
+        "subset": subset,
+        **windows,
+        "class_names": listed.class_names,
+        "videos": [
+            [video, label, *_file_stamp(listed.paths[video])] for video, label in listed.entries
+        ],
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    return os.path.join(
+        os.path.abspath(os.path.expanduser(cache_dir or default_cache_dir())),
+        f"ucf101_split{split}_{subset}_{digest}.npz",
+    )
+
+
+def _from_cache(cached, source, cache_path, progress):
+    """`load_clips`'s result from `_read_cache`'s, saying what the cache skipped."""
+    clips, labels, summary = cached
+    summary.source, summary.from_cache, summary.cache_path = source, True, cache_path
+    if summary.skipped:
+        warnings.warn(
+            f"{len(summary.skipped)} listed videos were skipped when the cache "
+            f"{cache_path} was built; see `summary.skipped` for which and why.",
+            VideoSkippedWarning,
+            stacklevel=3,
+        )
+    if progress:
+        print(summary)
+    return _to_unit_float(clips), labels, summary
+
+
+def _decode_listed(cv2, listed, windows):
+    """Yields `(video, label, clips or None, location, reason)` per listed video."""
+    for video, label in listed.entries:
+        path = listed.paths[video]
+        if path is None:
+            location = os.path.join(listed.video_root, video)
+            yield video, label, None, location, f"missing: not found under {listed.video_root}"
+        else:
+            video_clips, reason = _decode_video_clips(cv2, path, **windows)
+            yield video, label, video_clips, path, reason
+
+
+def _decode_tfds(cv2, examples, source, windows):
+    """Yields `(video, label, clips or None, location, reason)` per TFDS example."""
+    frames, stride, hop = windows["frames"], windows["stride"], windows["hop"]
+    window = frames * stride
+    for index, example in enumerate(examples):
+        video = example["video"]  # (T, H, W, 3) uint8, already RGB
+        video_name = f"example {index}"
+        label = int(example["label"])
+        count = _window_count(len(video), window, hop, windows["clips_per_video"])
+        if count == 0:
+            location = f"{source} {video_name}"
+            yield video_name, label, None, location, _too_short(len(video), frames, stride)
+        else:
+            needed = (count - 1) * hop + window
+            kept = [_square_frame(cv2, frame, windows["size"]) for frame in video[:needed:stride]]
+            yield video_name, label, _windows(kept, count, frames, stride, hop), None, None
+
+
+def _gather_clips(summary, decoded, total, windows, progress):
+    """Stacks the clips of `decoded` videos into `(clips, labels)`, filling `summary`.
+
+    `decoded` yields `(video, label, clips or None, location, reason)`; a
+    video without clips is skipped with a warning. With `progress`, a bar
+    counts the videos up to `total`.
+    """
+    bar = keras.utils.Progbar(total, unit_name="video") if progress else None
+    clip_arrays, labels = [], []
+    for video, label, video_clips, location, reason in decoded:
+        summary.listed += 1
+        if video_clips is None:
+            # The warning points at the caller of `load_clips`/`load_tfds_clips`.
+            _skip(summary, video, location, reason, stacklevel=4)
+        else:
+            clip_arrays.append(video_clips)
+            labels.extend([label] * len(video_clips))
+            summary.clip_videos.extend([video] * len(video_clips))
+            summary.read += 1
+        if bar is not None:
+            bar.add(1)
+    return _stack_clips(clip_arrays, labels, summary, windows["frames"], windows["stride"])
+
+
 def _import_cv2(caller):
     try:
         import cv2
@@ -514,11 +598,11 @@ def _resolve_videos(video_root, videos):
 
 def _listing(video_root, folder):
     """`{lowercase file name: path}` of the class folder matching `folder` in any case."""
-    for entry in os.scandir(video_root):
-        if entry.is_dir() and entry.name.lower() == folder.lower():
-            return {
-                file.name.lower(): file.path for file in os.scandir(entry.path) if file.is_file()
-            }
+    with os.scandir(video_root) as entries:
+        for entry in entries:
+            if entry.is_dir() and entry.name.lower() == folder.lower():
+                with os.scandir(entry.path) as files:
+                    return {file.name.lower(): file.path for file in files if file.is_file()}
     return {}
 
 
@@ -599,9 +683,10 @@ def _decode_video_clips(cv2, path, frames, stride, size, clips_per_video, hop):
     return _windows(kept, count, frames, stride, hop), None
 
 
-def _skip(summary, video, location, reason):
+def _skip(summary, video, location, reason, stacklevel):
     summary.skipped.append((video, reason))
-    warnings.warn(f"Skipped video {location}: {reason}.", VideoSkippedWarning, stacklevel=3)
+    warnings.warn(f"Skipped video {location}: {reason}.", VideoSkippedWarning,
+                  stacklevel=stacklevel)
 
 
 def _stack_clips(clip_arrays, labels, summary, frames, stride):

@@ -23,7 +23,6 @@ levels); the best weights, the untrained start included, make the table.
 
 import math
 import os
-import re
 import time
 
 import keras
@@ -127,7 +126,8 @@ def hold_out_groups(clips, videos, count):
 
     Args:
         clips: `(N, ...)` array.
-        videos: the `N` official video names, `<Class>/v_<Class>_gXX_cYY.avi`.
+        videos: the `N` official video names, `<Class>/v_<Class>_gXX_cYY.avi`
+            (read by `ucf101.video_group`).
         count: groups to hold out, counted from the highest group number.
 
     Returns:
@@ -136,22 +136,21 @@ def hold_out_groups(clips, videos, count):
     if len(videos) != len(clips):
         raise ValueError(f"Expected one video name per clip; received {len(videos)} names "
                          f"for {len(clips)} clips.")
-    groups = []
-    for video in videos:
-        match = re.search(r"_g(\d+)_c\d+", os.path.basename(video))
-        if match is None:
-            raise ValueError(f"Cannot read the group of {video!r}: expected the official "
-                             "UCF-101 name v_<Class>_gXX_cYY.avi.")
-        groups.append(f"g{int(match.group(1)):02d}")
-    distinct = sorted(set(groups), key=lambda group: int(group[1:]))
+    groups = [ucf101.video_group(video) for video in videos]
+    distinct = sorted(set(groups))
     if count < 0 or (count and count >= len(distinct)):
         raise ValueError(
             f"`validation_groups` must be >= 0 and leave a group to train on; the "
-            f"training videos have {len(distinct)} group(s) {distinct}. Received: {count}"
+            f"training videos have {len(distinct)} group(s) {_group_names(distinct)}. "
+            f"Received: {count}"
         )
     held_out = distinct[len(distinct) - count:] if count else []
     mask = np.isin(groups, held_out)
-    return clips[~mask], clips[mask], held_out
+    return clips[~mask], clips[mask], _group_names(held_out)
+
+
+def _group_names(groups):
+    return [f"g{group:02d}" for group in groups]
 
 
 def _summary(summary):
