@@ -41,7 +41,7 @@ def main():
     parser.add_argument("--memory-dim", type=cli.positive_int, default=128)
     parser.add_argument("--sweeper-skip", choices=["none", "mean", "linear"], default="none",
                         help="the teacher's sweepers; 'linear' starts them at PCA of the "
-                             "training pairs (TreeMemory.initialize_sweepers)")
+                             "training pairs (TreeMemory.adapt, leaves untrained)")
     parser.add_argument("--variants", type=cli.comma_list(choices=VARIANTS),
                         default=",".join(VARIANTS))
     parser.add_argument("--teacher-epochs", type=cli.non_negative_int, default=6)
@@ -68,7 +68,7 @@ def main():
                              sweeper_skip=args.sweeper_skip)
         started = time.time()
         if args.sweeper_skip == "linear":
-            teacher.initialize_sweepers(
+            teacher.adapt(fit_leaves=False, x=
                 mnist.sample_sequences(train_digits, length, 1000, seed=args.seed + 2)
             )
         train_local_then_end_to_end(

@@ -52,7 +52,7 @@ def main():
         output_activation="sigmoid",
         sweeper_skip="linear",
     )
-    model.initialize_sweepers(
+    model.adapt(
         mnist.sample_sequences(train_digits, args.sequence_length, 1000, seed=args.seed + 2)
     )
     train_local_then_end_to_end(

@@ -10,9 +10,9 @@ from keras_imfn.layers.mamba_block import MambaBlock
 from keras_imfn.layers.mamba_block import linear_recurrence
 from keras_imfn.layers.patch_tokenizer import PatchDetokenizer
 from keras_imfn.layers.patch_tokenizer import PatchTokenizer
-from keras_imfn.models.gru_compressor import GRUCompressor
-from keras_imfn.models.mamba_compressor import MambaCompressor
-from keras_imfn.models.transformer_compressor import TransformerCompressor
+from keras_imfn.baselines.gru_compressor import GRUCompressor
+from keras_imfn.baselines.mamba_compressor import MambaCompressor
+from keras_imfn.baselines.transformer_compressor import TransformerCompressor
 
 # Tiny widths keep the whole file fast on CPU; `width` scales every one.
 # Every test uses the same sequence and feature shape where it can: JAX

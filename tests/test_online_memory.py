@@ -324,7 +324,7 @@ def test_inverse_path_student_is_exact_where_the_inverses_are():
     tree = TreeMemory(16, 8, encoder=encoder, decoder=keras.layers.Dense(2),
                       sweeper_skip="linear")
     tree(x[:1])
-    tree.initialize_sweepers(x)
+    tree.adapt(x)
     student = IMFNStudent.from_teacher(tree, inverse_path=True)
     assert not tree.trainable
     streamed = to_numpy(keras.layers.RNN(student, return_sequences=True)(x[:4]))

@@ -15,7 +15,7 @@ def test_readme_usage_runs_as_written(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     assert len(blocks) >= 2
     script = re.sub(r"epochs=\d+", "epochs=1", "\n".join(blocks))
-    script = script.replace("sample_sequences(train_digits, 8, 2048", "sample_sequences(train_digits, 8, 128")
+    script = script.replace("sample_sequences(train_digits, 8, 1000", "sample_sequences(train_digits, 8, 128")
     namespace = {}
     exec(compile(script, str(README), "exec"), namespace)
     assert tuple(namespace["restored"].shape) == (256, 8, 28, 28)

@@ -12,11 +12,13 @@ from conftest import to_numpy
 
 from keras_imfn import KeepBestWeights
 from keras_imfn import NonFiniteLossError
+from keras_imfn import StopOnNonFiniteLoss
 from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
 
 
 def small_tree(sequence_length=8, **kwargs):
+    kwargs.setdefault("end_to_end", False)  # most tests here are about the local losses
     return TreeMemory(memory_dim=16, sequence_length=sequence_length, leaf_hidden_dim=32, **kwargs)
 
 
@@ -66,7 +68,7 @@ def test_share_weights_uses_one_sweeper_for_every_level():
 
 
 @pytest.mark.parametrize("share_weights", [False, True])
-def test_initialize_sweepers_starts_the_tree_as_a_hierarchical_pca(share_weights):
+def test_adapt_starts_custom_leaves_tree_as_a_hierarchical_pca(share_weights):
     # Steps u, A u, u, A u: every level's pairs span only `memory_dim`
     # directions, so a hierarchical PCA with identity leaves is exact. A
     # shared sweeper fitted to level 0 is exact at level 0 only.
@@ -79,7 +81,7 @@ def test_initialize_sweepers_starts_the_tree_as_a_hierarchical_pca(share_weights
                       share_weights=share_weights)
     tree(x[:1])
     before = np.mean((to_numpy(tree.reconstruct(x, level=0)) - x) ** 2)
-    tree.initialize_sweepers(x, batch_size=128)
+    tree.adapt(x, batch_size=128)
     level_0 = to_numpy(tree.reconstruct(x, level=0))
     np.testing.assert_allclose(level_0, x, atol=1e-3)
     assert before > 0.1
@@ -87,24 +89,24 @@ def test_initialize_sweepers_starts_the_tree_as_a_hierarchical_pca(share_weights
         np.testing.assert_allclose(to_numpy(tree(x)), x, atol=1e-3)
 
 
-def test_initialize_sweepers_leaves_out_pairs_of_padding_only():
+def test_adapt_leaves_out_pairs_of_padding_only():
     # T=5 pads to 8: level 0 pairs steps (0, 1), (2, 3), (4, pad), (pad, pad);
     # the last holds no data and stays out of the PCA, as out of every loss.
     x = np.random.default_rng(0).normal(1.0, 1.0, size=(64, 5, 3)).astype("float32")
     tree = TreeMemory(memory_dim=3, sequence_length=5, encoder=keras.layers.Identity(),
                       decoder=keras.layers.Identity(), sweeper_skip="linear")
     tree(x[:1])
-    tree.initialize_sweepers(x)
+    tree.adapt(x)
     padded = np.concatenate([x, np.zeros((64, 1, 3), "float32")], axis=1)
     real_pairs = padded.reshape(64, 3, 6).reshape(-1, 6)
     _, mean = tree.inverse_for(0).linear.get_weights()
     np.testing.assert_allclose(mean, real_pairs.mean(axis=0), atol=1e-5)
 
 
-def test_initialize_sweepers_needs_linear_skips():
+def test_adapt_needs_linear_skips():
     tree = TreeMemory(memory_dim=8, sequence_length=4, sweeper_skip="mean")
     with pytest.raises(ValueError, match="sweeper_skip='linear'"):
-        tree.initialize_sweepers(np.zeros((2, 4, 3), "float32"))
+        tree.adapt(np.zeros((2, 4, 3), "float32"))
 
 
 def test_non_power_of_two_length_is_padded_and_padding_kept_out_of_losses():
@@ -134,9 +136,8 @@ def test_fit_logs_every_loss_and_trains_every_part():
     model(x[:1])
     before = {w.path: np.array(to_numpy(w)) for w in model.trainable_weights}
     history = model.fit(x, epochs=2, batch_size=16, verbose=0).history
-    assert set(history) == {
-        "loss", "leaf_loss", "level_0_loss", "level_1_loss", "level_2_loss", "reconstruction_loss"
-    }
+    # The local phase's step does not decode the root: evaluation reports it.
+    assert set(history) == {"loss", "leaf_loss", "level_0_loss", "level_1_loss", "level_2_loss"}
     assert all(np.isfinite(v).all() for v in history.values())
     after = {w.path: np.array(to_numpy(w)) for w in model.trainable_weights}
     assert all(not np.allclose(before[p], after[p]) for p in before if "kernel" in p)
@@ -202,7 +203,8 @@ def test_tree_on_mnist_beats_the_mean_image_from_the_root():
     (train_digits, _), (test_digits, _), _ = mnist.load_digits(source="embedded", verbose=False)
     train = mnist.MNISTSequences(train_digits, 8, batch_size=64, steps_per_epoch=40)
     test = mnist.sample_sequences(test_digits, 8, 256, seed=1)
-    model = TreeMemory(memory_dim=64, sequence_length=8, output_activation="sigmoid")
+    model = TreeMemory(memory_dim=64, sequence_length=8, output_activation="sigmoid",
+                       sweeper_skip="none", end_to_end=False)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(train, epochs=5, verbose=0).history
     assert {"leaf_loss", "level_0_loss", "level_1_loss", "level_2_loss"} <= set(history)
@@ -295,7 +297,7 @@ def test_non_finite_loss_stops_training_with_a_clear_error():
     model = small_tree(4)
     model.compile(optimizer="adam")
     with pytest.raises(NonFiniteLossError, match="non-finite loss"):
-        model.fit(x, epochs=1, batch_size=8, verbose=0)
+        model.fit(x, epochs=1, batch_size=8, verbose=0, callbacks=[StopOnNonFiniteLoss()])
 
 
 def test_keep_best_weights_restores_the_best_scored_weights_and_persists_them(tmp_path):

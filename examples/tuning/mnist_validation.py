@@ -33,7 +33,7 @@ def imfn_trial(args, train, val, config, log):
                                 seed=0)
     started = time.time()
     if args.sweeper_skip == "linear":
-        model.initialize_sweepers(mnist.sample_sequences(
+        model.adapt(fit_leaves=False, x=mnist.sample_sequences(
             train, config["sequence_length"], experiment.INIT_SEQUENCES, seed=1))
     phases = (("local", args.local_steps, args.learning_rate, False),
               ("end_to_end", args.end_to_end_steps, args.fine_tune_learning_rate, True))

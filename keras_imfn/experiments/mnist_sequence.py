@@ -31,9 +31,9 @@ import numpy as np
 from keras_imfn import metrics
 from keras_imfn.datasets import mnist
 from keras_imfn.losses import SSIMLoss
-from keras_imfn.models.gru_compressor import GRUCompressor
-from keras_imfn.models.mamba_compressor import MambaCompressor
-from keras_imfn.models.transformer_compressor import TransformerCompressor
+from keras_imfn.baselines.gru_compressor import GRUCompressor
+from keras_imfn.baselines.mamba_compressor import MambaCompressor
+from keras_imfn.baselines.transformer_compressor import TransformerCompressor
 from keras_imfn.models.tree_memory import TreeMemory
 from keras_imfn.pca import principal_components
 
@@ -246,7 +246,7 @@ def train_imfn(model, config, train_digits, seed, data=None, after_local=None,
             train_digits, config["sequence_length"], config["batch_size"], per_epoch, seed=seed
         )
     # Not a training step: sweepers start at PCA of (untrained) leaf pairs.
-    model.initialize_sweepers(mnist.sample_sequences(
+    model.adapt(fit_leaves=False, x=mnist.sample_sequences(
         train_digits, config["sequence_length"], INIT_SEQUENCES, seed=seed + 1_000_000
     ))
 

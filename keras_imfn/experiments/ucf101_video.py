@@ -164,7 +164,7 @@ def build_tree(config, train):
     The tokenizer starts at PCA of the training patches; with
     `sweeper_skip="linear"` every sweeper starts at PCA of the pairs it
     merges on the training clips, so the untrained tree is a hierarchical
-    PCA (`TreeMemory.initialize_sweepers`).
+    PCA (`TreeMemory.adapt`, the tokenizer kept).
     """
     size, patch = config["size"], config["patch_size"]
     tokenizer = PatchTokenizer(patch, config["memory_dim"], name="tokenizer")
@@ -182,7 +182,7 @@ def build_tree(config, train):
         share_weights=config["share_weights"],
     )
     if config["sweeper_skip"] == "linear":
-        tree.initialize_sweepers(train, batch_size=config["batch_size"])
+        tree.adapt(train, batch_size=config["batch_size"])
     return tree
 
 

@@ -2,7 +2,6 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_imfn.callbacks import with_non_finite_guard
 from keras_imfn.layers.imfn_student import IMFNStudent
 from keras_imfn.models.inputs import check_numeric
 from keras_imfn.models.inputs import check_sequence_shape
@@ -250,10 +249,6 @@ class DistillationTrainer(keras.Model):
                 f"received loss={loss!r}. Set those weights in the constructor instead."
             )
         super().compile(optimizer=optimizer, **kwargs)
-
-    def fit(self, *args, callbacks=None, **kwargs):
-        """`keras.Model.fit`, stopping with a clear error on a non-finite loss."""
-        return super().fit(*args, callbacks=with_non_finite_guard(callbacks), **kwargs)
 
     def get_config(self):
         config = super().get_config()

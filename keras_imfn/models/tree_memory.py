@@ -5,22 +5,25 @@ import numpy as np
 from keras import layers
 from keras import ops
 
-from keras_imfn.callbacks import with_non_finite_guard
 from keras_imfn.layers.sweeper_inverse import SweeperInverse
 from keras_imfn.layers.sweeper_merge import SweeperMerge
 from keras_imfn.layers.sweeper_merge import check_skip
-from keras_imfn.models.inputs import check_numeric
+from keras_imfn.pca import principal_components
 from keras_imfn.models.inputs import check_sequence_shape
-from keras_imfn.models.losses import add_compiled_and_layer_losses
 from keras_imfn.models.losses import pixel_error
+from keras_imfn.models.sequence_autoencoder import SequenceAutoencoder
 from keras_imfn.models.losses import weighted_mean
 
 # Keeps the variance normalisation finite when a level's states collapse.
 _EPSILON = 1e-6
+# `adapt` fits a sigmoid decoder to the logits of pixels clipped this far from 0 and 1.
+_LOGIT_CLIP = 0.01
+# Ridge of `adapt`'s least squares, relative to the features' mean square.
+_RIDGE = 1e-4
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
-class TreeMemory(keras.Model):
+class TreeMemory(SequenceAutoencoder):
     """The IMFN teacher: a binary tree of sweepers over a sequence.
 
     The leaves are the encoded inputs. Level `k` merges adjacent pairs of
@@ -30,20 +33,24 @@ class TreeMemory(keras.Model):
     Decoding runs the tree backward with each level's `SweeperInverse`, then
     the leaf decoder.
 
-    Training (`compile()` + `fit(x)`) gives every level a *local* loss: the
-    level reconstructs its two children from their merge, with the children
-    held fixed (stop-gradient) so that no level trains another, and the loss
-    is divided by the children's variance so that it measures the error
-    relative to the signal (a level cannot win by shrinking its states). A
-    pixel loss trains the leaf encoder and decoder. `fit` logs `leaf_loss`,
-    `level_0_loss`, `level_1_loss`, ... and `reconstruction_loss`, the pixel
-    MSE of decoding from the root. With `end_to_end=True` the objective
-    becomes that pixel loss (plus the leaf loss), flowing through the whole
-    tree; the local losses are still logged but no longer trained, since
-    their variance-normalised scale would drown the pixel gradient. The
-    recommended
-    recipe is local training first, then an end-to-end fine-tune at a lower
-    learning rate (see `docs/concepts.md`).
+    Start it with `adapt(x)` on training sequences (a closed-form
+    hierarchical PCA of the inputs), then `compile()` + `fit(x)`. Two
+    objectives, one pass of the tree per step for either:
+
+    - `end_to_end=True` (the default): the pixel MSE of decoding from the
+      root, through the whole tree, plus the leaf loss (the pixel MSE of
+      decoding each leaf alone). `fit` logs `leaf_loss` and
+      `reconstruction_loss`.
+    - `end_to_end=False`, *local* training: every level reconstructs its two
+      children from their merge, with the children held fixed
+      (stop-gradient) so that no level trains another, the error divided by
+      the children's variance (a level cannot win by shrinking its states);
+      plus the leaf loss. `fit` logs `leaf_loss`, `level_0_loss`, ...
+
+    Evaluation (`evaluate`, `validation_data`) reports every loss of both.
+    From the adapted start, end-to-end training is what the validation runs
+    chose (`docs/concepts.md`, "Defaults"); local training, then end to end,
+    is the source's recipe (`keras_imfn.experiments.train_local_then_end_to_end`).
 
     A `sequence_length` that is not a power of two is zero-padded (in input
     space) to the next power of two; the padding is left out of every loss
@@ -66,28 +73,27 @@ class TreeMemory(keras.Model):
         token_mixing: bool. Sweepers mix across tokens (for token leaves).
         sweeper_skip: `"none"`, `"mean"` or `"linear"`: whether every sweeper
             adds a skip path to its MLP (see `SweeperMerge`). `"mean"` starts
-            from the pair's mean; `"linear"` from a linear map that
-            `initialize_sweepers` sets to PCA of the training pairs, so the
-            tree starts as a hierarchical PCA (see `docs/results.md`).
+            from the pair's mean; `"linear"` (the default) from a linear map
+            that `adapt` sets to PCA of the training pairs, so the tree
+            starts as a hierarchical PCA.
         leaf_hidden_dim: int. Hidden width of the default encoder/decoder.
             Defaults to `max(256, 2 * memory_dim)`.
         output_activation: str or None. Final activation of the default
             decoder, e.g. `"sigmoid"` for pixels in [0, 1].
         end_to_end: bool. Train on the root-to-pixels loss through the whole
-            tree (plus the leaf loss) instead of the local losses. Set it and
-            `compile()` again to switch phases.
+            tree (plus the leaf loss); False trains the local losses. Set it
+            and `compile()` again to switch phases.
         **kwargs: Base model arguments (`name`, `dtype`, ...).
 
     Example:
 
     >>> import numpy as np
     >>> x = np.random.rand(32, 8, 28, 28).astype("float32")
-    >>> model = TreeMemory(memory_dim=64, sequence_length=8,
-    ...                    output_activation="sigmoid")
+    >>> model = TreeMemory(memory_dim=64, sequence_length=8).adapt(x)
     >>> model.compile(optimizer="adam")
     >>> history = model.fit(x, epochs=1, batch_size=16, verbose=0)
-    >>> sorted(history.history)[:3]
-    ['leaf_loss', 'level_0_loss', 'level_1_loss']
+    >>> sorted(history.history)
+    ['leaf_loss', 'loss', 'reconstruction_loss']
     >>> tuple(model.encode(x).shape)
     (32, 64)
     >>> tuple(model.decode(model.encode(x)).shape)
@@ -105,27 +111,19 @@ class TreeMemory(keras.Model):
         num_blocks=2,
         activation="gelu",
         token_mixing=False,
-        sweeper_skip="none",
+        sweeper_skip="linear",
         leaf_hidden_dim=None,
         output_activation=None,
-        end_to_end=False,
+        end_to_end=True,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        if int(memory_dim) < 1:
-            raise ValueError(f"`memory_dim` must be >= 1. Received: memory_dim={memory_dim}")
-        if int(sequence_length) < 1:
-            raise ValueError(
-                f"`sequence_length` must be >= 1. Received: sequence_length={sequence_length}"
-            )
+        super().__init__(memory_dim, sequence_length, output_activation, **kwargs)
         for part, layer in (("encoder", encoder), ("decoder", decoder)):
             if layer is not None and not isinstance(layer, keras.layers.Layer):
                 raise TypeError(
                     f"`{part}` must be a Keras layer or None. Received: {layer!r}"
                 )
-        self.memory_dim = int(memory_dim)
-        self.sequence_length = int(sequence_length)
-        self.num_levels = math.ceil(math.log2(self.sequence_length))
+        self.num_levels = _num_levels(self.sequence_length)
         self.padded_length = 2**self.num_levels
         self.share_weights = bool(share_weights)
         self.hidden_dim = int(hidden_dim or 2 * self.memory_dim)
@@ -134,14 +132,13 @@ class TreeMemory(keras.Model):
         self.token_mixing = bool(token_mixing)
         self.sweeper_skip = check_skip(sweeper_skip)
         self.leaf_hidden_dim = int(leaf_hidden_dim or max(256, 2 * self.memory_dim))
-        self.output_activation = output_activation
         self.end_to_end = bool(end_to_end)
         self._custom_encoder = encoder is not None
         self._custom_decoder = decoder is not None
         self.encoder = encoder
         self.decoder = decoder
-        self.feature_shape = None
         self.leaf_shape = None
+        self._pending = _PendingPass()
 
         num_sweepers = min(self.num_levels, 1) if self.share_weights else self.num_levels
         sweeper_args = dict(
@@ -160,27 +157,10 @@ class TreeMemory(keras.Model):
             SweeperInverse(name=f"inverse_{k}", **sweeper_args) for k in range(num_sweepers)
         ]
 
-        self.leaf_loss_tracker = keras.metrics.Mean(name="leaf_loss")
-        self.level_loss_trackers = [
-            keras.metrics.Mean(name=f"level_{k}_loss") for k in range(self.num_levels)
-        ]
-        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
-
     # ------------------------------------------------------------------ build
 
     def build(self, input_shape):
-        input_shape = tuple(input_shape)
-        check_sequence_shape(input_shape, self.sequence_length, (), "TreeMemory")
-        check_sequence_shape(
-            input_shape, self.sequence_length, input_shape[2:], "TreeMemory"
-        )
-        feature_shape = tuple(input_shape[2:])
-        if any(d is None for d in feature_shape):
-            raise ValueError(
-                "TreeMemory needs fully known feature dimensions. Received "
-                f"input shape {input_shape}"
-            )
-        self.feature_shape = feature_shape
+        feature_shape = self._set_feature_shape(input_shape)
         step_shape = (None,) + feature_shape
         if self.encoder is None:
             dtype = self.dtype_policy
@@ -239,16 +219,6 @@ class TreeMemory(keras.Model):
         """The `SweeperInverse` of `level` (the shared one if `share_weights`)."""
         return self.inverses[0 if self.share_weights else level]
 
-    def _prepare(self, x, allow_shorter=False):
-        check_numeric(x, "TreeMemory")
-        shape = tuple(x.shape)
-        if not self.built:
-            self.build((None, self.sequence_length) + shape[2:])
-        check_sequence_shape(
-            shape, self.sequence_length, self.feature_shape, "TreeMemory", allow_shorter
-        )
-        return ops.cast(x, self.compute_dtype)
-
     def _pad(self, x, length):
         """`x` zero-padded along time (in input space) to `length` steps."""
         missing = length - x.shape[1]
@@ -303,14 +273,7 @@ class TreeMemory(keras.Model):
 
     def decode(self, root):
         """Decodes a root memory back into sequences `(B, T, *features)`."""
-        if not self.built:
-            raise ValueError("Call the model on data (or `build()` it) before `decode()`.")
-        root = ops.convert_to_tensor(root)
-        if tuple(root.shape[1:]) != self.leaf_shape:
-            raise ValueError(
-                f"TreeMemory.decode expects a root of shape (batch, "
-                f"{', '.join(map(str, self.leaf_shape))}). Received {tuple(root.shape)}"
-            )
+        root = self._check_memory(root, self.leaf_shape)
         return self.decode_level(self.num_levels - 1, ops.expand_dims(root, 1))
 
     def decode_level(self, level, nodes):
@@ -340,35 +303,47 @@ class TreeMemory(keras.Model):
             nodes = self.merge_level(k, nodes)
         return self.decode_level(level, nodes)
 
-    def initialize_sweepers(self, x, batch_size=64):
-        """Sets every sweeper's linear skip to PCA of the pairs it merges.
+    def adapt(self, x, fit_leaves=None, batch_size=256):
+        """Starts the tree in closed form from training sequences `x`.
 
-        Needs `sweeper_skip="linear"`. Encodes the sequences `x` (training
-        data, never test data), and level by level sets the merge to PCA of
-        the adjacent pairs of children and the inverse to its transpose
-        (`SweeperMerge.initialize_from_pairs`), then merges to get the next
-        level's children. The tree then starts as a hierarchical PCA of the
-        leaves. Pairs of padding only (a `sequence_length` that is not a
-        power of two) are left out, as they are of every loss. With
-        `share_weights`, the one sweeper is fitted to level 0.
-        Call it after the leaf encoder is set (e.g. a `PatchTokenizer`
-        initialised from frames) and before training.
+        The Keras convention for a data-dependent start (as
+        `keras.layers.Normalization.adapt`): call it once, before `compile`
+        and `fit`, on training data (never test data). Afterwards the
+        untrained tree is a hierarchical PCA of the inputs:
+
+        - the default leaf MLPs are fitted to PCA: the encoder's output layer
+          by least squares to the top `memory_dim` principal components of
+          the steps, the decoder's output layer by least squares back to the
+          steps (to their logits for `output_activation="sigmoid"`);
+        - level by level, every sweeper's linear skip is set to PCA of the
+          pairs of children it merges, and its inverse to the transpose
+          (`SweeperMerge.initialize_from_pairs`); pairs of padding only (a
+          `sequence_length` that is not a power of two) are left out. With
+          `share_weights`, the one sweeper is fitted to level 0.
+
+        Every check runs before any weight changes.
 
         Args:
-            x: numpy sequences `(n, sequence_length, *features)`.
+            x: numpy sequences `(n, sequence_length, *features)`, finite.
+            fit_leaves: fit the default leaf encoder and decoder. Defaults to
+                True when the tree has them; False keeps the leaves as they
+                are (e.g. a `PatchTokenizer` already set from frames) and
+                fits the sweepers to its leaves.
             batch_size: sequences encoded at a time.
+
+        Returns:
+            The model, so that `TreeMemory(...).adapt(x)` reads as one step.
         """
-        if self.sweeper_skip != "linear":
-            raise ValueError(
-                "`initialize_sweepers` sets the sweepers' linear skip; this tree has "
-                f"sweeper_skip={self.sweeper_skip!r}. Build it with sweeper_skip='linear'."
-            )
         x = np.asarray(x)
-        batches = range(0, len(x), batch_size)
-        nodes = np.concatenate([
-            ops.convert_to_numpy(self.encode_leaves(self._prepare(x[i : i + batch_size])))
-            for i in batches
-        ])
+        custom = self._custom_encoder or self._custom_decoder
+        if fit_leaves is None:
+            fit_leaves = not custom
+        self._check_adapt(x, fit_leaves, custom)
+        if not self.built:
+            self.build((None,) + x.shape[1:])
+        if fit_leaves:
+            self._fit_leaves(x.reshape((-1,) + self.feature_shape), batch_size * self.sequence_length)
+        nodes = self._in_batches(lambda b: self.encode_leaves(self._prepare(b)), x, batch_size)
         real = self.sequence_length  # children holding data, the rest padding
         for level in range(self.num_levels):
             pairs = math.ceil(real / 2)
@@ -378,10 +353,72 @@ class TreeMemory(keras.Model):
             real = pairs
             if level == self.num_levels - 1 or self.share_weights:
                 break  # no sweeper left to fit to the next level's pairs
-            nodes = np.concatenate([
-                ops.convert_to_numpy(self.merge_level(level, nodes[i : i + batch_size]))
-                for i in batches
-            ])
+            nodes = self._in_batches(lambda b: self.merge_level(level, b), nodes, batch_size)
+        return self
+
+    def _check_adapt(self, x, fit_leaves, custom):
+        """Every reason `adapt(x)` cannot run, raised before it changes anything."""
+        if x.dtype.kind not in "fiu":
+            raise TypeError(f"TreeMemory.adapt expects numeric sequences. Received dtype {x.dtype}")
+        feature_shape = self.feature_shape or tuple(x.shape[2:])
+        check_sequence_shape(x.shape, self.sequence_length, feature_shape, "TreeMemory.adapt")
+        if not np.isfinite(x).all():
+            raise ValueError(
+                f"TreeMemory.adapt needs finite values; {np.size(x) - np.isfinite(x).sum()} "
+                "of the sequences' values are NaN or infinite. Clean or drop them first."
+            )
+        if self.num_levels and self.sweeper_skip != "linear":
+            raise ValueError(
+                "`adapt` sets the sweepers' linear skips to PCA; this tree has "
+                f"sweeper_skip={self.sweeper_skip!r}. Build it with sweeper_skip='linear' "
+                "(the default)."
+            )
+        if fit_leaves and custom:
+            raise ValueError(
+                "`adapt(fit_leaves=True)` fits the default leaf encoder and decoder; this "
+                "tree was given its own. Pass fit_leaves=False to fit the sweepers to the "
+                "leaves your encoder gives."
+            )
+        if fit_leaves and self.output_activation not in (None, "linear", "sigmoid"):
+            raise ValueError(
+                "`adapt` fits the default decoder for output_activation None or "
+                f"'sigmoid'; this tree has {self.output_activation!r}. Pass "
+                "fit_leaves=False, or build the tree with one of those."
+            )
+        # The root's PCA is fitted to one pair per sequence (per token).
+        tokens = 1 if self.leaf_shape is None or len(self.leaf_shape) == 1 else self.leaf_shape[0]
+        needed = math.ceil((self.memory_dim + 1) / tokens) if self.num_levels else 1
+        steps_needed = self.memory_dim + 1 if fit_leaves else 1
+        needed = max(needed, math.ceil(steps_needed / self.sequence_length))
+        if len(x) < needed:
+            raise ValueError(
+                f"`adapt` fits {self.memory_dim} principal components to every level, "
+                f"the root's from one pair per sequence: it needs at least {needed} "
+                f"sequences for memory_dim={self.memory_dim}. Received {len(x)}."
+            )
+
+    def _fit_leaves(self, steps, batch_size):
+        """Fits the default encoder's and decoder's output layers (see `adapt`)."""
+        flat = steps.reshape(len(steps), -1).astype("float64")
+        mean, basis = principal_components(flat, self.memory_dim)
+        _, hidden, out = self.encoder.layers
+        features = self._in_batches(lambda b: hidden(ops.reshape(b, (len(b), -1))), steps,
+                                    batch_size)
+        _set_least_squares(out, features, (flat - mean) @ basis)
+        codes = self._in_batches(self.encoder, steps, batch_size)
+        hidden, out, _ = self.decoder.layers
+        targets = flat
+        if self.output_activation == "sigmoid":
+            clipped = np.clip(flat, _LOGIT_CLIP, 1 - _LOGIT_CLIP)
+            targets = np.log(clipped) - np.log1p(-clipped)
+        _set_least_squares(out, self._in_batches(hidden, codes, batch_size), targets)
+
+    def _in_batches(self, fn, x, batch_size):
+        """`fn` over `x` in batches, as one float64 numpy array."""
+        return np.concatenate([
+            ops.convert_to_numpy(fn(ops.convert_to_tensor(x[i : i + batch_size], self.compute_dtype)))
+            for i in range(0, len(x), batch_size)
+        ]).astype("float64")
 
     def zero_subtrees(self, dtype=None):
         """The all-zero subtree of every height `0 .. num_levels - 1`: a list of
@@ -435,13 +472,55 @@ class TreeMemory(keras.Model):
             zero_node = self.merge_for(level)([zero_node, zero_node])
         return partial
 
-    def call(self, inputs):
-        return self.reconstruct(inputs)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+    def call(self, inputs, training=False):
+        if not training:
+            return self.reconstruct(inputs)
+        x = self._prepare(inputs)
+        tree_pass = self._forward(x, "end_to_end" if self.end_to_end else "local")
+        self._pending.keep(tree_pass)
+        return tree_pass["reconstruction"]
 
     # --------------------------------------------------------------- training
+
+    def _forward(self, x, part):
+        """One pass of the tree over prepared `x`, for the losses of `part`.
+
+        `"local"`: every level merges its children with the gradient stopped
+        at them and restores them with its inverse (its local loss), so no
+        level trains another. `"end_to_end"`: the gradient flows through every
+        merge and no local loss is computed (it only informs). `"all"` (for
+        evaluation): both, without stopping gradients. Every part encodes the
+        leaves once, decodes them for the leaf loss and decodes the root.
+
+        Returns:
+            A dict with `reconstruction` (decoded from the root), `leaf_error`
+            `(B,)` and `level_losses` (a list of `(B,)`, empty end to end).
+        """
+        leaves = self.encode_leaves(x)
+        nodes, level_losses = leaves, []
+        for level in range(self.num_levels):
+            children = ops.stop_gradient(nodes) if part == "local" else nodes
+            nodes = self.merge_level(level, children)
+            if part != "end_to_end":
+                level_losses.append(self._level_loss(level, children, nodes))
+        return {
+            "reconstruction": self.decode_level(self.num_levels - 1, nodes),
+            "leaf_error": pixel_error(x, self.decode_leaves(leaves)),
+            "level_losses": level_losses,
+        }
+
+    def _level_loss(self, level, children, nodes):
+        """Level `level`'s error restoring `children` from their merge `nodes`,
+        divided by the children's variance; children of padding only are
+        left out."""
+        restored = self.inverse_level(level, nodes)
+        real = math.ceil(self.sequence_length / 2**level)
+        children, restored = children[:, :real], restored[:, :real]
+        node_axes = tuple(range(2, len(children.shape)))
+        error = ops.mean(ops.square(restored - children), axis=(1,) + node_axes)
+        feature_axes = tuple(range(len(children.shape) - 1))
+        scale = ops.mean(ops.var(children, axis=feature_axes))
+        return error / (scale + _EPSILON)
 
     def level_losses(self, x):
         """The local, variance-normalised loss of every level, per sequence.
@@ -453,47 +532,37 @@ class TreeMemory(keras.Model):
         Returns:
             A list of `num_levels` tensors of shape `(B,)`.
         """
-        return self._local_losses(self.encode_leaves(self._prepare(x)))
+        return self._forward(self._prepare(x), "local")["level_losses"]
 
-    def _local_losses(self, nodes):
-        """`level_losses` from the encoded leaves `nodes`."""
-        losses = []
-        for level in range(self.num_levels):
-            children = ops.stop_gradient(nodes)
-            nodes = self.merge_level(level, children)
-            restored = self.inverse_level(level, nodes)
-            real = math.ceil(self.sequence_length / 2**level)
-            children, restored = children[:, :real], restored[:, :real]
-            node_axes = tuple(range(2, len(children.shape)))
-            error = ops.mean(ops.square(restored - children), axis=(1,) + node_axes)
-            feature_axes = tuple(range(len(children.shape) - 1))
-            scale = ops.mean(ops.var(children, axis=feature_axes))
-            losses.append(error / (scale + _EPSILON))
-        return losses
+    def loss_names(self):
+        levels = [f"level_{k}_loss" for k in range(_num_levels(self.sequence_length))]
+        return ["leaf_loss"] + levels + ["reconstruction_loss"]
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        x = self._prepare(x)
-        if y_pred is None:
-            y_pred = self(x)
-        leaves = self.encode_leaves(x)
-        leaf_loss = weighted_mean(pixel_error(x, self.decode_leaves(leaves)), sample_weight)
-        self.leaf_loss_tracker.update_state(leaf_loss)
-        local_total = leaf_loss
-        for level_loss, tracker in zip(self._local_losses(leaves), self.level_loss_trackers):
-            level_loss = weighted_mean(level_loss, sample_weight)
-            tracker.update_state(level_loss)
-            local_total = local_total + level_loss
-        reconstruction_loss = weighted_mean(pixel_error(x, y_pred), sample_weight)
-        self.reconstruction_loss_tracker.update_state(reconstruction_loss)
-        # End to end, the objective is the pixels: the local losses, which are
-        # variance-normalised and so far larger than a pixel MSE, would
-        # otherwise drown its gradient. They are still logged.
-        total = leaf_loss + reconstruction_loss if self.end_to_end else local_total
-        return add_compiled_and_layer_losses(self, total, y, y_pred, sample_weight)
+    def own_losses(self, x, y_pred, sample_weight, training):
+        """The local losses, or end to end the pixels from the root.
 
-    def fit(self, *args, callbacks=None, **kwargs):
-        """`keras.Model.fit`, stopping with a clear error on a non-finite loss."""
-        return super().fit(*args, callbacks=with_non_finite_guard(callbacks), **kwargs)
+        Local phase: the leaf loss plus every level's local loss; a training
+        step does not decode the root (`reconstruction_loss` is reported by
+        evaluation). End to end: the leaf loss plus the pixel loss from the
+        root, through the whole tree; the local losses, whose variance
+        normalisation would drown the pixel gradient, are reported by
+        evaluation. One pass of the tree serves every loss of a step: the one
+        `call(x, training=True)` ran for `y_pred`.
+        """
+        tree_pass = self._pending.take(y_pred) if training else None
+        if tree_pass is None:
+            part = ("end_to_end" if self.end_to_end else "local") if training else "all"
+            tree_pass = self._forward(x, part)
+        logged = {"leaf_loss": weighted_mean(tree_pass["leaf_error"], sample_weight)}
+        for level, loss in enumerate(tree_pass["level_losses"]):
+            logged[f"level_{level}_loss"] = weighted_mean(loss, sample_weight)
+        if self.end_to_end or not training:
+            logged["reconstruction_loss"] = weighted_mean(pixel_error(x, y_pred), sample_weight)
+        if self.end_to_end:
+            return logged["leaf_loss"] + logged["reconstruction_loss"], logged
+        local = [logged["leaf_loss"]] + [logged[f"level_{k}_loss"]
+                                         for k in range(self.num_levels)]
+        return sum(local[1:], local[0]), logged
 
     # ---------------------------------------------------------- serialization
 
@@ -501,8 +570,6 @@ class TreeMemory(keras.Model):
         config = super().get_config()
         config.update(
             {
-                "memory_dim": self.memory_dim,
-                "sequence_length": self.sequence_length,
                 "encoder": (
                     keras.saving.serialize_keras_object(self.encoder)
                     if self._custom_encoder
@@ -520,7 +587,6 @@ class TreeMemory(keras.Model):
                 "token_mixing": self.token_mixing,
                 "sweeper_skip": self.sweeper_skip,
                 "leaf_hidden_dim": self.leaf_hidden_dim,
-                "output_activation": self.output_activation,
                 "end_to_end": self.end_to_end,
             }
         )
@@ -533,3 +599,40 @@ class TreeMemory(keras.Model):
             if config.get(part) is not None:
                 config[part] = keras.saving.deserialize_keras_object(config[part])
         return cls(**config)
+
+
+def _num_levels(sequence_length):
+    """Levels of a tree over `sequence_length` steps: `ceil(log2 T)`."""
+    return math.ceil(math.log2(sequence_length))
+
+
+class _PendingPass:
+    """The tree pass of the last training call, until `compute_loss` takes it.
+
+    Keras's train step calls the model, then `compute_loss(x, y, y_pred)`;
+    holding the pass here lets the losses reuse its leaves and levels instead
+    of running the tree again. It is matched to `y_pred` by identity, so a
+    loss computed on any other output runs its own pass.
+    """
+
+    def __init__(self):
+        self.output, self.tree_pass = None, None
+
+    def keep(self, tree_pass):
+        self.output, self.tree_pass = tree_pass["reconstruction"], tree_pass
+
+    def take(self, output):
+        tree_pass = self.tree_pass if output is self.output else None
+        self.output, self.tree_pass = None, None
+        return tree_pass
+
+
+def _set_least_squares(dense, features, targets):
+    """Sets `dense`'s kernel and bias to the ridge least-squares fit of
+    `targets` `(n, out)` from `features` `(n, in)` (numpy)."""
+    design = np.concatenate([features, np.ones((len(features), 1))], axis=1)
+    gram = design.T @ design
+    ridge = _RIDGE * np.trace(gram) / len(gram)
+    solution = np.linalg.solve(gram + ridge * np.eye(len(gram)), design.T @ targets)
+    dtype = dense.kernel.dtype
+    dense.set_weights([solution[:-1].astype(dtype), solution[-1].astype(dtype)])

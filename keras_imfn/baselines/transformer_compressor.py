@@ -3,8 +3,7 @@ import numpy as np
 from keras import layers
 from keras import ops
 
-from keras_imfn.models.inputs import check_sequence_shape
-from keras_imfn.models.sequence_compressor import SequenceCompressor
+from keras_imfn.models.sequence_autoencoder import SequenceAutoencoder
 
 
 class _TransformerBlock(keras.layers.Layer):
@@ -65,7 +64,7 @@ def _repeat_over_batch(weight, like):
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
-class TransformerCompressor(SequenceCompressor):
+class TransformerCompressor(SequenceAutoencoder):
     """A Transformer baseline: a sequence compressed into one memory vector.
 
     The same interface as `TreeMemory` (`encode`, `decode`, `call`,
@@ -170,15 +169,7 @@ class TransformerCompressor(SequenceCompressor):
         self.activation = activation
 
     def build(self, input_shape):
-        input_shape = tuple(input_shape)
-        check_sequence_shape(input_shape, self.sequence_length, (), "TransformerCompressor")
-        feature_shape = tuple(input_shape[2:])
-        if any(d is None for d in feature_shape):
-            raise ValueError(
-                "TransformerCompressor needs fully known feature dimensions. "
-                f"Received input shape {input_shape}"
-            )
-        self.feature_shape = feature_shape
+        feature_shape = self._set_feature_shape(input_shape)
         self._num_features = int(np.prod(feature_shape))
         steps_shape = (None, self.sequence_length)
         encoder_shape = (None, self.num_memory_tokens + self.sequence_length, self.embed_dim)

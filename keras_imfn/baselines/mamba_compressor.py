@@ -5,12 +5,11 @@ from keras import ops
 
 from keras_imfn.layers.mamba_block import SCANS
 from keras_imfn.layers.mamba_block import MambaBlock
-from keras_imfn.models.inputs import check_sequence_shape
-from keras_imfn.models.sequence_compressor import SequenceCompressor
+from keras_imfn.models.sequence_autoencoder import SequenceAutoencoder
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
-class MambaCompressor(SequenceCompressor):
+class MambaCompressor(SequenceAutoencoder):
     """A Mamba baseline: a sequence compressed into one memory vector.
 
     The same interface as `TreeMemory` (`encode`, `decode`, `call`,
@@ -105,15 +104,7 @@ class MambaCompressor(SequenceCompressor):
         self.scan = scan
 
     def build(self, input_shape):
-        input_shape = tuple(input_shape)
-        check_sequence_shape(input_shape, self.sequence_length, (), "MambaCompressor")
-        feature_shape = tuple(input_shape[2:])
-        if any(d is None for d in feature_shape):
-            raise ValueError(
-                "MambaCompressor needs fully known feature dimensions. Received "
-                f"input shape {input_shape}"
-            )
-        self.feature_shape = feature_shape
+        feature_shape = self._set_feature_shape(input_shape)
         num_features = self._num_features = int(np.prod(feature_shape))
         steps_shape = (None, self.sequence_length)
         stream_shape = steps_shape + (self.model_dim,)

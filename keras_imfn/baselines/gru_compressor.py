@@ -3,12 +3,11 @@ import numpy as np
 from keras import layers
 from keras import ops
 
-from keras_imfn.models.inputs import check_sequence_shape
-from keras_imfn.models.sequence_compressor import SequenceCompressor
+from keras_imfn.models.sequence_autoencoder import SequenceAutoencoder
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
-class GRUCompressor(SequenceCompressor):
+class GRUCompressor(SequenceAutoencoder):
     """A GRU baseline: a sequence compressed into one memory vector.
 
     The same interface as `TreeMemory` (`encode`, `decode`, `call`,
@@ -75,15 +74,7 @@ class GRUCompressor(SequenceCompressor):
         self.num_layers = int(num_layers)
 
     def build(self, input_shape):
-        input_shape = tuple(input_shape)
-        check_sequence_shape(input_shape, self.sequence_length, (), "GRUCompressor")
-        feature_shape = tuple(input_shape[2:])
-        if any(d is None for d in feature_shape):
-            raise ValueError(
-                "GRUCompressor needs fully known feature dimensions. Received "
-                f"input shape {input_shape}"
-            )
-        self.feature_shape = feature_shape
+        feature_shape = self._set_feature_shape(input_shape)
         self._num_features = int(np.prod(feature_shape))
         steps_shape = (None, self.sequence_length)
         hidden_shape = steps_shape + (self.hidden_dim,)
