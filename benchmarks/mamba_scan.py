@@ -48,7 +48,7 @@ def main(argv=None):
     import numpy as np
 
     from keras_imfn.datasets import mnist
-    from keras_imfn.baselines.mamba_compressor import MambaCompressor
+    from keras_imfn.baselines import MambaCompressor
 
     digits = mnist.load_digits(source="embedded", verbose=False)[0][0]
     x = mnist.sample_sequences(digits, args.sequence_length, args.batch_size, seed=0)

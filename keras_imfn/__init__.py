@@ -1,15 +1,65 @@
-"""keras-imfn: Invertible Memory Flow Networks for Keras 3."""
+"""keras-imfn: Invertible Memory Flow Networks for Keras 3.
 
+The public API is this namespace and the subpackages it lists in `__all__`:
+
+- the method: `SweeperMerge`, `SweeperInverse`, `TreeMemory`, `TreeMemoryCell`,
+  `IMFNStudent`, `DistillationTrainer`, and their parts (`ResidualMLP`,
+  `PatchTokenizer`, `SequenceAutoencoder`, the base of every compressor);
+- `keras_imfn.baselines`: the Transformer, Mamba and GRU compressors;
+- `keras_imfn.datasets`: MNIST sequences and UCF-101 clips;
+- `keras_imfn.losses`, `keras_imfn.metrics`: SSIM, PSNR and pixel MSE;
+- `keras_imfn.experiments`: the training recipe, evaluation, tables and
+  pictures, and the experiments the example scripts run;
+- callbacks: `KeepBestWeights`, `StopOnNonFiniteLoss` (raising
+  `NonFiniteLossError`).
+
+Examples and docs import only from these; every other module path is internal.
+"""
+
+from keras_imfn import baselines
+from keras_imfn import datasets
+from keras_imfn import losses
+from keras_imfn import metrics
 from keras_imfn.callbacks import KeepBestWeights
 from keras_imfn.callbacks import NonFiniteLossError
 from keras_imfn.callbacks import StopOnNonFiniteLoss
 from keras_imfn.layers import IMFNStudent
+from keras_imfn.layers import PatchTokenizer
 from keras_imfn.layers import ResidualMLP
 from keras_imfn.layers import SweeperInverse
 from keras_imfn.layers import SweeperMerge
 from keras_imfn.models import DistillationTrainer
+from keras_imfn.models import SequenceAutoencoder
 from keras_imfn.models import TreeMemory
 from keras_imfn.models import TreeMemoryCell
-from keras_imfn import losses
-from keras_imfn import metrics
 from keras_imfn.version import __version__
+
+__all__ = [
+    "DistillationTrainer",
+    "IMFNStudent",
+    "KeepBestWeights",
+    "NonFiniteLossError",
+    "PatchTokenizer",
+    "ResidualMLP",
+    "SequenceAutoencoder",
+    "StopOnNonFiniteLoss",
+    "SweeperInverse",
+    "SweeperMerge",
+    "TreeMemory",
+    "TreeMemoryCell",
+    "baselines",
+    "datasets",
+    "experiments",
+    "losses",
+    "metrics",
+    "__version__",
+]
+
+
+def __getattr__(name):
+    # The experiment helpers import plotting and video decoding: loaded on first use.
+    if name == "experiments":
+        import importlib
+
+        return importlib.import_module("keras_imfn.experiments")
+    raise AttributeError(f"module 'keras_imfn' has no attribute {name!r}")

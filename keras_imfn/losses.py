@@ -15,6 +15,8 @@ import keras
 
 from keras_imfn import metrics
 
+__all__ = ["SSIMLoss"]
+
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
 class SSIMLoss(keras.losses.Loss):

@@ -32,6 +32,8 @@ Example:
 import keras
 from keras import ops
 
+__all__ = ["PSNR", "PixelMSE", "SSIM", "mse", "psnr", "psnr_of_mean_mse", "ssim"]
+
 # Wang et al. 2004: an 11x11 Gaussian window with sigma 1.5, constants
 # C1 = (K1 L)^2 and C2 = (K2 L)^2 for a data range L of 1.
 SSIM_WINDOW_SIZE = 11

@@ -1,3 +1,4 @@
-from keras_imfn.models.tree_memory import TreeMemory
 from keras_imfn.models.distillation_trainer import DistillationTrainer
+from keras_imfn.models.sequence_autoencoder import SequenceAutoencoder
+from keras_imfn.models.tree_memory import TreeMemory
 from keras_imfn.models.tree_memory_cell import TreeMemoryCell
