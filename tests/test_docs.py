@@ -5,6 +5,7 @@ tests check what it cannot: that nothing public is missing from them.
 """
 
 import importlib
+import importlib.util
 import pathlib
 import re
 
@@ -80,3 +81,49 @@ def test_doctest_examples_are_fenced_as_code():
         "Example:", "", "```pycon", ">>> x = [1,", "...      2]", ">>> x", "[1, 2]", "```", "",
         "```", ">>> inside a fence", "```",
     ]
+
+
+def load_script(name):
+    """A script of docs/ as a module (docs/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"docs_{name}", DOCS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("target", ["README.md", "docs/results.md"])
+def test_results_at_a_glance_is_what_the_json_gives(target):
+    # Every number of README's "Results at a glance" and of the top of
+    # docs/results.md is rendered from the saved JSON by docs/glance.py.
+    glance = load_script("glance")
+    path = ROOT / target
+    text = path.read_text()
+    expected = glance.replace_block(text, glance.TARGETS[path]())
+    assert text == expected, f"{target} is out of date: run python docs/glance.py"
+
+
+def test_readme_headline_numbers_come_from_the_json():
+    # The same, number by number, for a clearer message: README states the
+    # figures the JSON gives, in order, the headline ones among them.
+    glance = load_script("glance")
+    section = (ROOT / "README.md").read_text().split(glance.START)[1].split(glance.END)[0]
+    rendered = glance.readme_block()
+    assert re.findall(r"\d[\d,]*\.?\d*", section) == re.findall(r"\d[\d,]*\.?\d*", rendered)
+    mnist, ucf = glance.mnist_numbers(), glance.ucf_numbers()
+    for figure in (f"MSE {mnist['ours']['mse']['mean']:.4f}",
+                   f"SSIM {mnist['ours']['ssim']['mean']:.3f}",
+                   f"{ucf['tree'][0]:.2f} dB from L0", f"{ucf['tree'][-1]:.2f} dB from L3"):
+        assert figure in section, f"README's glance lacks {figure!r}"
+
+
+def test_glance_check_reports_a_stale_block(tmp_path, monkeypatch):
+    glance = load_script("glance")
+    stale = tmp_path / "README.md"
+    stale.write_text(f"intro\n{glance.START}\n- MSE 0.0001\n{glance.END}\noutro\n")
+    monkeypatch.setattr(glance, "TARGETS", {stale: glance.readme_block})
+    monkeypatch.setattr(glance, "ROOT", tmp_path)
+    assert glance.main(["--check"]) == 1
+    assert glance.main([]) == 0
+    assert glance.main(["--check"]) == 0
+    text = stale.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "0.0001" not in text

@@ -3,7 +3,7 @@
 The test digits are never read: the first 7,000 training digits train, 300
 fixed sequences of the last 1,000 score (one seed). Each trial appends one
 JSON line per evaluation to `--output`. What the committed table's choices
-rest on (docs/results.md, MNIST section; raw lines in docs/tuning/).
+rest on (docs/journal.md, MNIST section; raw lines in docs/tuning/).
 
     # IMFN: a local phase, then end to end, from the PCA start
     python examples/tuning/mnist_validation.py imfn --data-dir ../shared/data/mnist \

@@ -1,0 +1,342 @@
+"""Results at a glance, rendered from the saved JSON: README's section and the
+top of docs/results.md.
+
+    python docs/glance.py          # rewrites both blocks in place
+    python docs/glance.py --check  # exits 1 where a block differs from the JSON
+
+Each block sits between the markers `START` and `END`; nothing outside them is
+touched. Every number comes from a JSON file an example script wrote next to
+its table in docs/, or from docs/published.json (the source's figures and the
+goals, as the issues quote them). tests/test_docs.py checks the committed
+blocks equal what this script renders. Needs only the standard library.
+"""
+
+import argparse
+import json
+import math
+import pathlib
+import sys
+
+DOCS = pathlib.Path(__file__).resolve().parent
+ROOT = DOCS.parent
+START = "<!-- glance:start (written by `python docs/glance.py` from docs/*.json: edit that, not this) -->"
+END = "<!-- glance:end -->"
+
+MNIST_TABLE = "mnist_cpu_table"
+MNIST_PICTURE = "mnist_cpu_imfn.png"
+UCF = "ucf101_cpu"
+UCF_PICTURE = "ucf101_cpu.png"
+ONLINE = ("online_memory_t16", "online_memory_t32")
+BASELINES = {"transformer": "Transformer", "mamba": "Mamba", "gru": "GRU"}
+REFERENCES = {"pca": "PCA, same size (reference)", "mean_image": "mean image (reference)"}
+STUDENT_PREFIX = "student: "
+
+
+def load(name):
+    with open(DOCS / f"{name}.json") as f:
+        return json.load(f)
+
+
+def table(headers, rows):
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def command(results):
+    backend = f" (backend {results['backend']})" if "backend" in results else ""
+    return f"`{results['command']}`{backend}"
+
+
+def psnr_of(mse):
+    """10 log10(1 / MSE): how every table here turns an MSE into PSNR."""
+    return 10 * math.log10(1 / mse)
+
+
+def _mean_std(row, key, digits):
+    """`mean ± std` over seeds; the mean alone for rows that do not vary (references)."""
+    if row[key]["std"] == 0:
+        return f"{row[key]['mean']:.{digits}f}"
+    return f"{row[key]['mean']:.{digits}f} ± {row[key]['std']:.{digits}f}"
+
+
+def _gap(db, what):
+    """`1.19 dB above the published figure` / `... below ...`."""
+    return f"{abs(db):.2f} dB {'above' if db >= 0 else 'below'} {what}"
+
+
+def _level_with(gaps, within=0.25):
+    """How a row of per-level gaps (ours minus a reference, dB) reads in words."""
+    if max(abs(gap) for gap in gaps) <= within:
+        return "level with"
+    return "above" if min(gaps) > 0 else "below" if max(gaps) < 0 else "mixed against"
+
+
+# --- MNIST ------------------------------------------------------------------
+
+
+def mnist_numbers():
+    """The MNIST table's headline rows: ours, the best baseline, PCA."""
+    results, published = load(MNIST_TABLE), load("published")["mnist"]
+    models = results["models"]
+    best = min(BASELINES, key=lambda name: models[name]["mse"]["mean"])
+    return dict(config=results["config"], models=models, ours=models["imfn"], best=best,
+                published=published)
+
+
+def mnist_block(link):
+    numbers = mnist_numbers()
+    models, ours, published, config = (numbers[k] for k in ("models", "ours", "published", "config"))
+    rows = [["**IMFN (ours)**", _mean_std(ours, "mse", 4), _mean_std(ours, "psnr", 2),
+             _mean_std(ours, "ssim", 3), f"{ours['params']:,}"],
+            ["IMFN, published (source's own setting)", f"{published['imfn_mse']:.4f}",
+             f"{psnr_of(published['imfn_mse']):.2f}", "–", "–"]]
+    rows += [[label, _mean_std(models[name], "mse", 4), _mean_std(models[name], "psnr", 2),
+              _mean_std(models[name], "ssim", 3), f"{models[name]['params']:,}"]
+             for name, label in {**BASELINES, **REFERENCES}.items()]
+    trained = [name for name in models if name in BASELINES or name in REFERENCES]
+    best_mse = all(ours["mse"]["mean"] < models[name]["mse"]["mean"] for name in trained)
+    best_ssim = all(ours["ssim"]["mean"] > models[name]["ssim"]["mean"] for name in trained)
+    smaller = all(ours["params"] <= models[name]["params"] for name in BASELINES)
+    goal = published["goal"]
+    met = ours["mse"]["mean"] <= goal["mse_at_most"] and ours["ssim"]["mean"] >= goal["ssim_at_least"]
+    best = numbers["best"]
+    if best_mse and best_ssim:
+        verdict = ("IMFN has the lowest MSE and the highest SSIM of every model and reference"
+                   + (", with fewer parameters than any baseline" if smaller else ""))
+    else:
+        verdict = "IMFN does not lead on both MSE and SSIM"
+    sentence = (
+        f"Sequences of {config['sequence_length']} test digits, each compressed into "
+        f"{config['memory_dim']} numbers; {config['steps']:,} steps of batch "
+        f"{config['batch_size']} for every model, "
+        f"mean ± std over {config['seeds']} seeds. {verdict}; the closest baseline, the "
+        f"{BASELINES[best]}, has {models[best]['mse']['mean']:.4f} MSE and "
+        f"{models[best]['ssim']['mean']:.3f} SSIM. The goal of MSE <= {goal['mse_at_most']:.3f} "
+        f"with SSIM >= {goal['ssim_at_least']:.2f} ({goal['set_in']}) is "
+        f"{'met' if met else 'not met'} on the mean. The published row is the source's IMFN "
+        f"at its own setting: {published['setting']}."
+    )
+    results = load(MNIST_TABLE)
+    return "\n\n".join([
+        "## MNIST sequences: IMFN against Transformer, Mamba and GRU compressors",
+        table(["model", "MSE ± std", "PSNR (dB) ± std", "SSIM ± std", "parameters"], rows),
+        f"![The first test sequence: the original digits, then each model's reconstruction]"
+        f"({MNIST_PICTURE})",
+        sentence,
+        f"{command(results)}, combining one run per model ({len(results['runs'])} runs; their "
+        f"commands and the whole story: {link('mnist')}).",
+    ])
+
+
+# --- UCF-101 ----------------------------------------------------------------
+
+
+def ucf_numbers():
+    results, published = load(UCF), load("published")["ucf101"]
+    levels = results["levels"]
+    return dict(results=results, levels=levels, published=published,
+                tree=[level["psnr"]["mean"] for level in levels],
+                pca=[level["pca_psnr"] for level in levels])
+
+
+def ucf_block(link):
+    numbers = ucf_numbers()
+    results, levels, published = numbers["results"], numbers["levels"], numbers["published"]
+    rows = [[f"L{level['level']}", f"{level['compression']}-to-1",
+             f"**{level['psnr']['mean']:.2f} ± {level['psnr']['std']:.2f}**",
+             f"{psnr:.2f}", f"{level['pca_psnr']:.2f}", f"{level['mean_frame_psnr']:.2f}"]
+            for level, psnr in zip(levels, published["psnr"])]
+    pca_gap = [tree - pca for tree, pca in zip(numbers["tree"], numbers["pca"])]
+    published_gap = [tree - psnr for tree, psnr in zip(numbers["tree"], published["psnr"])]
+    goal = published["goal"]
+    config, validation = results["config"], results["data"]["validation"]
+    chosen = ("the untrained hierarchical-PCA start: every epoch of training scored lower on "
+              "the held-out clips" if validation["selected"]["phase"] == "start" else
+              f"those of {validation['selected']['phase']} epoch {validation['selected']['epoch']}")
+    sentence = (
+        f"{config['size']}x{config['size']} clips of {config['frames']} frames from the "
+        f"UCF-101-layout mini tree; PSNR ± std over {results['data']['test']['clips']} test "
+        f"clips. The tree is {_level_with(pca_gap)} PCA of the same size (within "
+        f"{max(abs(gap) for gap in pca_gap):.2f} dB at every level); it is "
+        f"{_gap(published_gap[0], 'the published figure')} at L0 and "
+        f"{_gap(published_gap[-1], 'it')} at L{levels[-1]['level']} (goals, {goal['set_in']}: "
+        f"L0 >= {goal['l0_psnr_at_least']} dB "
+        f"{'met' if numbers['tree'][0] >= goal['l0_psnr_at_least'] else 'not met'}, "
+        f"L3 >= {goal['l3_psnr_at_least']} dB "
+        f"{'met' if numbers['tree'][-1] >= goal['l3_psnr_at_least'] else 'not met'}). "
+        f"The weights chosen on held-out clips are {chosen}."
+    )
+    return "\n\n".join([
+        "## UCF-101 video: reconstruction from every level of the tree",
+        table(["level", "compression", "IMFN tree (ours), PSNR (dB)", "published",
+               "PCA, same size", "group mean frame"], rows),
+        f"![One test clip: the original frames, then the reconstruction from L0 to L3]"
+        f"({UCF_PICTURE})",
+        sentence,
+        f"{command(results)}; the whole story: {link('ucf101')}.",
+    ])
+
+
+# --- online memory ----------------------------------------------------------
+
+
+def online_numbers():
+    runs = {}
+    for name in ONLINE:
+        results = load(name)
+        for length, rows in results["lengths"].items():
+            runs[int(length)] = dict(rows=rows, command=command(results))
+    chosen = {length: next(name for name, row in run["rows"].items()
+                           if row.get("chosen_on_validation"))
+              for length, run in runs.items()}
+    return dict(runs=runs, chosen=chosen, goal=load("published")["online_memory"]["goal"])
+
+
+def online_block(link):
+    numbers = online_numbers()
+    runs, chosen, goal = numbers["runs"], numbers["chosen"], numbers["goal"]
+    lengths = sorted(runs)
+    names = []
+    for length in lengths:
+        names += [name for name in runs[length]["rows"] if name not in names]
+
+    def label(name):
+        tag = " (chosen on validation)" if any(chosen[t] == name for t in lengths) else ""
+        return {"mean_image": REFERENCES["mean_image"],
+                "pca": REFERENCES["pca"]}.get(name, name + tag)
+
+    rows = []
+    for name in names:
+        row = [label(name)]
+        for length in lengths:
+            entry = runs[length]["rows"].get(name)
+            if entry is None:
+                row += ["not run", "–", "–"]
+                continue
+            ratio = f"{entry['test']['ratio']:.3f}"
+            row += [f"{entry['test']['mse']:.4f}", f"**{ratio}**" if name == chosen[length] else ratio,
+                    "–" if entry["state_numbers"] is None else f"{entry['state_numbers']:,}"]
+        rows.append(row)
+    headers = ["model"]
+    for length in lengths:
+        headers += [f"T={length}: MSE", "/ teacher", "state (numbers)"]
+    first, last = lengths[0], lengths[-1]
+    cell = {length: runs[length]["rows"]["exact cell"] for length in lengths}
+    student = {length: runs[length]["rows"][chosen[length]] for length in lengths}
+    ratios = " and ".join(f"{student[length]['test']['ratio']:.3f} times"
+                          + (" the teacher's MSE" if length == first else "") + f" at T={length}"
+                          for length in lengths)
+    met = [length for length in lengths if student[length]["test"]["ratio"] <= goal["student_over_teacher_at_most"]]
+    sentence = (
+        f"Each stream of digits read online, its memory decoded by the teacher. The exact cell "
+        f"is the teacher (ratio {cell[first]['test']['ratio']:.3f}) with a state of "
+        f"{cell[first]['state_numbers']:,} numbers at T={first}; the chosen student keeps "
+        f"{student[first]['state_numbers']:,} and its decoded memory has "
+        f"{ratios} (goal <= {goal['student_over_teacher_at_most']}, {goal['set_in']}: "
+        + (f"met at T={', '.join(str(t) for t in met)} only" if met and met != lengths else
+           "met" if met else "not met") + ")."
+    )
+    pictures = [f"![T={length}: original, teacher, exact cell, each student, the references]"
+                f"({name}.png)" for length, name in zip(lengths, ONLINE)]
+    return "\n\n".join([
+        "## Online memory: the exact streaming cell and the distilled students",
+        table(headers, rows),
+        *pictures,
+        sentence,
+        "; ".join(runs[length]["command"] for length in lengths)
+        + f"; the whole story: {link('online')}.",
+    ])
+
+
+# --- the two blocks -----------------------------------------------------------
+
+JOURNAL_SECTIONS = {
+    "mnist": "mnist-sequences-imfn-vs-transformer-mamba-and-gru-compressors",
+    "ucf101": "ucf-101-video-reconstruction-from-every-level-of-a-token-grid-tree",
+    "online": "online-memory-the-exact-cell-and-the-students",
+}
+
+
+def results_block():
+    """The top of docs/results.md: every headline table with its picture and command."""
+    def link(key):
+        return f"[journal.md](journal.md#{JOURNAL_SECTIONS[key]})"
+
+    return "\n\n".join([mnist_block(link), ucf_block(link), online_block(link)])
+
+
+def readme_block():
+    """README's "Results at a glance": the headline numbers and the picture."""
+    mnist, ucf, online = mnist_numbers(), ucf_numbers(), online_numbers()
+    ours, models, best = mnist["ours"], mnist["models"], mnist["best"]
+    first = min(online["runs"])
+    rows = online["runs"][first]["rows"]
+    student, cell = rows[online["chosen"][first]], rows["exact cell"]
+    longer = ", ".join(
+        f"{online['runs'][t]['rows'][online['chosen'][t]]['test']['ratio']:.3f} at T={t}"
+        for t in sorted(online["runs"]) if t != first)
+    levels = ucf["levels"]
+    config = mnist["config"]
+    return "\n".join([
+        f"- **MNIST sequences** ({config['sequence_length']} digits in "
+        f"{config['memory_dim']} numbers, {config['seeds']} seeds): IMFN reconstructs with MSE "
+        f"{ours['mse']['mean']:.4f} and SSIM {ours['ssim']['mean']:.3f}; the best baseline, the "
+        f"{BASELINES[best]}, {models[best]['mse']['mean']:.4f} and "
+        f"{models[best]['ssim']['mean']:.3f}; PCA of the same size "
+        f"{models['pca']['mse']['mean']:.4f} and {models['pca']['ssim']['mean']:.3f}.",
+        f"- **UCF-101 video** (a mini data set of a few videos): PSNR "
+        f"{ucf['tree'][0]:.2f} dB from L0 ({levels[0]['compression']}-to-1) and "
+        f"{ucf['tree'][-1]:.2f} dB from L{levels[-1]['level']} "
+        f"({levels[-1]['compression']}-to-1), "
+        f"{_level_with([t - p for t, p in zip(ucf['tree'], ucf['pca'])])} PCA of the same size "
+        f"({ucf['pca'][0]:.2f} and {ucf['pca'][-1]:.2f}); published "
+        f"{ucf['published']['psnr'][0]:.2f} and {ucf['published']['psnr'][-1]:.2f}.",
+        f"- **Online memory** (T={first}): the exact streaming cell equals the teacher "
+        f"({cell['state_numbers']:,} numbers of state); the distilled student keeps "
+        f"{student['state_numbers']:,} and decodes to {student['test']['ratio']:.3f} times the "
+        f"teacher's MSE" + (f" ({longer})." if longer else "."),
+        "",
+        f"![MNIST, the first test sequence: the original digits, then each model's "
+        f"reconstruction](docs/{MNIST_PICTURE})",
+        "",
+        "Tables, pictures and commands: [docs/results.md](docs/results.md); how each was "
+        "reached: [docs/journal.md](docs/journal.md). `python docs/glance.py` writes this "
+        "section from the saved JSON.",
+    ])
+
+
+TARGETS = {ROOT / "README.md": readme_block, DOCS / "results.md": results_block}
+
+
+def replace_block(text, block, path="the file"):
+    """`text` with what lies between `START` and `END` replaced by `block`."""
+    if text.count(START) != 1 or text.count(END) != 1:
+        raise ValueError(f"{path} needs exactly one pair of glance markers:\n{START}\n{END}")
+    head, rest = text.split(START)
+    _, tail = rest.split(END)
+    return f"{head}{START}\n{block}\n{END}{tail}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="change nothing; exit 1 if a block differs from the JSON")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, render in TARGETS.items():
+        text = path.read_text()
+        new = replace_block(text, render(), path)
+        if new != text:
+            stale.append(path.relative_to(ROOT))
+            if not args.check:
+                path.write_text(new)
+    if args.check and stale:
+        print(f"out of date: {', '.join(map(str, stale))}; run python docs/glance.py")
+        return 1
+    print(("rewrote: " + ", ".join(map(str, stale))) if stale and not args.check else "up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
