@@ -23,9 +23,10 @@ START = "<!-- glance:start (written by `python docs/glance.py` from docs/*.json:
 END = "<!-- glance:end -->"
 
 MNIST_TABLE = "mnist_cpu_table"
-MNIST_PICTURE = "mnist_cpu_imfn.png"
+MNIST_PICTURE = "mnist_cpu_all.png"  # composed by docs/pictures.py
 UCF = "ucf101_cpu"
 UCF_PICTURE = "ucf101_cpu.png"
+UCF_CURVE = "ucf101_levels.png"  # drawn by docs/pictures.py
 ONLINE = ("online_memory_t16", "online_memory_t32")
 BASELINES = {"transformer": "Transformer", "mamba": "Mamba", "gru": "GRU"}
 REFERENCES = {"pca": "PCA, same size (reference)", "mean_image": "mean image (reference)"}
@@ -123,6 +124,8 @@ def mnist_block(link):
         table(["model", "MSE ± std", "PSNR (dB) ± std", "SSIM ± std", "parameters"], rows),
         f"![The first test sequence: the original digits, then each model's reconstruction]"
         f"({MNIST_PICTURE})",
+        "Every model on the first test sequence, composed by `python docs/pictures.py` from "
+        "the picture each run saved (rows cropped, pixels unchanged; labels from the JSON).",
         sentence,
         f"{command(results)}, combining one run per model ({len(results['runs'])} runs; their "
         f"commands and the whole story: {link('mnist')}).",
@@ -171,7 +174,9 @@ def ucf_block(link):
         "## UCF-101 video: reconstruction from every level of the tree",
         table(["level", "compression", "IMFN tree (ours), PSNR (dB)", "published",
                "PCA, same size", "group mean frame"], rows),
-        f"![One test clip: the original frames, then the reconstruction from L0 to L3]"
+        f"![PSNR against compression: the tree, PCA of the same size, the group mean frame "
+        f"and the published figures]({UCF_CURVE})",
+        f"![The first test clip: the original frames, then the reconstruction from L0 to L3]"
         f"({UCF_PICTURE})",
         sentence,
         f"{command(results)}; the whole story: {link('ucf101')}.",

@@ -6,6 +6,7 @@ tests check what it cannot: that nothing public is missing from them.
 
 import importlib
 import importlib.util
+import json
 import pathlib
 import re
 
@@ -127,3 +128,45 @@ def test_glance_check_reports_a_stale_block(tmp_path, monkeypatch):
     assert glance.main(["--check"]) == 0
     text = stale.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "0.0001" not in text
+
+
+def test_every_committed_picture_is_labelled():
+    pytest.importorskip("PIL")
+    pictures = load_script("pictures")
+    for path in sorted(DOCS.glob("*.png")):
+        if path.name in pictures.LABELLED_BY_THEIR_EXAMPLE:
+            continue
+        layout = pictures.stored_layout(path)
+        assert layout is not None, (
+            f"docs/{path.name} carries no labels: run python docs/pictures.py "
+            "(or list it in LABELLED_BY_THEIR_EXAMPLE if its example labels it)")
+
+
+def test_labelled_pictures_are_what_the_json_and_saved_rows_give():
+    # Labels from the JSON as it is now, rows pixel for pixel from the saved
+    # pictures; the MNIST ones all on the same first test sequence (plans()
+    # raises if a run's original or reference rows differ).
+    pytest.importorskip("PIL")
+    import numpy as np
+
+    pictures = load_script("pictures")
+    for plan in pictures.plans():
+        layout = pictures.stored_layout(plan["path"])
+        name = plan["path"].name
+        assert layout is not None, f"docs/{name}: run python docs/pictures.py"
+        assert layout["labels"] == plan["labels"], f"docs/{name}: run python docs/pictures.py"
+        size = plan["rows"][0].shape[0]
+        rows = pictures.read_rows(plan["path"], size)
+        assert len(rows) == len(plan["rows"])
+        assert all(np.array_equal(a, b) for a, b in zip(rows, plan["rows"]))
+    every = next(plan for plan in pictures.plans() if plan["path"].name == pictures.MNIST_ALL)
+    table = json.loads((DOCS / f"{pictures.MNIST_TABLE}.json").read_text())
+    assert [label.split(":")[0].split("\n")[0] for label in every["labels"]] == (
+        ["original"] + list(table["models"]))
+
+
+def test_the_level_curve_exists_for_the_ucf_table():
+    pytest.importorskip("PIL")
+    pictures = load_script("pictures")
+    layout = pictures.stored_layout(DOCS / pictures.UCF_CURVE)
+    assert layout == {"source": f"{pictures.UCF}.json", "plot": "psnr against compression"}
