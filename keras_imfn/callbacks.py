@@ -14,10 +14,25 @@ class NonFiniteLossError(FloatingPointError):
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Stops training with a clear error as soon as a logged loss is not finite.
 
-    `TreeMemory.fit` and `DistillationTrainer.fit` add it for you. Unlike
-    `keras.callbacks.TerminateOnNaN`, which ends `fit` quietly, it raises
-    `NonFiniteLossError` naming the batch and every loss term, so a diverged
-    run cannot pass for a finished one.
+    Pass it to `fit`; the package's training recipes
+    (`keras_imfn.experiments.train_local_then_end_to_end` and the
+    experiments) add it for you. Unlike `keras.callbacks.TerminateOnNaN`,
+    which ends `fit` quietly, it raises `NonFiniteLossError` naming the batch
+    and every loss term, so a diverged run cannot pass for a finished one.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_imfn import TreeMemory
+    >>> x = np.random.rand(8, 4, 6).astype("float32")
+    >>> x[0, 0, 0] = np.nan
+    >>> model = TreeMemory(memory_dim=8, sequence_length=4)
+    >>> model.compile(optimizer="adam")
+    >>> try:
+    ...     model.fit(x, epochs=1, verbose=0, callbacks=[StopOnNonFiniteLoss()])
+    ... except NonFiniteLossError as error:
+    ...     print("stopped:", str(error)[:29])
+    stopped: Training stopped at batch 0:
     """
 
     def on_train_batch_end(self, batch, logs=None):
@@ -69,6 +84,22 @@ class KeepBestWeights(keras.callbacks.Callback):
     Args:
         score: callable `model -> float`, higher is better.
         path: optional file prefix for the persisted best.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_imfn import TreeMemory
+    >>> x = np.random.rand(16, 4, 6).astype("float32")
+    >>> model = TreeMemory(memory_dim=8, sequence_length=4)
+    >>> _ = model(x[:1])
+    >>> def score(model):  # higher is better: minus the root's pixel MSE
+    ...     return -float(np.mean((np.asarray(model.predict(x, verbose=0)) - x) ** 2))
+    >>> keep = KeepBestWeights(score)
+    >>> model.compile(optimizer="adam")
+    >>> _ = model.fit(x, epochs=2, verbose=0, callbacks=[keep])
+    >>> [(entry["phase"], entry["epoch"]) for entry in keep.history]
+    [('start', 0), ('end_to_end', 1), ('end_to_end', 2)]
+    >>> keep.restore_best()  # the best of the three
     """
 
     def __init__(self, score, path=None):

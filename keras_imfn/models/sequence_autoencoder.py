@@ -27,6 +27,30 @@ class SequenceAutoencoder(keras.Model):
         sequence_length: int. Number of steps `T`.
         output_activation: str or None. Final activation of the decoder.
         **kwargs: Base model arguments.
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> class DenseCompressor(SequenceAutoencoder):
+    ...     def build(self, input_shape):
+    ...         features = self._set_feature_shape(input_shape)
+    ...         size = self.sequence_length * int(np.prod(features))
+    ...         self.encoder = keras.layers.Dense(self.memory_dim)
+    ...         self.decoder = keras.layers.Dense(size)
+    ...     def encode(self, x):
+    ...         x = self._prepare(x)
+    ...         return self.encoder(keras.ops.reshape(x, (x.shape[0], -1)))
+    ...     def decode(self, memory):
+    ...         memory = self._check_memory(memory)
+    ...         steps = self.decoder(memory)
+    ...         return keras.ops.reshape(steps, (-1, self.sequence_length) + self.feature_shape)
+    >>> x = np.random.rand(32, 4, 6).astype("float32")
+    >>> model = DenseCompressor(memory_dim=8, sequence_length=4)
+    >>> model.compile(optimizer="adam")
+    >>> history = model.fit(x, epochs=1, batch_size=8, verbose=0)
+    >>> sorted(history.history)
+    ['loss', 'reconstruction_loss']
     """
 
     def __init__(self, memory_dim, sequence_length, output_activation=None, **kwargs):

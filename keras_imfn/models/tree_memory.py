@@ -88,16 +88,16 @@ class TreeMemory(SequenceAutoencoder):
     Example:
 
     >>> import numpy as np
-    >>> x = np.random.rand(32, 8, 28, 28).astype("float32")
+    >>> x = np.random.rand(96, 8, 28, 28).astype("float32")
     >>> model = TreeMemory(memory_dim=64, sequence_length=8).adapt(x)
     >>> model.compile(optimizer="adam")
     >>> history = model.fit(x, epochs=1, batch_size=16, verbose=0)
     >>> sorted(history.history)
     ['leaf_loss', 'loss', 'reconstruction_loss']
     >>> tuple(model.encode(x).shape)
-    (32, 64)
+    (96, 64)
     >>> tuple(model.decode(model.encode(x)).shape)
-    (32, 8, 28, 28)
+    (96, 8, 28, 28)
     """
 
     def __init__(
