@@ -125,14 +125,11 @@ def interleaved_times(step, names, warmup, repeats):
 
 
 def markdown_table(headers, rows):
-    """A GitHub markdown table; cells are formatted with ``str``."""
-    lines = [
-        "| " + " | ".join(headers) + " |",
-        "| " + " | ".join("---" for _ in headers) + " |",
-    ]
-    for row in rows:
-        lines.append("| " + " | ".join(str(c) for c in row) + " |")
-    return "\n".join(lines)
+    """A GitHub markdown table; cells are formatted with ``str``
+    (``keras_imfn.experiments.markdown_table``, imported once the backend is set)."""
+    from keras_imfn.experiments import markdown_table
+
+    return markdown_table(headers, rows)
 
 
 def fmt(value, digits=3):

@@ -21,9 +21,10 @@ import keras
 from keras_imfn import DistillationTrainer
 from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
-from keras_imfn.evaluation import student_vs_teacher
 from keras_imfn.experiments import cli
-from keras_imfn.training import train_local_then_end_to_end
+from keras_imfn.experiments import markdown_table
+from keras_imfn.experiments import student_vs_teacher
+from keras_imfn.experiments import train_local_then_end_to_end
 
 VARIANTS = {
     # name: DistillationTrainer arguments
@@ -88,18 +89,17 @@ def main():
             print(f"T={length:3d} {variant:14s} teacher {row['teacher_mse']:.5f} "
                   f"student {row['student_mse']:.5f} ratio {row['ratio']:.3f}", flush=True)
 
-    lines = ["| T | variant | teacher MSE | student MSE | student / teacher |",
-             "| --- | --- | --- | --- | --- |"]
-    for row in results:
-        lines.append(f"| {row['T']} | {row['variant']} | {row['teacher_mse']:.5f} | "
-                     f"{row['student_mse']:.5f} | {row['ratio']:.3f} |")
-    print("\n".join(lines))
+    table = markdown_table(
+        ["T", "variant", "teacher MSE", "student MSE", "student / teacher"],
+        [[row["T"], row["variant"], f"{row['teacher_mse']:.5f}", f"{row['student_mse']:.5f}",
+          f"{row['ratio']:.3f}"] for row in results])
+    print(table)
     if args.output:
         with open(args.output, "w") as f:
             json.dump({"command": " ".join(sys.argv), "backend": keras.backend.backend(),
                        "source": source, "config": vars(args), "results": results}, f, indent=2)
         with open(os.path.splitext(args.output)[0] + ".md", "w") as f:
-            f.write("\n".join(lines) + "\n")
+            f.write(table + "\n")
 
 
 if __name__ == "__main__":

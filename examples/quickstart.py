@@ -17,10 +17,10 @@ import keras
 
 from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
-from keras_imfn.evaluation import level_errors
-from keras_imfn.evaluation import markdown_table
 from keras_imfn.experiments import cli
-from keras_imfn.training import train_local_then_end_to_end
+from keras_imfn.experiments import level_errors
+from keras_imfn.experiments import level_errors_table
+from keras_imfn.experiments import train_local_then_end_to_end
 
 
 def main():
@@ -67,7 +67,7 @@ def main():
     mean_image = float(((train_digits.mean(0) / 255.0 - test) ** 2).mean())
     print(f"\nBackend {keras.backend.backend()}, {model.count_params():,} parameters, "
           f"{len(test)} test sequences of {args.sequence_length} digits ({source}).")
-    print(markdown_table(rows))
+    print(level_errors_table(rows))
     print(f"Mean-image predictor: MSE {mean_image:.6f}")
     if args.output:
         with open(args.output, "w") as f:

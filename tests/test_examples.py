@@ -96,7 +96,7 @@ def test_pixel_mse_takes_sequences_of_any_rank():
     import keras
 
     from keras_imfn import TreeMemory
-    from keras_imfn.evaluation import pixel_mse
+    from keras_imfn.experiments import pixel_mse
 
     x = np.random.default_rng(0).random((6, 4, 5)).astype("float32")
     tree = TreeMemory(8, 4, leaf_hidden_dim=16)

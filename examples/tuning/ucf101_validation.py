@@ -16,10 +16,10 @@ import argparse
 import json
 import time
 
-from keras_imfn.callbacks import KeepBestWeights
-from keras_imfn.evaluation import level_errors
+from keras_imfn import KeepBestWeights
+from keras_imfn.experiments import level_errors
+from keras_imfn.experiments import train_local_then_end_to_end
 from keras_imfn.experiments import ucf101_video as experiment
-from keras_imfn.training import train_local_then_end_to_end
 
 
 def main():

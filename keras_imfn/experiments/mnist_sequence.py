@@ -30,6 +30,7 @@ import numpy as np
 
 from keras_imfn import metrics
 from keras_imfn.datasets import mnist
+from keras_imfn.experiments import reporting
 from keras_imfn.losses import SSIMLoss
 from keras_imfn.baselines.gru_compressor import GRUCompressor
 from keras_imfn.baselines.mamba_compressor import MambaCompressor
@@ -403,25 +404,19 @@ def markdown_table(results):
     Plus the training time per seed and each model's training loss (the
     reference rows are not trained: `–`).
     """
-    lines = ["| Model | MSE ± std | PSNR ± std | SSIM ± std | Params | train s | loss |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for name, row in results["models"].items():
-        lines.append(
-            f"| {name} | {row['mse']['mean']:.6f} ± {row['mse']['std']:.6f} | "
-            f"{row['psnr']['mean']:.2f} ± {row['psnr']['std']:.2f} | "
-            f"{row['ssim']['mean']:.4f} ± {row['ssim']['std']:.4f} | "
-            f"{row['params']:,} | {row['train_seconds']:.0f} | {row.get('loss', '–')} |"
-        )
-    return "\n".join(lines)
+    return reporting.markdown_table(
+        ["Model", "MSE ± std", "PSNR ± std", "SSIM ± std", "Params", "train s", "loss"],
+        [[name, f"{row['mse']['mean']:.6f} ± {row['mse']['std']:.6f}",
+          f"{row['psnr']['mean']:.2f} ± {row['psnr']['std']:.2f}",
+          f"{row['ssim']['mean']:.4f} ± {row['ssim']['std']:.4f}",
+          f"{row['params']:,}", f"{row['train_seconds']:.0f}", row.get("loss", "–")]
+         for name, row in results["models"].items()],
+    )
 
 
 def save_reconstructions_png(path, originals, examples):
     """One row of digits per model under the originals (first test sequence)."""
-    from PIL import Image
-
-    rows = [originals[0]] + [examples[name][0] for name in examples]
-    grid = np.concatenate([np.concatenate(list(row), axis=1) for row in rows], axis=0)
-    Image.fromarray((np.clip(grid, 0, 1) * 255).astype("uint8")).save(path)
+    reporting.save_rows_png(path, [originals[0]] + [examples[name][0] for name in examples])
     return ["original"] + list(examples)
 
 

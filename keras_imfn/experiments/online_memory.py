@@ -28,6 +28,7 @@ import numpy as np
 
 from keras_imfn.datasets import mnist
 from keras_imfn.experiments import mnist_sequence
+from keras_imfn.experiments import reporting
 from keras_imfn.layers.imfn_student import IMFNStudent
 from keras_imfn.models.distillation_trainer import DistillationTrainer
 from keras_imfn.models.tree_memory_cell import TreeMemoryCell
@@ -298,46 +299,31 @@ def run(config, data_dir=None, run_dir=None, lengths=None, seed=0, log=print, va
 
 def markdown_table(results):
     """One table: per T, every row's test MSE, SSIM, ratio, state and costs."""
-    lines = ["| T | model | MSE | SSIM | / teacher | state (numbers) | step at t=10 | "
-             "step at t=T | train s |", "| --- " * 9 + "|"]
-    for length, rows in results["lengths"].items():
-        for row in rows.values():
+    rows = []
+    for length, by_name in results["lengths"].items():
+        for row in by_name.values():
             test = row["test"]
             times = row.get("step_seconds", {})
             step = [f"{times[k] * 1e3:.1f} ms" if k in times else "–"
                     for k in (str(min(10, int(length))), length)]
             name = row["model"] + (" (chosen)" if row.get("chosen_on_validation") else "")
-            lines.append(
-                f"| {length} | {name} | {test['mse']:.5f} | {test['ssim']:.4f} | "
-                f"{test['ratio']:.3f} | {row['state_numbers'] or '–'} | {step[0]} | "
-                f"{step[1]} | {row['train_seconds']:.0f} |")
-    return "\n".join(lines)
+            rows.append([length, name, f"{test['mse']:.5f}", f"{test['ssim']:.4f}",
+                         f"{test['ratio']:.3f}", row["state_numbers"] or "–", *step,
+                         f"{row['train_seconds']:.0f}"])
+    return reporting.markdown_table(
+        ["T", "model", "MSE", "SSIM", "/ teacher", "state (numbers)", "step at t=10",
+         "step at t=T", "train s"], rows)
 
 
 def save_png(path, results, pictures):
     """Per T, one labelled row of digits per model (the first test sequence)."""
-    from PIL import Image
-    from PIL import ImageDraw
-    from PIL import ImageFont
-
-    font = ImageFont.load_default(size=12)
-    label_width, gap = 260, 6
-    blocks = []
+    rows, labels = [], []
     for length, examples in pictures.items():
-        rows = results["lengths"][str(length)]
+        by_name = results["lengths"][str(length)]
         for name, digits in examples.items():
-            strip = np.concatenate(list(np.clip(digits, 0, 1)), axis=1)
-            image = Image.new("L", (label_width + strip.shape[1], strip.shape[0] + gap), 255)
-            image.paste(Image.fromarray((strip * 255).astype("uint8")), (label_width, 0))
             label = f"T={length} {name}"
-            if name in rows:
-                label += f"\ntest MSE {rows[name]['test']['mse']:.4f}"
-            ImageDraw.Draw(image).multiline_text((4, 1), label, fill=0, font=font)
-            blocks.append(image)
-    width = max(block.width for block in blocks)
-    canvas = Image.new("L", (width, sum(block.height for block in blocks)), 255)
-    top = 0
-    for block in blocks:
-        canvas.paste(block, (0, top))
-        top += block.height
-    canvas.save(path)
+            if name in by_name:
+                label += f"\ntest MSE {by_name[name]['test']['mse']:.4f}"
+            rows.append(digits)
+            labels.append(label)
+    reporting.save_rows_png(path, rows, labels)

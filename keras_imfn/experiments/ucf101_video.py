@@ -30,15 +30,16 @@ import numpy as np
 
 from keras_imfn.callbacks import KeepBestWeights
 from keras_imfn.datasets import ucf101
-from keras_imfn.evaluation import level_errors
-from keras_imfn.evaluation import psnr_of_mse
+from keras_imfn.experiments import reporting
+from keras_imfn.experiments.evaluation import error_stats
+from keras_imfn.experiments.evaluation import level_errors
+from keras_imfn.experiments.training import train_local_then_end_to_end
 from keras_imfn.layers.patch_tokenizer import PatchDetokenizer
 from keras_imfn.layers.patch_tokenizer import PatchTokenizer
 from keras_imfn.layers.patch_tokenizer import patchify
 from keras_imfn.layers.patch_tokenizer import unpatchify
 from keras_imfn.models.tree_memory import TreeMemory
 from keras_imfn.pca import principal_components
-from keras_imfn.training import train_local_then_end_to_end
 
 PRESETS = {
     # Seconds: what the tests run.
@@ -206,10 +207,7 @@ def _unblocks(blocks, shape, clips_shape, patch_size):
 
 
 def _per_clip(test, restored):
-    per_clip = ((restored - test) ** 2).reshape(len(test), -1).mean(axis=1)
-    mse = float(per_clip.mean())
-    return {"mse": mse, "mse_std": float(per_clip.std()), "psnr": psnr_of_mse(mse),
-            "psnr_std": float(np.std(10 * np.log10(1 / per_clip)))}
+    return error_stats(((restored - test) ** 2).reshape(len(test), -1).mean(axis=1))
 
 
 def pca_rows(train, test, config):
@@ -259,8 +257,8 @@ def run(config, data_dir, split=1, run_dir=None, cache_dir=None, verbose=2):
     """Trains the tree on the train split and tabulates the test split.
 
     With `run_dir`, training is resumable (see
-    `keras_imfn.training.train_local_then_end_to_end`), the best weights so
-    far included.
+    `keras_imfn.experiments.train_local_then_end_to_end`), the best weights
+    so far included.
 
     Returns:
         `(results, model, test)`: results as in the example's JSON.
@@ -323,19 +321,20 @@ def run(config, data_dir, split=1, run_dir=None, cache_dir=None, verbose=2):
 
 def markdown_table(results):
     """`Level | Compression | MSE ± std | PSNR ± std` plus the reference PSNRs."""
-    lines = ["| Level | Compression | MSE ± std | PSNR ± std | untrained tree (PSNR) | "
-             "PCA, same size (PSNR) | group mean frame (PSNR) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
     leaf = results["leaf"]
-    lines.append(f"| leaf (tokenizer) | 1-to-1 | {leaf['mse']:.6f} | {leaf['psnr']:.2f} | "
-                 f"{leaf['untrained_psnr']:.2f} | {leaf['pca_psnr']:.2f} | – |")
+    rows = [["leaf (tokenizer)", "1-to-1", f"{leaf['mse']:.6f}", f"{leaf['psnr']:.2f}",
+             f"{leaf['untrained_psnr']:.2f}", f"{leaf['pca_psnr']:.2f}", "–"]]
     for row in results["levels"]:
-        lines.append(
-            f"| L{row['level']} | {row['compression']}-to-1 | {row['mse']['mean']:.6f} ± "
-            f"{row['mse']['std']:.6f} | {row['psnr']['mean']:.2f} ± {row['psnr']['std']:.2f} | "
-            f"{row['untrained_psnr']:.2f} | {row['pca_psnr']:.2f} | "
-            f"{row['mean_frame_psnr']:.2f} |"
-        )
+        rows.append([
+            f"L{row['level']}", f"{row['compression']}-to-1",
+            f"{row['mse']['mean']:.6f} ± {row['mse']['std']:.6f}",
+            f"{row['psnr']['mean']:.2f} ± {row['psnr']['std']:.2f}",
+            f"{row['untrained_psnr']:.2f}", f"{row['pca_psnr']:.2f}",
+            f"{row['mean_frame_psnr']:.2f}",
+        ])
+    lines = [reporting.markdown_table(
+        ["Level", "Compression", "MSE ± std", "PSNR ± std", "untrained tree (PSNR)",
+         "PCA, same size (PSNR)", "group mean frame (PSNR)"], rows)]
     validation = results["data"]["validation"]
     if "selected" in validation:
         at = validation["selected"]
@@ -351,10 +350,7 @@ def markdown_table(results):
 
 def save_strip_png(path, model, test, clip=0):
     """Original frames (top row) against the reconstruction from each level."""
-    from PIL import Image
-
     rows = [test[clip]]
     for level in range(model.num_levels):
         rows.append(keras.ops.convert_to_numpy(model.reconstruct(test[clip : clip + 1], level))[0])
-    strip = np.concatenate([np.concatenate(list(frames), axis=1) for frames in rows], axis=0)
-    Image.fromarray((np.clip(strip, 0, 1) * 255).astype("uint8")).save(path)
+    reporting.save_rows_png(path, rows)

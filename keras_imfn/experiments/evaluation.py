@@ -1,4 +1,5 @@
-"""Per-level reconstruction tables for `TreeMemory`."""
+"""Evaluation of the experiments: per-level errors of a tree, the error
+statistics of a table row, a student against its teacher."""
 
 import math
 
@@ -9,6 +10,24 @@ import numpy as np
 def psnr_of_mse(mse):
     """PSNR in dB of a mean squared error, for signals in [0, 1]."""
     return 10.0 * math.log10(1.0 / mse) if mse > 0 else math.inf
+
+
+def error_stats(per_item_mse):
+    """The error columns of a table row from the MSE of each item (sequence, clip).
+
+    Returns:
+        A dict: `mse`, the mean of `per_item_mse`; `mse_std`, their standard
+        deviation; `psnr`, the PSNR of the mean MSE (the source's definition,
+        `psnr_of_mse`); `psnr_std`, the standard deviation of the per-item PSNR.
+    """
+    per_item_mse = np.asarray(per_item_mse)
+    mse = float(per_item_mse.mean())
+    return {
+        "mse": mse,
+        "mse_std": float(per_item_mse.std()),
+        "psnr": psnr_of_mse(mse),
+        "psnr_std": float(np.std(10.0 * np.log10(1.0 / per_item_mse))),
+    }
 
 
 def level_errors(model, x, batch_size=128):
@@ -33,34 +52,14 @@ def level_errors(model, x, batch_size=128):
             restored = keras.ops.convert_to_numpy(model.reconstruct(batch, level=level))
             axes = tuple(range(1, batch.ndim))
             per_sequence.append(((restored - batch) ** 2).mean(axis=axes))
-        per_sequence = np.concatenate(per_sequence)
-        mse = float(per_sequence.mean())
         rows.append(
             {
                 "level": "leaf" if level < 0 else level,
                 "compression": 1 if level < 0 else 2 ** (level + 1),
-                "mse": mse,
-                "mse_std": float(per_sequence.std()),
-                "psnr": psnr_of_mse(mse),
-                "psnr_std": float(np.std(10.0 * np.log10(1.0 / per_sequence))),
+                **error_stats(np.concatenate(per_sequence)),
             }
         )
     return rows
-
-
-def markdown_table(rows):
-    """Formats `level_errors` rows as a markdown table."""
-    lines = [
-        "| level | compression | MSE ± std | PSNR (dB) ± std |",
-        "| --- | --- | --- | --- |",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row['level']} | {row['compression']}-to-1 | "
-            f"{row['mse']:.6f} ± {row['mse_std']:.6f} | "
-            f"{row['psnr']:.2f} ± {row['psnr_std']:.2f} |"
-        )
-    return "\n".join(lines)
 
 
 def pixel_mse(model, memories, x, batch_size=128):
