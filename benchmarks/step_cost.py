@@ -97,6 +97,9 @@ def parse_args(argv=None):
                    help="keep the rows of an earlier run into the same --output (its "
                         ".partial.json, written after every model, else the JSON) and "
                         "measure only the missing ones")
+    p.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"), default=None,
+                   help="measure nothing: write the FLOPs change between two saved JSONs "
+                        "of this script as markdown to --output")
     args = p.parse_args(argv)
     if args.quick:
         args.presets = args.presets or ["cpu"]
@@ -484,8 +487,35 @@ def source_state():
         return None
 
 
+def compare(before_paths, after_paths):
+    """Markdown: FLOPs per sequence before and after, for the rows both measured."""
+    def rows(paths):
+        found = {}
+        for path in paths:
+            with open(path) as f:
+                for row in json.load(f)["rows"]:
+                    found[row["preset"], row["model"], row["phase"]] = row
+        return found
+
+    before, after = rows(before_paths), rows(after_paths)
+    lines = ["| preset | model | phase | MFLOP/seq before | MFLOP/seq after | change |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for key in (k for k in before if k in after):
+        old, new = before[key]["flops_per_sequence"], after[key]["flops_per_sequence"]
+        lines.append(f"| {' | '.join(key)} | {old / 1e6:,.0f} | {new / 1e6:,.0f} "
+                     f"| {100 * (new / old - 1):+.1f}% |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.compare:
+        before, after = ([path for path in paths.split(",")] for paths in args.compare)
+        table = compare(before, after)
+        with open(args.output, "w") as f:
+            f.write(table)
+        print(table)
+        return
     backend = _select_backend(args.backend)
     from keras_imfn.datasets import mnist
     from keras_imfn.experiments import mnist_sequence as experiment
