@@ -85,15 +85,48 @@ def mnist_numbers():
                 published=published)
 
 
+STEP_COST = ("step_cost_before_cpu_jax", "step_cost_after_cpu_jax")  # benchmarks/results/
+
+
+def training_flops():
+    """MFLOP per sequence of one training step at the cpu shape, by (model, phase),
+    from `benchmarks/step_cost.py`'s saved JSON (the later file wins: IMFN's after
+    the one-pass step; the baselines' code did not change)."""
+    flops = {}
+    for name in STEP_COST:
+        with open(DOCS.parent / "benchmarks" / "results" / f"{name}.json") as f:
+            for row in json.load(f)["rows"]:
+                flops[row["model"], row["phase"]] = row["flops_per_sequence"] / 1e6
+    return flops
+
+
+def flops_sentence(flops):
+    """Which model's training step costs more, here and at the paper shape."""
+    baselines = {name: flops[name, "train"] for name in BASELINES if (name, "train") in flops}
+    ours = flops["imfn", "end_to_end"]
+    cheaper = [BASELINES[name] for name, value in baselines.items() if value < ours]
+    here = ("IMFN's end-to-end step is the cheapest per sequence" if not cheaper else
+            f"IMFN's end-to-end step costs more per sequence than the {', '.join(cheaper)}'s")
+    with open(DOCS.parent / "benchmarks" / "results" / "step_cost_after_paper_batch4_jax.json") as f:
+        paper = {row["model"]: row["flops_per_sequence"] for row in json.load(f)["rows"]
+                 if row["phase"] in ("end_to_end", "train")}
+    return (f"{here} at this shape; at the source's shape (T=128, d=1024) it costs "
+            f"{paper['imfn'] / paper['transformer']:.1f} times the Transformer's "
+            "([benchmarks](benchmarks.md)).")
+
+
 def mnist_block(link):
     numbers = mnist_numbers()
+    flops = training_flops()
     models, ours, published, config = (numbers[k] for k in ("models", "ours", "published", "config"))
     rows = [["**IMFN (ours)**", _mean_std(ours, "mse", 4), _mean_std(ours, "psnr", 2),
-             _mean_std(ours, "ssim", 3), f"{ours['params']:,}"],
+             _mean_std(ours, "ssim", 3), f"{ours['params']:,}",
+             f"{flops['imfn', 'end_to_end']:,.0f} ({flops['imfn', 'local']:,.0f} local)"],
             ["IMFN, published (source's own setting)", f"{published['imfn_mse']:.4f}",
-             f"{psnr_of(published['imfn_mse']):.2f}", "–", "–"]]
+             f"{psnr_of(published['imfn_mse']):.2f}", "–", "–", "–"]]
     rows += [[label, _mean_std(models[name], "mse", 4), _mean_std(models[name], "psnr", 2),
-              _mean_std(models[name], "ssim", 3), f"{models[name]['params']:,}"]
+              _mean_std(models[name], "ssim", 3), f"{models[name]['params']:,}",
+              f"{flops[name, 'train']:,.0f}" if (name, "train") in flops else "–"]
              for name, label in {**BASELINES, **REFERENCES}.items()]
     trained = [name for name in models if name in BASELINES or name in REFERENCES]
     best_mse = all(ours["mse"]["mean"] < models[name]["mse"]["mean"] for name in trained)
@@ -121,7 +154,11 @@ def mnist_block(link):
     results = load(MNIST_TABLE)
     return "\n\n".join([
         "## MNIST sequences: IMFN against Transformer, Mamba and GRU compressors",
-        table(["model", "MSE ± std", "PSNR (dB) ± std", "SSIM ± std", "parameters"], rows),
+        table(["model", "MSE ± std", "PSNR (dB) ± std", "SSIM ± std", "parameters",
+               "training MFLOP / sequence"], rows),
+        "Parameters are matched, as the source does; the last column is the other budget, "
+        "the FLOPs of one training step per sequence at this shape (XLA's count, "
+        "`benchmarks/step_cost.py`, IMFN end to end and in its local phase). " + flops_sentence(flops),
         f"![The first test sequence: the original digits, then each model's reconstruction]"
         f"({MNIST_PICTURE})",
         "Every model on the first test sequence, composed by `python docs/pictures.py` from "
