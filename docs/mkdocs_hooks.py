@@ -63,7 +63,7 @@ class DoctestBlocksExtension(Extension):
 
 # SweeperMerge.initialize_from_pairs documents `left, right:` as one entry of
 # `Args:`; Google style wants `left:` and `right:` on lines of their own.
-KNOWN_DOCSTRING_WARNINGS = ("Parameter 'left, right' does not appear in the function signature",)
+KNOWN_DOCSTRING_WARNINGS = ()
 
 
 class _KnownWarningsAsInfo(logging.Filter):

@@ -172,8 +172,9 @@ class SweeperMerge(keras.layers.Layer):
         """Sets the linear skip (and an inverse's) to PCA of the pairs.
 
         Args:
-            left, right: numpy arrays `(..., memory_dim)` of the states this
+            left: numpy array `(..., memory_dim)`, the left states this
                 sweeper will merge (e.g. a level's children on training data).
+            right: numpy array of the same shape, the right states.
             inverse: optional `SweeperInverse(skip="linear")` to set to the
                 transpose, so that `inverse(merge(pair))` starts as the PCA
                 reconstruction of the pair.
