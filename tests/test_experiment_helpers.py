@@ -1,9 +1,72 @@
+import keras
 import numpy as np
 import pytest
+from conftest import random_sequences
 
+from keras_imfn import TreeMemory
+from keras_imfn.callbacks import NonFiniteLossError
 from keras_imfn.experiments import error_stats
 from keras_imfn.experiments import markdown_table
 from keras_imfn.experiments import save_rows_png
+from keras_imfn.experiments import train_local_then_end_to_end
+
+
+class Batches(keras.utils.PyDataset):
+    """Two batches of `(x,)` per epoch, counting the epochs it was told of."""
+
+    def __init__(self, x):
+        super().__init__()
+        self.x, self.epochs = x, 0
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        return (self.x[4 * index : 4 * index + 4],)
+
+    def on_epoch_end(self):
+        self.epochs += 1
+
+
+def tree():
+    return TreeMemory(memory_dim=8, sequence_length=4)
+
+
+def test_recipe_compiles_each_phase_with_its_own_arguments_and_targets_only_with_a_loss():
+    data = Batches(random_sequences(8, 4, 6))
+    model = tree()
+    histories = train_local_then_end_to_end(
+        model, data, 1, 2, verbose=0, inputs_as_targets=True,
+        compile_kwargs={"end_to_end": dict(loss="mse", loss_weights=0.5, metrics=["mae"])})
+    # The local phase compiles no loss (and gets no targets, which a tree
+    # trained on its own losses rejects); the fine-tune gets (x, x).
+    assert "mae" not in histories["local"].history
+    assert len(histories["end_to_end"].history["mae"]) == 2
+    assert model.end_to_end
+    # One data set through both phases, its epoch hooks run as in plain fits
+    # of 1 and 2 epochs: fresh batches every epoch.
+    plain, reference = Batches(data.x), tree()
+    reference.compile(optimizer="adam")
+    reference.fit(plain, epochs=1, verbose=0)
+    reference.fit(plain, epochs=2, verbose=0)
+    assert data.epochs == plain.epochs >= 3
+    x = random_sequences(8, 4, 6)
+    history = train_local_then_end_to_end(tree(), x, 1, 0, batch_size=4, verbose=0,
+                                          compile_kwargs=dict(loss="mse"), inputs_as_targets=True)
+    assert history["local"] is not None and history["end_to_end"] is None
+
+
+def test_recipe_rejects_mixed_compile_arguments_and_stops_on_a_non_finite_loss():
+    x = random_sequences(8, 4, 6)
+    with pytest.raises(ValueError, match="by phase"):
+        train_local_then_end_to_end(tree(), x, 1, 1, verbose=0,
+                                    compile_kwargs={"local": {}, "loss": "mse"})
+    with pytest.raises(TypeError, match="inputs_as_targets"):
+        train_local_then_end_to_end(tree(), [x], 1, 0, verbose=0, inputs_as_targets=True,
+                                    compile_kwargs=dict(loss="mse"))
+    x[0, 0, 0] = np.nan
+    with pytest.raises(NonFiniteLossError):
+        train_local_then_end_to_end(tree(), x, 1, 0, batch_size=8, verbose=0)
 
 
 def test_error_stats_and_markdown_table():

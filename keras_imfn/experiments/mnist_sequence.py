@@ -29,8 +29,10 @@ import keras
 import numpy as np
 
 from keras_imfn import metrics
+from keras_imfn.callbacks import with_non_finite_guard
 from keras_imfn.datasets import mnist
 from keras_imfn.experiments import reporting
+from keras_imfn.experiments.training import train_local_then_end_to_end
 from keras_imfn.losses import SSIMLoss
 from keras_imfn.baselines.gru_compressor import GRUCompressor
 from keras_imfn.baselines.mamba_compressor import MambaCompressor
@@ -184,10 +186,15 @@ def compile_options(config, learning_rate, structure=True):
     out (IMFN's local phase, whose losses are per level).
     """
     options = dict(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0))
-    weight = config.get("ssim_loss_weight", 0.0)
-    if structure and weight:
-        options.update(loss=SSIMLoss(channel_axis=None), loss_weights=float(weight))
+    if structure:
+        options.update(structure_loss(config))
     return options
+
+
+def structure_loss(config):
+    """The preset's SSIM term as `compile` arguments (`{}` when its weight is 0)."""
+    weight = config.get("ssim_loss_weight", 0.0)
+    return dict(loss=SSIMLoss(channel_axis=None), loss_weights=float(weight)) if weight else {}
 
 
 def compile_model(model, data, config, learning_rate, structure=True):
@@ -203,9 +210,6 @@ def train_and_evaluate(name, config, train_digits, test, seed):
     model = build_model(name, config)
     steps = config["local_steps"] + config["end_to_end_steps"]
     per_epoch = config["steps_per_epoch"]
-    data = mnist.MNISTSequences(
-        train_digits, config["sequence_length"], config["batch_size"], per_epoch, seed=seed
-    )
     rows = {}
     started = time.time()
     if name == "imfn":
@@ -214,10 +218,15 @@ def train_and_evaluate(name, config, train_digits, test, seed):
             rows["imfn_local"] = dict(score(test, restored), examples=restored[:1],
                                       train_seconds=time.time() - started)
 
-        train_imfn(model, config, train_digits, seed, data=data, after_local=score_local)
+        train_imfn(model, config, train_digits, seed, after_local=score_local)
     else:
-        compile_model(model, data, config, LEARNING_RATE)
-        model.fit(data, epochs=math.ceil(steps / per_epoch), verbose=0)
+        options = compile_options(config, LEARNING_RATE)
+        model.compile(**options)
+        data = mnist.MNISTSequences(train_digits, config["sequence_length"],
+                                    config["batch_size"], per_epoch, seed=seed,
+                                    targets="loss" in options)  # (x, x) for the SSIM term
+        model.fit(data, epochs=math.ceil(steps / per_epoch),
+                  callbacks=with_non_finite_guard([]), verbose=0)
     restored = reconstruct_all(model, test)
     rows[name] = dict(score(test, restored), examples=restored[:1],
                       train_seconds=time.time() - started)
@@ -239,7 +248,7 @@ def train_imfn(model, config, train_digits, seed, data=None, after_local=None,
         data: optional `MNISTSequences` to train on (else made from the digits).
         after_local: optional callable run between the phases.
         checkpoint_dir: optional directory; each phase backs up every epoch
-            there, so a stopped run resumes (`keras.callbacks.BackupAndRestore`).
+            there, so a stopped run resumes (see `train_local_then_end_to_end`).
     """
     per_epoch = config["steps_per_epoch"]
     if data is None:
@@ -251,21 +260,17 @@ def train_imfn(model, config, train_digits, seed, data=None, after_local=None,
         train_digits, config["sequence_length"], INIT_SEQUENCES, seed=seed + 1_000_000
     ))
 
-    def backup(phase):
-        if checkpoint_dir is None:
-            return []
-        return [keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, phase))]
-
-    if config["local_steps"]:
-        compile_model(model, data, config, LEARNING_RATE, structure=False)
-        model.fit(data, epochs=math.ceil(config["local_steps"] / per_epoch),
-                  callbacks=backup("local"), verbose=0)
+    # The local phase trains on the per-level losses alone; the end-to-end
+    # phase adds the SSIM term, with the digits as its targets.
+    recipe = dict(learning_rate=LEARNING_RATE, fine_tune_learning_rate=FINE_TUNE_LEARNING_RATE,
+                  compile_kwargs={"end_to_end": structure_loss(config)},
+                  inputs_as_targets=True, checkpoint_dir=checkpoint_dir, verbose=0)
+    train_local_then_end_to_end(model, data, math.ceil(config["local_steps"] / per_epoch), 0,
+                                **recipe)
     if after_local is not None:
         after_local()
-    model.end_to_end = True
-    compile_model(model, data, config, FINE_TUNE_LEARNING_RATE)
-    model.fit(data, epochs=math.ceil(config["end_to_end_steps"] / per_epoch),
-              callbacks=backup("end_to_end"), verbose=0)
+    train_local_then_end_to_end(model, data, 0, math.ceil(config["end_to_end_steps"] / per_epoch),
+                                **recipe)
 
 
 def run(config, models=MODELS, data_dir=None, run_dir=None, log=print):

@@ -26,6 +26,7 @@ import time
 import keras
 import numpy as np
 
+from keras_imfn.callbacks import with_non_finite_guard
 from keras_imfn.datasets import mnist
 from keras_imfn.experiments import mnist_sequence
 from keras_imfn.experiments import reporting
@@ -213,7 +214,7 @@ def train_student(teacher, variant, config, train_digits, run, seed, log):
     seconds = run.trained(
         f"T{length}/{variant}/trained", f"T{length}-{variant}.weights.h5", trainer,
         lambda: trainer.fit(data, epochs=-(-config["student_steps"] // per_epoch),
-                            callbacks=callbacks, verbose=0),
+                            callbacks=with_non_finite_guard(callbacks), verbose=0),
         log)
     return trainer, seconds
 

@@ -1,8 +1,12 @@
-"""The recommended training recipe of `TreeMemory`: local, then end to end."""
+"""The training recipe of `TreeMemory`: local, then end to end."""
 
 import os
 
 import keras
+
+from keras_imfn.callbacks import with_non_finite_guard
+
+PHASES = ("local", "end_to_end")
 
 
 def train_local_then_end_to_end(
@@ -15,6 +19,7 @@ def train_local_then_end_to_end(
     checkpoint_dir=None,
     verbose="auto",
     compile_kwargs=None,
+    inputs_as_targets=False,
     **fit_kwargs,
 ):
     """Trains a `TreeMemory` with local losses, then fine-tunes it end to end.
@@ -24,9 +29,16 @@ def train_local_then_end_to_end(
     training followed by a pixel-loss fine-tune through the whole tree (at a
     lower learning rate) gets the best of both (`docs/results.md`).
 
+    Each phase sets `model.end_to_end` and compiles afresh with Adam
+    (`clipnorm=1.0`), so a `compile` made before this call is not kept, and
+    stops with `NonFiniteLossError` on a NaN or infinite loss
+    (`keras_imfn.callbacks.StopOnNonFiniteLoss`).
+
     With `checkpoint_dir`, an interrupted run resumes where it stopped: each
-    phase backs up every epoch (`keras.callbacks.BackupAndRestore`) and saves
-    its weights when done, so a finished phase is never trained again.
+    phase backs up every epoch (`keras.callbacks.BackupAndRestore`, in
+    `{checkpoint_dir}/{phase}/`) and saves its weights when done
+    (`{checkpoint_dir}/{phase}.weights.h5`), so a finished phase is never
+    trained again.
 
     Args:
         model: a `TreeMemory`.
@@ -37,11 +49,17 @@ def train_local_then_end_to_end(
         fine_tune_learning_rate: Adam learning rate of the fine-tune.
         checkpoint_dir: optional directory for resumable training.
         verbose: passed to `fit`.
-        compile_kwargs: optional dict of further `compile` arguments for
-            both phases (`loss`, `loss_weights`, `metrics`, ...), e.g. an
-            `SSIMLoss` added to the pixel loss (the data then yield `(x, x)`);
-            every phase compiles afresh with Adam, so a `compile` made before
-            this call is not kept.
+        compile_kwargs: optional further `compile` arguments (`loss`,
+            `loss_weights`, `metrics`, ...): one dict for both phases, or
+            one per phase as `{"local": {...}, "end_to_end": {...}}` (a phase
+            left out compiles with Adam alone), e.g. an `SSIMLoss` added to
+            the pixel loss of the end-to-end phase only.
+        inputs_as_targets: give the inputs as the targets (`(x, x)`) in each
+            phase that compiles a `loss`, and no targets in a phase that
+            does not (a tree trained on its own losses rejects them).
+            Arrays or a `keras.utils.PyDataset` yielding `(x,)` or `x`;
+            otherwise the data give the targets a compiled loss needs
+            (`y=...` or `(x, y)` batches).
         **fit_kwargs: other `fit` arguments (`batch_size`, `validation_data`,
             `callbacks`, ...).
 
@@ -50,21 +68,22 @@ def train_local_then_end_to_end(
         `None` for a phase skipped or restored from its checkpoint.
     """
     phases = (
-        ("local", local_epochs, learning_rate, False),
-        ("end_to_end", end_to_end_epochs, fine_tune_learning_rate, True),
+        ("local", local_epochs, learning_rate),
+        ("end_to_end", end_to_end_epochs, fine_tune_learning_rate),
     )
+    compile_by_phase = _compile_kwargs_by_phase(compile_kwargs)
     callbacks = list(fit_kwargs.pop("callbacks", None) or [])
     if checkpoint_dir is not None and not model.built:
         # Restoring a backup (or a finished phase) needs the model's variables.
         model(_first_inputs(data)[:1])
     histories = {}
-    for phase, epochs, rate, end_to_end in phases:
+    for phase, epochs, rate in phases:
         histories[phase] = None
         if epochs <= 0:
             continue
-        model.end_to_end = end_to_end
-        model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=1.0),
-                      **(compile_kwargs or {}))
+        model.end_to_end = phase == "end_to_end"
+        options = compile_by_phase[phase]
+        model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=1.0), **options)
         phase_callbacks = list(callbacks)
         if checkpoint_dir is not None:
             finished = os.path.join(checkpoint_dir, f"{phase}.weights.h5")
@@ -73,12 +92,79 @@ def train_local_then_end_to_end(
                 continue
             backup = keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, phase))
             phase_callbacks.append(backup)
+        phase_data, phase_fit_kwargs = data, fit_kwargs
+        if inputs_as_targets and "loss" in options:
+            phase_data, phase_fit_kwargs = _with_inputs_as_targets(data, fit_kwargs)
         histories[phase] = model.fit(
-            data, epochs=epochs, callbacks=phase_callbacks, verbose=verbose, **fit_kwargs
+            phase_data,
+            epochs=epochs,
+            callbacks=with_non_finite_guard(phase_callbacks),
+            verbose=verbose,
+            **phase_fit_kwargs,
         )
         if checkpoint_dir is not None:
             model.save_weights(finished)
     return histories
+
+
+def _compile_kwargs_by_phase(compile_kwargs):
+    """`{phase: compile kwargs}` from one dict for both phases or one per phase."""
+    compile_kwargs = dict(compile_kwargs or {})
+    by_phase = set(compile_kwargs) & set(PHASES)
+    if not by_phase:
+        return {phase: compile_kwargs for phase in PHASES}
+    if by_phase != set(compile_kwargs):
+        raise ValueError(
+            "`compile_kwargs` is either `compile` arguments for both phases or a dict of "
+            f"them by phase, with keys from {PHASES}; received keys {sorted(compile_kwargs)}."
+        )
+    return {phase: dict(compile_kwargs.get(phase) or {}) for phase in PHASES}
+
+
+def _with_inputs_as_targets(data, fit_kwargs):
+    """`(data, fit_kwargs)` for `fit` with the inputs of `data` as its targets."""
+    if isinstance(data, keras.utils.PyDataset):
+        return _InputsAsTargets(data), fit_kwargs
+    if hasattr(data, "shape"):
+        return data, dict(fit_kwargs, y=data)
+    raise TypeError(
+        "`inputs_as_targets` takes arrays or a `keras.utils.PyDataset`; received "
+        f"{type(data).__name__}. Give other data their targets yourself (`(x, x)` batches)."
+    )
+
+
+class _InputsAsTargets(keras.utils.PyDataset):
+    """The batches of a `PyDataset` as `(x, x)`; its epoch hooks still run.
+
+    One `PyDataset` serves both phases, so that one drawing fresh batches
+    every epoch goes on counting its epochs through the fine-tune.
+    """
+
+    def __init__(self, data):
+        super().__init__(
+            workers=data.workers,
+            use_multiprocessing=data.use_multiprocessing,
+            max_queue_size=data.max_queue_size,
+        )
+        self.data = data
+
+    @property
+    def num_batches(self):
+        return self.data.num_batches
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        batch = self.data[index]
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return x, x
+
+    def on_epoch_begin(self):
+        self.data.on_epoch_begin()
+
+    def on_epoch_end(self):
+        self.data.on_epoch_end()
 
 
 def _first_inputs(data):
