@@ -36,24 +36,20 @@ def test_recipe_compiles_each_phase_with_its_own_arguments_and_targets_only_with
     data = Batches(random_sequences(8, 4, 6))
     model = tree()
     histories = train_local_then_end_to_end(
-        model, data, 1, 2, verbose=0, inputs_as_targets=True,
+        model, data, 1, 1, verbose=0, inputs_as_targets=True,
         compile_kwargs={"end_to_end": dict(loss="mse", loss_weights=0.5, metrics=["mae"])})
     # The local phase compiles no loss (and gets no targets, which a tree
     # trained on its own losses rejects); the fine-tune gets (x, x).
     assert "mae" not in histories["local"].history
-    assert len(histories["end_to_end"].history["mae"]) == 2
+    assert len(histories["end_to_end"].history["mae"]) == 1
     assert model.end_to_end
-    # One data set through both phases, its epoch hooks run as in plain fits
-    # of 1 and 2 epochs: fresh batches every epoch.
+    # One data set through both phases, its epoch hooks run as in two plain
+    # fits: fresh batches every epoch.
     plain, reference = Batches(data.x), tree()
     reference.compile(optimizer="adam")
     reference.fit(plain, epochs=1, verbose=0)
-    reference.fit(plain, epochs=2, verbose=0)
-    assert data.epochs == plain.epochs >= 3
-    x = random_sequences(8, 4, 6)
-    history = train_local_then_end_to_end(tree(), x, 1, 0, batch_size=4, verbose=0,
-                                          compile_kwargs=dict(loss="mse"), inputs_as_targets=True)
-    assert history["local"] is not None and history["end_to_end"] is None
+    reference.fit(plain, epochs=1, verbose=0)
+    assert data.epochs == plain.epochs >= 2
 
 
 def test_recipe_rejects_mixed_compile_arguments_and_stops_on_a_non_finite_loss():
@@ -64,9 +60,12 @@ def test_recipe_rejects_mixed_compile_arguments_and_stops_on_a_non_finite_loss()
     with pytest.raises(TypeError, match="inputs_as_targets"):
         train_local_then_end_to_end(tree(), [x], 1, 0, verbose=0, inputs_as_targets=True,
                                     compile_kwargs=dict(loss="mse"))
+    # Arrays get `y=x` (else the compiled loss would stop at the missing targets).
     x[0, 0, 0] = np.nan
     with pytest.raises(NonFiniteLossError):
-        train_local_then_end_to_end(tree(), x, 1, 0, batch_size=8, verbose=0)
+        train_local_then_end_to_end(tree(), x, 1, 0, batch_size=8, verbose=0,
+                                    compile_kwargs=dict(loss="mse", run_eagerly=True),
+                                    inputs_as_targets=True)
 
 
 def test_error_stats_and_markdown_table():
