@@ -19,6 +19,7 @@ import time
 import keras
 
 from keras_imfn import DistillationTrainer
+from keras_imfn import StopOnNonFiniteLoss
 from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
 from keras_imfn.experiments import cli
@@ -81,7 +82,8 @@ def main():
             trainer = DistillationTrainer(teacher, **VARIANTS[variant])
             trainer.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0))
             started = time.time()
-            trainer.fit(train, epochs=args.student_epochs, verbose=0)
+            trainer.fit(train, epochs=args.student_epochs, verbose=0,
+                        callbacks=[StopOnNonFiniteLoss()])
             row = {"T": length, "variant": variant, "teacher_seconds": teacher_seconds,
                    "student_seconds": time.time() - started}
             row.update(student_vs_teacher(trainer, test))

@@ -20,6 +20,7 @@ import time
 
 import keras
 
+from keras_imfn import StopOnNonFiniteLoss
 from keras_imfn.datasets import mnist
 from keras_imfn.experiments import mnist_sequence as experiment
 
@@ -43,7 +44,7 @@ def imfn_trial(args, train, val, config, log):
                 rate = keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.0)
             model.end_to_end = end_to_end
             experiment.compile_model(model, data, config, rate, structure=end_to_end)
-            model.fit(data, epochs=steps // 100, verbose=0)
+            model.fit(data, epochs=steps // 100, verbose=0, callbacks=[StopOnNonFiniteLoss()])
         log(dict(phase=phase, steps=steps, seconds=time.time() - started,
                  **experiment.score(val, experiment.reconstruct_all(model, val))))
 
@@ -62,7 +63,7 @@ def baseline_trial(args, train, val, config, log):
     experiment.compile_model(model, data, config, rate)
     started = time.time()
     for done in range(500, args.steps + 1, 500):
-        model.fit(data, epochs=5, verbose=0)
+        model.fit(data, epochs=5, verbose=0, callbacks=[StopOnNonFiniteLoss()])
         log(dict(params=model.count_params(), step=done,
                  seconds=time.time() - started,
                  **experiment.score(val, experiment.reconstruct_all(model, val))))
