@@ -113,7 +113,7 @@ def test_ucf101_smoke_on_generated_videos(tmp_path, monkeypatch, capsys):
     root = make_tree(tmp_path / "ucf", num_frames=16, train_groups=(2, 3))
     output = tmp_path / "video.json"
     run_example("ucf101_video.py", monkeypatch, "--data-dir", str(root), "--preset", "smoke",
-                "--epochs", "2", "--size", "16", "--output", str(output),
+                "--epochs", "2", "--size", "32", "--output", str(output),
                 "--cache-dir", str(tmp_path / "cache"))
     results = json.loads(output.read_text())
     assert [row["level"] for row in results["levels"]] == [0, 1, 2, 3]
@@ -123,7 +123,7 @@ def test_ucf101_smoke_on_generated_videos(tmp_path, monkeypatch, capsys):
     # g03 (one clip per class) is held out to choose the weights, the start included.
     validation = results["data"]["validation"]
     assert validation["groups"] == ["g03"] and validation["clips"] == 2
-    assert results["data"]["train"]["clips_trained_on"] == 2
+    assert results["data"]["train"]["clips_trained_on"] == 4  # and their mirror images
     assert [(e["phase"], e["epoch"]) for e in validation["curve"]] == [
         ("start", 0), ("local", 1), ("end_to_end", 1)]
     assert validation["mean_psnr"] == max(e["score"] for e in validation["curve"])

@@ -46,7 +46,8 @@ PRESETS = {
     "smoke": dict(frames=16, stride=1, size=32, patch_size=8, memory_dim=32, hidden_dim=64,
                   num_blocks=1, batch_size=4, local_epochs=2, end_to_end_epochs=1,
                   sweeper_skip="linear", share_weights=False, train_hop=None,
-                  train_flips=False, validation_groups=1, train_clips_per_video=None,
+                  # Flipped copies: `adapt` needs (memory_dim + 1) / tokens clips.
+                  train_flips=True, validation_groups=1, train_clips_per_video=None,
                   test_clips_per_video=None),
     # Real training on 2 CPU cores within 30 minutes.
     "cpu": dict(frames=16, stride=1, size=64, patch_size=8, memory_dim=64, hidden_dim=128,

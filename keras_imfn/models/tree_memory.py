@@ -339,8 +339,6 @@ class TreeMemory(SequenceAutoencoder):
         if fit_leaves is None:
             fit_leaves = not custom
         self._check_adapt(x, fit_leaves, custom)
-        if not self.built:
-            self.build((None,) + x.shape[1:])
         if fit_leaves:
             self._fit_leaves(x.reshape((-1,) + self.feature_shape), batch_size * self.sequence_length)
         nodes = self._in_batches(lambda b: self.encode_leaves(self._prepare(b)), x, batch_size)
@@ -362,6 +360,8 @@ class TreeMemory(SequenceAutoencoder):
             raise TypeError(f"TreeMemory.adapt expects numeric sequences. Received dtype {x.dtype}")
         feature_shape = self.feature_shape or tuple(x.shape[2:])
         check_sequence_shape(x.shape, self.sequence_length, feature_shape, "TreeMemory.adapt")
+        if not self.built:  # weights to fit, and the leaf shape (tokens) to count
+            self.build((None,) + x.shape[1:])
         if not np.isfinite(x).all():
             raise ValueError(
                 f"TreeMemory.adapt needs finite values; {np.size(x) - np.isfinite(x).sum()} "
