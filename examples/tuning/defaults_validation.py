@@ -16,6 +16,7 @@ import time
 import keras
 import numpy as np
 
+from keras_imfn import StopOnNonFiniteLoss
 from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
 from keras_imfn.experiments import mnist_sequence as experiment
@@ -34,7 +35,7 @@ def trial(train, val, adapt, end_to_end, output_activation, seed):
     start_mse = float(((np.clip(keras.ops.convert_to_numpy(model.predict(val, verbose=0)),
                                 0, 1) - val) ** 2).mean())
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(x, epochs=6, batch_size=32, verbose=0)
+    model.fit(x, epochs=6, batch_size=32, verbose=0, callbacks=[StopOnNonFiniteLoss()])
     restored = np.clip(keras.ops.convert_to_numpy(model.predict(val, verbose=0)), 0, 1)
     return dict(adapt=adapt, end_to_end=end_to_end, output_activation=output_activation,
                 seed=seed, backend=keras.backend.backend(), start_mse=start_mse,
