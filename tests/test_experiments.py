@@ -41,6 +41,7 @@ def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkey
     assert rows in (tmp_path / "results.md").read_text()
 
 
+@pytest.mark.example  # a parameter count, the same on every backend: built once
 def test_paper_preset_builds_imfn_of_the_published_size():
     # The source's IMFN at T=128, d=1024 has 61.43M parameters; the preset's
     # one shared sweeper of one block comes within 10% (a sweeper per level
