@@ -36,9 +36,10 @@ def select_backend(requested, default="jax"):
 def portable_path(path):
     """``path`` relative to the repository root when inside it, so recorded
     results hold no machine paths."""
-    path = os.path.abspath(path)
-    repo = os.path.dirname(BENCH_DIR)
-    return os.path.relpath(path, repo) if path.startswith(repo + os.sep) else path
+    absolute = os.path.abspath(path)
+    if absolute.startswith(REPO_ROOT + os.sep):
+        return os.path.relpath(absolute, REPO_ROOT)
+    return path  # outside the repository: as given (a relative path stays relative)
 
 
 def command_line():

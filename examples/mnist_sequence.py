@@ -17,6 +17,7 @@ import os
 import sys
 
 
+from keras_imfn.distribution import data_parallel
 from keras_imfn.experiments import cli
 from keras_imfn.experiments import mnist_sequence as experiment
 
@@ -39,6 +40,7 @@ def main():
     parser.add_argument("--combine", nargs="+", metavar="JSON",
                         help="train nothing: one table from these results files (a model "
                              "in a later file replaces the same model of an earlier one)")
+    cli.add_data_parallel(parser)
     args = parser.parse_args()
     if args.combine:
         runs = []
@@ -66,9 +68,10 @@ def main():
         local_share = config["local_steps"] / (config["local_steps"] + config["end_to_end_steps"])
         config["local_steps"] = round(steps * local_share)
         config["end_to_end_steps"] = steps - config["local_steps"]
-    results, originals, examples = experiment.run(
-        config, args.models, data_dir=args.data_dir, run_dir=args.run_dir
-    )
+    with data_parallel(args.data_parallel):
+        results, originals, examples = experiment.run(
+            config, args.models, data_dir=args.data_dir, run_dir=args.run_dir
+        )
     stem = os.path.splitext(args.output)[0]
     rows = experiment.save_reconstructions_png(stem + ".png", originals, examples)
     cli.write_results(args.output, results, experiment.markdown_table(results),

@@ -15,6 +15,7 @@ JSON, markdown and a labelled PNG.
 
 import argparse
 
+from keras_imfn.distribution import data_parallel
 from keras_imfn.experiments import cli
 from keras_imfn.experiments import online_memory as experiment
 
@@ -30,11 +31,13 @@ def main():
     parser.add_argument("--run-dir", help="finished teachers and students; rerun to resume")
     parser.add_argument("--output", type=cli.json_path, default="online_memory.json",
                         help="JSON path (.md, .png beside)")
+    cli.add_data_parallel(parser)
     args = parser.parse_args()
     cli.require("PIL", "data")  # the PNG, written after training
     config = dict(experiment.PRESETS[args.preset], preset=args.preset)
-    results, pictures = experiment.run(config, args.data_dir, args.run_dir, args.lengths,
-                                       variants=args.variants)
+    with data_parallel(args.data_parallel):
+        results, pictures = experiment.run(config, args.data_dir, args.run_dir, args.lengths,
+                                           variants=args.variants)
     stem = cli.write_results(args.output, results, experiment.markdown_table(results))
     experiment.save_png(stem + ".png", results, pictures)
 

@@ -12,6 +12,7 @@ and a PNG strip (original frames on top, then levels L0, L1, ...).
 import argparse
 
 
+from keras_imfn.distribution import data_parallel
 from keras_imfn.experiments import cli
 from keras_imfn.experiments import ucf101_video as experiment
 
@@ -34,6 +35,7 @@ def main():
     parser.add_argument("--output", type=cli.json_path, default="ucf101_results.json")
     parser.add_argument("--run-dir", help="checkpoints; rerun to resume")
     parser.add_argument("--cache-dir", help="decoded-clip cache")
+    cli.add_data_parallel(parser)
     args = parser.parse_args()
 
     cli.require("cv2", "data")  # decoding the videos
@@ -45,9 +47,10 @@ def main():
     if args.epochs is not None:
         config["local_epochs"] = round(args.epochs * 2 / 3)
         config["end_to_end_epochs"] = args.epochs - config["local_epochs"]
-    results, model, test = experiment.run(
-        config, args.data_dir, args.split, run_dir=args.run_dir, cache_dir=args.cache_dir
-    )
+    with data_parallel(args.data_parallel):
+        results, model, test = experiment.run(
+            config, args.data_dir, args.split, run_dir=args.run_dir, cache_dir=args.cache_dir
+        )
     stem = cli.write_results(args.output, results, experiment.markdown_table(results))
     experiment.save_strip_png(stem + ".png", model, test)
 

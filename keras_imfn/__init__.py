@@ -7,6 +7,8 @@ The public API is this namespace and the subpackages it lists in `__all__`:
   `PatchTokenizer`, `SequenceAutoencoder`, the base of every compressor);
 - `keras_imfn.baselines`: the Transformer, Mamba and GRU compressors;
 - `keras_imfn.datasets`: MNIST sequences and UCF-101 clips;
+- `keras_imfn.distribution`: more than one device (`data_parallel`,
+  `layout_map` for `keras.distribution.ModelParallel`);
 - `keras_imfn.losses`, `keras_imfn.metrics`: SSIM, PSNR and pixel MSE;
 - `keras_imfn.experiments`: the training recipe, evaluation, tables and
   pictures, and the experiments the example scripts run;
@@ -18,6 +20,7 @@ Examples and docs import only from these; every other module path is internal.
 
 from keras_imfn import baselines
 from keras_imfn import datasets
+from keras_imfn import distribution
 from keras_imfn import losses
 from keras_imfn import metrics
 from keras_imfn.callbacks import KeepBestWeights
@@ -49,6 +52,7 @@ __all__ = [
     "TreeMemoryCell",
     "baselines",
     "datasets",
+    "distribution",
     "experiments",
     "losses",
     "metrics",

@@ -2,7 +2,9 @@
 
 Layers and models use `keras.ops` only; where one backend needs its own code
 to give the same result, the difference lives here under a name that says
-what it does, so no other module asks which backend it runs on.
+what it does, so no other module asks which backend it runs on (except
+`keras_imfn.distribution`, whose subject is each backend's own engine for
+several devices).
 """
 
 import keras

@@ -1,8 +1,14 @@
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+# One backend (tests/conftest.py): the benchmark scripts' outputs.
+pytestmark = pytest.mark.one_backend
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -14,7 +20,7 @@ def load_benchmark(name):
     return module
 
 
-@pytest.mark.example
+@pytest.mark.example(backend="jax")  # XLA's cost analysis
 def test_step_cost_quick_mode_on_the_smoke_shape(tmp_path):
     step_cost = load_benchmark("step_cost")
     output = tmp_path / "step_cost.json"
@@ -26,7 +32,7 @@ def test_step_cost_quick_mode_on_the_smoke_shape(tmp_path):
     assert result["config"]["repeats"] == 2
     for row in rows.values():
         assert row["params"] > 0 and row["step_seconds"] > 0 and len(row["times"]) == 2
-        # The examples backend is JAX: XLA's FLOP count and the achieved rate.
+        # On JAX: XLA's FLOP count and the achieved rate.
         assert row["flops_per_step"] > 0 and row["cost_of"] == "keras train_function"
         assert row["flops_per_sequence"] == pytest.approx(row["flops_per_step"] / 16)
         assert 0 < row["fraction_of_gemm"]
@@ -37,7 +43,7 @@ def test_step_cost_quick_mode_on_the_smoke_shape(tmp_path):
     assert "| smoke | imfn | end_to_end |" in markdown
 
 
-@pytest.mark.example
+@pytest.mark.example(backend="jax")  # XLA's cost analysis
 def test_step_cost_counts_every_trip_of_a_scan():
     import jax
     import jax.numpy as jnp
@@ -69,3 +75,49 @@ def test_step_cost_tables_in_the_docs_are_the_saved_outputs():
     assert saved
     for path in saved:
         assert path.read_text().strip() in docs, f"{path.name} is not in docs/benchmarks.md"
+
+
+@pytest.mark.example
+def test_gpu_check_dry_mode_runs_the_tests_and_times_both_presets(tmp_path):
+    import keras
+
+    backend = keras.backend.backend()
+    env = dict(os.environ, GPU_CHECK_OUT=str(tmp_path), GPU_CHECK_BACKENDS=backend,
+               PYTHON=sys.executable)
+    done = subprocess.run(["bash", str(BENCHMARKS / "gpu_check.sh"), "--dry"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"=== {backend} on cpu:" in done.stdout
+    assert "1 passed" in (tmp_path / f"tests_{backend}.log").read_text()
+    result = json.loads((tmp_path / f"preset_steps_{backend}.json").read_text())
+    assert result["config"]["preset"] == "smoke"
+    for name in ("mnist", "ucf101"):
+        for phase in result["rows"][name]["phases"].values():
+            assert phase["steps_per_second"] > 0 and phase["hours"] > 0
+    assert "| ucf101 | end_to_end |" in (tmp_path / f"preset_steps_{backend}.md").read_text()
+
+
+def test_gpu_check_rejects_unknown_arguments():
+    done = subprocess.run(["bash", str(BENCHMARKS / "gpu_check.sh"), "--fast"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "usage" in done.stderr
+
+
+@pytest.mark.example
+def test_ucf_loader_memory_compares_both_ways_on_the_same_clips(tmp_path):
+    from conftest import SHARED_DATA
+
+    data_dir = SHARED_DATA / "ucf101-mini"
+    if not data_dir.is_dir():
+        pytest.skip(f"needs the shared UCF-101 mini tree at {data_dir}")
+    output = tmp_path / "memory.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "ucf_loader_memory.py"), "--data-dir", str(data_dir),
+         "--frames", "4", "--size", "16", "--hop", "2", "--output", str(output)],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(output.read_text())
+    rows = result["rows"]
+    assert rows["in_memory"]["clips"] == rows["stream"]["clips"] > 0
+    assert rows["in_memory"]["checksum"] == pytest.approx(rows["stream"]["checksum"])
+    assert result["batch_bytes"] == 16 * 4 * 16 * 16 * 3 * 4

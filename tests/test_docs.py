@@ -14,6 +14,9 @@ import pytest
 
 import keras_imfn
 
+# One backend (tests/conftest.py): docs, pages and pictures: no Keras backend.
+pytestmark = pytest.mark.one_backend
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 API = DOCS / "api"
@@ -21,8 +24,10 @@ API = DOCS / "api"
 # Namespaces whose members are documented one page per object; the others
 # (modules) have one page each whose `:::` directive lists their members.
 PER_OBJECT = ("keras_imfn", "keras_imfn.baselines")
-MODULE_PAGES = ("keras_imfn.datasets.mnist", "keras_imfn.datasets.ucf101",
-                "keras_imfn.losses", "keras_imfn.metrics", "keras_imfn.experiments")
+MODULE_PAGES = ("keras_imfn.datasets.mnist", "keras_imfn.datasets.moving_mnist",
+                "keras_imfn.datasets.ucf101",
+                "keras_imfn.distribution", "keras_imfn.losses", "keras_imfn.metrics",
+                "keras_imfn.experiments")
 
 
 def directives():
@@ -170,3 +175,12 @@ def test_the_level_curve_exists_for_the_ucf_table():
     pictures = load_script("pictures")
     layout = pictures.stored_layout(DOCS / pictures.UCF_CURVE)
     assert layout == {"source": f"{pictures.UCF}.json", "plot": "psnr against compression"}
+
+
+def test_distributed_page_tables_are_the_saved_outputs():
+    page = (ROOT / "docs" / "distributed.md").read_text()
+    for saved in ("docs/distributed_jax.md", "docs/distributed_tensorflow.md",
+                  "benchmarks/results/ucf_loader_memory.md"):
+        table = "\n".join(line for line in (ROOT / saved).read_text().splitlines()
+                          if line.startswith("|"))
+        assert table and table in page, f"docs/distributed.md lacks the table of {saved}"

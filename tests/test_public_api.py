@@ -8,9 +8,12 @@ import pytest
 
 import keras_imfn
 
+# One backend (tests/conftest.py): names and imports: no Keras backend.
+pytestmark = pytest.mark.one_backend
+
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC_MODULES = ["keras_imfn"] + [f"keras_imfn.{name}" for name in (
-    "baselines", "datasets", "experiments", "losses", "metrics")]
+    "baselines", "datasets", "distribution", "experiments", "losses", "metrics")]
 SCRIPTS = sorted(ROOT.glob("examples/**/*.py")) + sorted(ROOT.glob("benchmarks/*.py"))
 
 

@@ -17,6 +17,9 @@ cv2 = pytest.importorskip("cv2", reason="needs OpenCV: pip install keras-imfn[da
 
 from keras_imfn.datasets import ucf101  # noqa: E402
 
+# One backend (tests/conftest.py): OpenCV and numpy: no Keras backend in the loader.
+pytestmark = pytest.mark.one_backend
+
 BASE, STEP = 10, 12
 WIDTH, HEIGHT = 32, 24
 CLASS_COLORS_RGB = {"Juggling": (220, 30, 30), "Rowing": (30, 30, 220)}
@@ -377,3 +380,69 @@ def test_tfds_clips_from_a_stand_in_builder(monkeypatch):
     assert (summary.listed, summary.read, summary.clips) == (3, 2, 5)
     assert summary.clip_videos == ["example 0"] * 3 + ["example 2"] * 2
     np.testing.assert_allclose(clips[3:], 80 / 255)
+
+
+def stream(root, tmp_path, **kwargs):
+    kwargs.setdefault("cache_dir", tmp_path / "cache")
+    kwargs.setdefault("progress", False)
+    return ucf101.ClipStream(root, **kwargs)
+
+
+@pytest.mark.parametrize("stride,hop", [(1, 4), (2, 2), (2, 6)])
+def test_clip_stream_serves_every_window_as_load_clips_cuts_it(tree, tmp_path, stride, hop):
+    clips, labels, summary = load(tree, tmp_path, subset="train", frames=4, stride=stride,
+                                  size=8, clips_per_video=None, hop=hop)
+    batches = stream(tree, tmp_path, subset="train", frames=4, stride=stride, size=8, hop=hop,
+                     batch_size=3, shuffle=False)
+    assert len(batches) == -(-len(clips) // 3) and batches[0].dtype == np.float32
+    np.testing.assert_array_equal(np.concatenate([batches[i] for i in range(len(batches))]),
+                                  clips)
+    np.testing.assert_array_equal(batches.labels, labels)
+    assert batches.summary.clip_videos == summary.clip_videos
+    with pytest.raises(IndexError, match="batches"):
+        batches[len(batches)]
+
+
+def test_clip_stream_shuffles_per_epoch_flips_and_picks_groups(tmp_path):
+    root = make_tree(tmp_path / "ucf", train_groups=(2, 3))
+    plain = stream(root, tmp_path, frames=4, size=8, shuffle=False, batch_size=100)[0]
+    assert len(plain) == 4 * 5  # 2 groups x 2 classes, 5 windows each
+    batches = stream(root, tmp_path, frames=4, size=8, flips=True, batch_size=100, seed=1)
+    first = batches[0]
+    assert len(batches) == 1 and first.shape == (40, 4, 8, 8, 3)
+    both = np.concatenate([plain, plain[:, :, :, ::-1]])
+    # The same clips in a new order, and another order next epoch.
+    assert sorted(map(bytes, first)) == sorted(map(bytes, both))
+    batches.on_epoch_end()
+    assert not np.array_equal(batches[0], first)
+    held_out = stream(root, tmp_path, frames=4, size=8, groups=[3], shuffle=False, targets=True)
+    x, y = held_out[0]
+    assert x is y and {ucf101.video_group(v) for v in held_out.summary.clip_videos} == {3}
+    rest = stream(root, tmp_path, frames=4, size=8, exclude_groups=[3])
+    assert {ucf101.video_group(v) for v in rest.summary.clip_videos} == {2}
+    with pytest.raises(ValueError, match="No listed video"):
+        stream(root, tmp_path, frames=4, size=8, groups=[7])
+    with pytest.raises(ValueError, match="batch_size"):
+        stream(root, tmp_path, frames=4, size=8, batch_size=0)
+
+
+def test_clip_stream_decodes_each_video_once_and_skips_like_load_clips(tmp_path, monkeypatch):
+    extra = ["Juggling/v_Juggling_g03_c01.avi 1", "Rowing/v_Rowing_g04_c01.avi 2"]
+    root = make_tree(tmp_path / "ucf", extra_train=extra)
+    write_video(root / "UCF-101" / "Juggling" / "v_Juggling_g03_c01.avi", 5)  # too short
+    with pytest.warns(ucf101.VideoSkippedWarning) as records:
+        first = stream(root, tmp_path, frames=8, size=8, shuffle=False)
+    assert (first.summary.listed, first.summary.read, first.summary.clips) == (4, 2, 4)
+    reasons = dict(first.summary.skipped)
+    assert reasons["Juggling/v_Juggling_g03_c01.avi"].startswith("too short: 5 frames")
+    assert reasons["Rowing/v_Rowing_g04_c01.avi"].startswith("missing")
+    assert len(records) == 2
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the frame files should have been used")
+
+    monkeypatch.setattr(cv2, "VideoCapture", no_decoding)
+    with pytest.warns(ucf101.VideoSkippedWarning):
+        again = stream(root, tmp_path, frames=8, size=8, shuffle=False, hop=4)
+    assert again.summary.clips == 2 * 4  # other windows, the same frame files
+    np.testing.assert_array_equal(again[0][0], first[0][0])

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -197,6 +198,180 @@ def load_clips(
     if progress:
         print(summary)
     return _to_unit_float(clips), labels, summary
+
+
+class ClipStream(keras.utils.PyDataset):
+    """Every window of every listed video, read from disk one batch at a time.
+
+    `load_clips` returns the clips as one float32 array, so the whole subset
+    must fit in memory (split 1 train, every window at the defaults, would be
+    hundreds of GB). `ClipStream` decodes each listed video once into a frame
+    file (uint8, every `stride`-th frame, squared to `size`, one `.npy` per
+    video in `cache_dir`, reused by every later stream of the same video and
+    settings) and then serves batches of windows read from those files: the
+    memory it holds is one batch, whatever the number of videos. Windows
+    are cut as `load_clips` cuts them (one every `hop` frames), the same
+    clips in the same order when `shuffle=False`.
+
+    A `keras.utils.PyDataset`: pass it to `fit`, `evaluate` or `predict`
+    without `batch_size`. Under `keras_imfn.distribution.data_parallel` Keras
+    splits each batch over the replicas. Skipped videos (missing, unreadable,
+    too short) warn and are counted in `summary`, as for `load_clips`.
+
+    Args:
+        data_dir: folder holding `UCF-101/` and `ucfTrainTestlist/`.
+        split: official split, 1, 2 or 3.
+        subset: `"train"` or `"test"`.
+        frames, stride, size, hop: the clip settings of `load_clips`.
+        batch_size: clips per batch.
+        groups: keep only the videos of these recording groups
+            (`video_group`), e.g. to hold some out for validation; `None`
+            keeps every listed video.
+        exclude_groups: leave out the videos of these groups.
+        shuffle: a new order of the windows every epoch (seeded by `seed`
+            and the epoch); defaults to True for `"train"`.
+        flips: every window twice, as decoded and mirrored left to right.
+        targets: batches are `(clips, clips)` instead of `clips` (for a model
+            compiled with a loss on `(y, y_pred)`).
+        seed: the shuffling seed.
+        cache_dir: frame-file folder; defaults to `default_cache_dir()`.
+        progress: show a bar while decoding and print the summary.
+        **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of
+            `keras.utils.PyDataset`.
+
+    Example:
+
+    ```python
+    stream = ClipStream("~/data/ucf101", subset="train", frames=16, size=64, hop=8,
+                        batch_size=16, flips=True)
+    model.fit(stream, epochs=10)
+    ```
+    """
+
+    def __init__(self, data_dir, split=1, subset="train", frames=16, stride=1, size=64,
+                 hop=None, batch_size=32, groups=None, exclude_groups=None, shuffle=None,
+                 flips=False, targets=False, seed=0, cache_dir=None, progress=True, **kwargs):
+        super().__init__(**kwargs)
+        self.hop = _check_clip_settings(frames, stride, size, None, hop)
+        _check_split(split, subset)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
+        cv2 = _import_cv2("ClipStream")
+        data_dir = os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
+        listed = _list_videos(data_dir, split, subset)
+        self.frames, self.stride, self.size = frames, stride, size
+        self.batch_size, self.flips, self.targets, self.seed = batch_size, flips, targets, seed
+        self.shuffle = subset == "train" if shuffle is None else bool(shuffle)
+        self.summary = ClipSummary(source=f"UCF-101 split {split} {subset} in {data_dir}",
+                                   class_names=list(listed.class_names))
+        self.frame_files, self.labels = [], []
+        starts = []  # (frame file, first kept frame) per window
+        cache_dir = os.path.abspath(os.path.expanduser(cache_dir or default_cache_dir()))
+        entries = _select_groups(listed.entries, groups, exclude_groups)
+        bar = keras.utils.Progbar(len(entries), unit_name="video") if progress else None
+        for video, label in entries:
+            self.summary.listed += 1
+            path = listed.paths[video]
+            if path is None:
+                reason = f"missing: not found under {listed.video_root}"
+                _skip(self.summary, video, os.path.join(listed.video_root, video), reason, 2)
+            else:
+                frame_file, num_frames, reason = _frame_file(cv2, path, stride, size, cache_dir)
+                count = 0 if reason else _window_count(num_frames, frames * stride, self.hop,
+                                                       None)
+                if reason or count == 0:
+                    _skip(self.summary, video, path,
+                          reason or _too_short(num_frames, frames, stride), 2)
+                else:
+                    self.summary.read += 1
+                    self.frame_files.append(frame_file)
+                    step = self.hop // stride
+                    starts.extend((len(self.frame_files) - 1, j * step) for j in range(count))
+                    self.labels.extend([label] * count)
+                    self.summary.clip_videos.extend([video] * count)
+            if bar is not None:
+                bar.add(1)
+        if not starts:
+            reasons = "; ".join(f"{v}: {r}" for v, r in self.summary.skipped[:3])
+            raise ValueError(f"{self.summary.source}: no listed video gave a clip of {frames} "
+                             f"frames with stride {stride} (e.g. {reasons}).")
+        self.summary.clips = len(starts)
+        self.summary.cache_path = cache_dir
+        self.windows = np.asarray(starts, dtype="int64")
+        self.labels = np.asarray(self.labels, dtype="int32")
+        self._order = np.arange(len(self.windows) * (2 if flips else 1))
+        self.on_epoch_end(epoch=-1)
+        if progress:
+            print(self.summary)
+
+    def __len__(self):
+        return math.ceil(len(self._order) / self.batch_size)
+
+    def clip(self, index):
+        """Clip `index` (`0 <= index < len(windows)`, or `+ len(windows)` for
+        its mirror image with `flips`) as float32 `(frames, size, size, 3)`."""
+        flipped, index = divmod(int(index), len(self.windows))
+        file_index, start = self.windows[index]
+        frames = np.load(self.frame_files[file_index], mmap_mode="r")
+        clip = np.array(frames[start : start + self.frames], dtype="float32")
+        del frames  # unmaps the file: what stays resident is this clip
+        clip /= 255.0
+        return clip[:, :, ::-1] if flipped else clip
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(f"ClipStream has {len(self)} batches; received index {index}")
+        chosen = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        clips = np.stack([self.clip(i) for i in chosen])
+        return (clips, clips) if self.targets else clips
+
+    def on_epoch_end(self, epoch=None):
+        if self.shuffle:
+            self._epoch = getattr(self, "_epoch", -1) + 1
+            rng = np.random.default_rng([self.seed, self._epoch])
+            self._order = rng.permutation(len(self._order))
+
+
+def _select_groups(entries, groups, exclude_groups):
+    """The `(video, label)` entries in `groups` (all when None) and not in `exclude_groups`."""
+    keep = None if groups is None else {int(g) for g in groups}
+    drop = set() if exclude_groups is None else {int(g) for g in exclude_groups}
+    chosen = [(video, label) for video, label in entries
+              if (keep is None or video_group(video) in keep) and video_group(video) not in drop]
+    if not chosen:
+        raise ValueError(f"No listed video is in groups {groups} and outside {exclude_groups}.")
+    return chosen
+
+
+def _frame_file(cv2, path, stride, size, cache_dir):
+    """The frame file of one video: `(path, frames decoded, None)`, or a reason it has none.
+
+    Decodes every `stride`-th frame to `size` once and writes it (uint8
+    `(kept, size, size, 3)`, atomically) with a JSON beside it that counts
+    the frames decoded; both are keyed by the video file's path, size and
+    modification time, the settings, OpenCV's version and the cache format.
+    """
+    key = json.dumps([CACHE_FORMAT_VERSION, cv2.__version__, os.path.abspath(path),
+                      *_file_stamp(path), stride, size])
+    stem = os.path.join(cache_dir, "frames",
+                        f"{os.path.basename(path)}-{hashlib.sha256(key.encode()).hexdigest()[:16]}")
+    info_path = stem + ".json"
+    if os.path.isfile(info_path):
+        with open(info_path) as file:
+            info = json.load(file)
+        if info["reason"] or os.path.isfile(stem + ".npy"):
+            return stem + ".npy", info["num_frames"], info["reason"]
+    kept, num_frames, reason = _decode_frames(cv2, path, stride, size)
+    if kept is not None:
+        os.makedirs(os.path.dirname(stem), exist_ok=True)
+        handle, temp_path = tempfile.mkstemp(dir=os.path.dirname(stem), suffix=".npy")
+        with os.fdopen(handle, "wb") as file:
+            np.save(file, np.stack(kept))
+        os.replace(temp_path, stem + ".npy")
+    os.makedirs(os.path.dirname(stem), exist_ok=True)
+    with open(info_path, "w") as file:
+        json.dump({"num_frames": num_frames, "reason": reason}, file)
+    return stem + ".npy", num_frames, reason
 
 
 def load_tfds_clips(
@@ -653,12 +828,28 @@ def _decode_video_clips(cv2, path, frames, stride, size, clips_per_video, hop):
     window = frames * stride
     # With a clip budget only the start of the video is needed.
     frame_budget = None if clips_per_video is None else (clips_per_video - 1) * hop + window
+    kept, num_frames, reason = _decode_frames(cv2, path, stride, size, frame_budget)
+    if reason:
+        return None, reason
+    count = _window_count(num_frames, window, hop, clips_per_video)
+    if count == 0:
+        return None, _too_short(num_frames, frames, stride)
+    return _windows(kept, count, frames, stride, hop), None
+
+
+def _decode_frames(cv2, path, stride, size, frame_budget=None):
+    """Every `stride`-th frame of a video, squared to `size`, uint8 RGB.
+
+    Returns:
+        `(kept frames, frames decoded, None)`, or `(None, frames, reason)`
+        when the video cannot be read.
+    """
     capture = cv2.VideoCapture(path)
     kept = []
     num_frames = 0
     try:
         if not capture.isOpened():
-            return None, (
+            return None, 0, (
                 "unreadable: OpenCV cannot open it (not a video, or a codec this OpenCV lacks)"
             )
         while frame_budget is None or num_frames < frame_budget:
@@ -672,15 +863,12 @@ def _decode_video_clips(cv2, path, frames, stride, size, clips_per_video, hop):
                 break
             num_frames += 1
     except cv2.error as error:
-        return None, f"unreadable: OpenCV failed after {num_frames} frames ({error})"
+        return None, num_frames, f"unreadable: OpenCV failed after {num_frames} frames ({error})"
     finally:
         capture.release()
     if num_frames == 0:
-        return None, "unreadable: OpenCV opened it but decoded no frame"
-    count = _window_count(num_frames, window, hop, clips_per_video)
-    if count == 0:
-        return None, _too_short(num_frames, frames, stride)
-    return _windows(kept, count, frames, stride, hop), None
+        return None, 0, "unreadable: OpenCV opened it but decoded no frame"
+    return kept, num_frames, None
 
 
 def _skip(summary, video, location, reason, stacklevel):

@@ -60,6 +60,16 @@ def comma_list(item_type=str, choices=None):
     return parse
 
 
+def add_data_parallel(parser):
+    """`--data-parallel`: train over every device found (JAX, TensorFlow); the
+    script passes `args.data_parallel` to `keras_imfn.distribution.data_parallel`."""
+    parser.add_argument(
+        "--data-parallel", action="store_true",
+        help="split each batch over every device found (keras.distribution.DataParallel "
+             "on JAX, tf.distribute.MirroredStrategy on TensorFlow)",
+    )
+
+
 def require(module, extra):
     """Exits with a clear message, before any work, if `module` is missing.
 

@@ -157,8 +157,9 @@ class IMFNStudent(keras.layers.Layer):
             self.encoder = keras.Sequential(
                 [
                     layers.Flatten(dtype=dtype),
-                    layers.Dense(self.leaf_hidden_dim, activation=self.activation, dtype=dtype),
-                    layers.Dense(self.memory_dim, dtype=dtype),
+                    layers.Dense(self.leaf_hidden_dim, activation=self.activation, dtype=dtype,
+                                 name="hidden"),
+                    layers.Dense(self.memory_dim, dtype=dtype, name="output"),
                 ],
                 name="encoder",
             )

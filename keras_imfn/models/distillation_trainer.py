@@ -2,6 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_imfn import distribution
 from keras_imfn.layers.imfn_student import IMFNStudent
 from keras_imfn.models.inputs import check_numeric
 from keras_imfn.models.inputs import check_sequence_shape
@@ -167,6 +168,7 @@ class DistillationTrainer(keras.Model):
                 "DistillationTrainer does not take `sample_weight`: every "
                 "sequence counts equally in the trajectory loss."
             )
+        distribution.check_supported()
         self._check(x)
         if y_pred is None:
             y_pred = self(x)
@@ -180,7 +182,8 @@ class DistillationTrainer(keras.Model):
                     f"{tuple(y_pred.shape)}. Received {tuple(targets.shape)}"
                 )
         targets = ops.stop_gradient(targets)
-        per_step = self._per_step_error(y_pred, targets)
+        scale = self._target_scale(targets)
+        per_step = self._per_step_error(y_pred, targets, scale)
         weights = ops.convert_to_tensor(self.step_weights(y_pred.shape[1]), per_step.dtype)
         trajectory_loss = ops.sum(per_step * weights)
         self.trajectory_loss_tracker.update_state(trajectory_loss)
@@ -197,27 +200,33 @@ class DistillationTrainer(keras.Model):
             self.pixel_loss_tracker.update_state(pixel_loss)
             total = total + self.pixel_loss_weight * pixel_loss
         if self.one_step_loss_tracker is not None:
-            one_step_loss = ops.sum(self._per_step_error(self._one_step(x, targets), targets)
+            one_step_loss = ops.sum(self._per_step_error(self._one_step(x, targets), targets, scale)
                                     * weights)
             self.one_step_loss_tracker.update_state(one_step_loss)
             total = total + self.one_step_loss_weight * one_step_loss
+        total = distribution.scale_for_replicas(total)
         for extra in self.losses:  # e.g. the student's weight regularizers
             total = total + self._aggregate_additional_loss(extra)
         return total
 
     @staticmethod
-    def _per_step_error(predicted, targets):
-        """Squared error per step `(T,)`, divided by the targets' variance there.
+    def _target_scale(targets):
+        """The targets' variance per step `(T,)`, that each step's error is divided by.
 
-        The variance is across the batch, per feature, averaged over features.
-        A batch of one sequence (e.g. the last of an epoch) has none; its
-        steps are divided by the variance across features instead, not by 0.
+        The variance is across the (whole) batch, per feature, averaged over
+        features. A batch of one sequence (e.g. the last of an epoch) has
+        none; its steps are divided by the variance across features instead,
+        not by 0.
         """
-        error = ops.mean(ops.square(predicted - targets), axis=(0, 2))
-        across_batch = ops.mean(ops.var(targets, axis=0), axis=-1)
+        _, variance, batch = distribution.batch_moments(targets, (0,))
+        across_batch = ops.mean(variance, axis=-1)
         across_features = ops.mean(ops.var(targets, axis=-1), axis=0)
-        batch = ops.cast(ops.shape(targets)[0], targets.dtype)
-        scale = ops.where(batch > 1, across_batch, across_features)
+        return ops.where(batch > 1, across_batch, across_features)
+
+    @staticmethod
+    def _per_step_error(predicted, targets, scale):
+        """Squared error per step `(T,)`, divided by `scale` (`_target_scale`)."""
+        error = ops.mean(ops.square(predicted - targets), axis=(0, 2))
         return error / (scale + _EPSILON)
 
     def _one_step(self, x, targets):

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_imfn import distribution
 from keras_imfn.models.inputs import check_numeric
 from keras_imfn.models.inputs import check_sequence_shape
 from keras_imfn.models.losses import pixel_error
@@ -137,11 +138,14 @@ class SequenceAutoencoder(keras.Model):
         return tuple(input_shape)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        distribution.check_supported()
         x = self._prepare(x)
         self._check_targets(y)
         if y_pred is None:
             y_pred = self(x, training=training)
         objective, logged = self.own_losses(x, y_pred, sample_weight, training)
+        # Under tf.distribute, one replica's share, as Keras scales its losses.
+        objective = distribution.scale_for_replicas(objective)
         for tracker in self.loss_trackers:
             if tracker.name in logged:
                 tracker.update_state(logged[tracker.name])

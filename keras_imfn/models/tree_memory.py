@@ -5,6 +5,7 @@ import numpy as np
 from keras import layers
 from keras import ops
 
+from keras_imfn import distribution
 from keras_imfn.layers.sweeper_inverse import SweeperInverse
 from keras_imfn.layers.sweeper_merge import SweeperMerge
 from keras_imfn.layers.sweeper_merge import check_skip
@@ -167,8 +168,9 @@ class TreeMemory(SequenceAutoencoder):
             self.encoder = keras.Sequential(
                 [
                     layers.Flatten(dtype=dtype),
-                    layers.Dense(self.leaf_hidden_dim, activation=self.activation, dtype=dtype),
-                    layers.Dense(self.memory_dim, dtype=dtype),
+                    layers.Dense(self.leaf_hidden_dim, activation=self.activation, dtype=dtype,
+                                 name="hidden"),
+                    layers.Dense(self.memory_dim, dtype=dtype, name="output"),
                 ],
                 name="encoder",
             )
@@ -186,10 +188,11 @@ class TreeMemory(SequenceAutoencoder):
             dtype = self.dtype_policy
             self.decoder = keras.Sequential(
                 [
-                    layers.Dense(self.leaf_hidden_dim, activation=self.activation, dtype=dtype),
+                    layers.Dense(self.leaf_hidden_dim, activation=self.activation, dtype=dtype,
+                                 name="hidden"),
                     layers.Dense(
                         int(np.prod(feature_shape)), activation=self.output_activation,
-                        dtype=dtype,
+                        dtype=dtype, name="output",
                     ),
                     layers.Reshape(feature_shape, dtype=dtype),
                 ],
@@ -519,7 +522,7 @@ class TreeMemory(SequenceAutoencoder):
         node_axes = tuple(range(2, len(children.shape)))
         error = ops.mean(ops.square(restored - children), axis=(1,) + node_axes)
         feature_axes = tuple(range(len(children.shape) - 1))
-        scale = ops.mean(ops.var(children, axis=feature_axes))
+        scale = ops.mean(distribution.batch_variance(children, feature_axes))
         return error / (scale + _EPSILON)
 
     def level_losses(self, x):
