@@ -1,9 +1,18 @@
 import os
 from pathlib import Path
 
-import keras
-import numpy as np
-import pytest
+# Compile fast rather than run fast: the tests' models are tiny and take a few
+# steps, so XLA's optimisation passes (JAX, and TensorFlow's jit_compile) cost
+# more than they save (about a quarter of the JAX suite's time). Set before
+# the backend is imported; subprocesses inherit it.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 # The project's offline data lives beside the checkout (`../shared/data`);
 # KERAS_IMFN_SHARED_DATA points elsewhere.
@@ -12,19 +21,41 @@ SHARED_DATA = Path(
 )
 
 
-# Tests marked `example` run an example script or the README end to end. They
-# test the scripts, not the backends (the unit tests cover those on all three),
-# so they run on one backend only, keeping `.ci/run` inside its budget.
-EXAMPLES_BACKEND = os.environ.get("KERAS_IMFN_EXAMPLES_BACKEND", "jax")
+# Two markers run a test on one backend only, keeping `.ci/run` (the suite on
+# all three) inside its budget:
+# - `example`: an example script, a benchmark, a docstring or the README end to
+#   end. They test the scripts, not the backends (the unit tests cover those on
+#   all three).
+# - `one_backend`: a check that no backend changes (argument parsing, files,
+#   parameter counts), or a long training run for quality whose every step the
+#   unit tests already check on all three backends.
+# Both run on KERAS_IMFN_EXAMPLES_BACKEND, default torch: it runs eagerly, so
+# the few steps of a smoke run pay for no tracing or compilation (JAX took
+# twice its CPU time for the example tests). A test that needs one backend
+# names it, `@pytest.mark.example(backend="jax")`, and runs there whatever the
+# variable says; so does a long training run, on JAX (on 2 CPU cores its
+# compiled steps cost a fraction of torch's eager ones).
+EXAMPLES_BACKEND = os.environ.get("KERAS_IMFN_EXAMPLES_BACKEND", "torch")
+ONE_BACKEND_MARKERS = ("example", "one_backend")
+
+
+def backend_of(item):
+    """The one backend that `item` runs on, or None where it runs on all."""
+    for name in ONE_BACKEND_MARKERS:
+        marker = item.get_closest_marker(name)
+        if marker is not None:
+            return marker.kwargs.get("backend", EXAMPLES_BACKEND)
+    return None
 
 
 def pytest_collection_modifyitems(config, items):
-    if keras.backend.backend() == EXAMPLES_BACKEND:
-        return
-    deselected = [item for item in items if item.get_closest_marker("example")]
+    backend = keras.backend.backend()
+    keep, deselected = [], []
+    for item in items:
+        (keep if backend_of(item) in (None, backend) else deselected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not item.get_closest_marker("example")]
+        items[:] = keep
 
 
 @pytest.fixture(autouse=True)

@@ -74,15 +74,17 @@ if len(sys.argv) > 2 and not sys.argv[2].startswith("--"):
     MODELS = {name: MODELS[name] for name in sys.argv[2].split(",")}
 
 
-def train(build, weights, scope):
+def train(build, weights, scope, eager=False):
     with scope:
         model = build()
         model(X[:1])
         model.set_weights(weights)
         # On TensorFlow a traced graph, not XLA: compiling the distributed
         # step with XLA cost minutes on 2 CPU cores and tests nothing more.
+        # The one-device reference runs eagerly there: the same kernels,
+        # without a second tracing of every model.
         model.compile(optimizer=keras.optimizers.Adam(1e-2),
-                      jit_compile=BACKEND == "jax")
+                      jit_compile=BACKEND == "jax", run_eagerly=eager)
         history = model.fit(X, epochs=2, batch_size=16, shuffle=False, verbose=0)
     return model, [float(loss) for loss in history.history["loss"]]
 
@@ -106,7 +108,7 @@ def main():
         model(X[:1])
         weights = model.get_weights()
         _, results.setdefault("one device", {})[name] = train(
-            build, weights, contextlib.nullcontext()
+            build, weights, contextlib.nullcontext(), eager=BACKEND == "tensorflow"
         )
         if BACKEND == "jax":
             devices = keras.distribution.list_devices("cpu")

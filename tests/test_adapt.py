@@ -21,6 +21,9 @@ def root_mse(model, x):
     return float(np.mean((np.clip(to_numpy(model.predict(x, verbose=0)), 0, 1) - x) ** 2))
 
 
+# 190 steps for quality, on one backend: TensorFlow, whose suite has the time to spare
+# under `.ci/run` (the JAX suite is the longest).
+@pytest.mark.one_backend(backend="tensorflow")
 def test_the_readme_lines_start_at_the_equal_size_pca_and_beat_it(digits):
     # The first usage block of the README, on 1,000 sequences of T = 8: the
     # adapted, untrained tree is about the equal-size PCA; six epochs beat it.
@@ -40,6 +43,9 @@ def test_the_readme_lines_start_at_the_equal_size_pca_and_beat_it(digits):
     assert root_mse(model, held_out) < pca
 
 
+# 190 steps for quality, on one backend: TensorFlow, whose suite has the time to spare
+# under `.ci/run` (the JAX suite is the longest).
+@pytest.mark.one_backend(backend="tensorflow")
 def test_the_defaults_train_below_the_mean_image_without_adapt(digits):
     train, test = digits
     x = mnist.sample_sequences(train, 8, 1000, seed=0)

@@ -287,6 +287,11 @@ MIXED_PRECISION_MODELS = {
 }
 
 
+# Which dtype each sublayer computes in is Keras's policy, the same on every
+# backend (a compiled bfloat16 fit of a tree costs up to a minute on JAX and
+# TensorFlow on 2 cores): one backend. The trees' bfloat16 arithmetic on
+# every backend is `test_distillation_from_a_mixed_precision_teacher`'s.
+@pytest.mark.one_backend
 @pytest.mark.parametrize("kind", sorted(MIXED_PRECISION_MODELS))
 def test_mixed_precision_reaches_every_sublayer(kind):
     x = random_sequences(8, T, *FEATURES)

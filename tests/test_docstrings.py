@@ -24,7 +24,8 @@ def package_doctests():
 DOCTESTS = package_doctests()
 
 
-@pytest.mark.example  # behaviour on every backend is the unit tests' job
+# Behaviour on every backend is the unit tests' job.
+@pytest.mark.example
 @pytest.mark.parametrize("test", DOCTESTS, ids=[test.name for test in DOCTESTS])
 def test_docstring_example_runs(test):
     runner = doctest.DocTestRunner(

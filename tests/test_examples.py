@@ -6,6 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# One backend (tests/conftest.py): the example scripts' arguments and outputs; their models' steps are checked on every backend.
+pytestmark = pytest.mark.one_backend
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

@@ -10,6 +10,9 @@ from keras_imfn.experiments import markdown_table
 from keras_imfn.experiments import save_rows_png
 from keras_imfn.experiments import train_local_then_end_to_end
 
+# One backend (tests/conftest.py): the recipe's compile/fit calls, tables and pictures: Keras, not the backend.
+pytestmark = pytest.mark.one_backend
+
 
 class Batches(keras.utils.PyDataset):
     """Two batches of `(x,)` per epoch, counting the epochs it was told of."""
@@ -32,6 +35,7 @@ def tree():
     return TreeMemory(memory_dim=8, sequence_length=4)
 
 
+@pytest.mark.one_backend  # the recipe's compile and fit calls: Keras, not the backend
 def test_recipe_compiles_each_phase_with_its_own_arguments_and_targets_only_with_a_loss():
     data = Batches(random_sequences(8, 4, 6))
     model = tree()

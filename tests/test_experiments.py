@@ -8,6 +8,9 @@ from test_ucf101 import make_tree
 from keras_imfn.experiments import mnist_sequence
 from keras_imfn.experiments import ucf101_video
 
+# One backend (tests/conftest.py): the experiments' files, tables and presets; their models' steps are checked on every backend.
+pytestmark = pytest.mark.one_backend
+
 
 @pytest.mark.example
 def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkeypatch, capsys):
@@ -144,8 +147,12 @@ def test_load_split_takes_the_presets_clips_per_video(tmp_path):
     root = make_tree(tmp_path / "ucf", num_frames=20, train_groups=(2, 3))
     config = dict(ucf101_video.PRESETS["smoke"], frames=4, size=8, train_hop=4)
     cache = tmp_path / "cache"
+    flipped, _, _, _ = ucf101_video.load_split(root, 1, config, cache)
+    config["train_flips"] = False
     train, validation, test, _ = ucf101_video.load_split(root, 1, config, cache)
     assert (len(train), len(validation), len(test)) == (10, 10, 10)
+    # train_flips: every training clip twice, as read and mirrored left to right.
+    np.testing.assert_array_equal(flipped, np.concatenate([train, train[:, :, :, ::-1]]))
     config.update(train_clips_per_video=3, test_clips_per_video=2)
     limited = ucf101_video.load_split(root, 1, config, cache)
     assert [len(clips) for clips in limited[:3]] == [6, 6, 4]

@@ -96,6 +96,7 @@ def test_initialize_from_pairs_needs_linear_skips():
         SweeperMerge(8, skip="linear").initialize_from_pairs(pair, pair, SweeperInverse(8))
 
 
+@pytest.mark.one_backend(backend="jax")  # training for quality (compiled: fastest); the layers' steps are checked on every backend
 @pytest.mark.parametrize("skip", ["none", "mean", "linear"])
 def test_merge_and_inverse_learn_to_invert_each_other(skip):
     merge = SweeperMerge(memory_dim=8, skip=skip)

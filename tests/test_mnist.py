@@ -6,6 +6,9 @@ import pytest
 
 from keras_imfn.datasets import mnist
 
+# One backend (tests/conftest.py): IDX files and numpy batches: no Keras backend.
+pytestmark = pytest.mark.one_backend
+
 
 def write_idx(path, array, compress=False):
     """Writes `array` (uint8) as an IDX file, as the MNIST files are laid out."""

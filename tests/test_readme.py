@@ -4,6 +4,9 @@ from pathlib import Path
 import keras
 import pytest
 
+# One backend (tests/conftest.py): the README's lines run as written.
+pytestmark = pytest.mark.one_backend
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 

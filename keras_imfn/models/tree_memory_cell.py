@@ -51,7 +51,9 @@ class TreeMemoryCell(keras.layers.Layer):
     >>> _ = tree(x)
     >>> cell = TreeMemoryCell(tree)
     >>> streamed = keras.layers.RNN(cell, return_sequences=True)(x)
-    >>> bool(np.allclose(streamed, tree.trajectory(x), atol=1e-5))
+    >>> exact = tree.trajectory(x)
+    >>> bool(np.allclose(keras.ops.convert_to_numpy(streamed),
+    ...                  keras.ops.convert_to_numpy(exact), atol=1e-5))
     True
     >>> states = cell.get_initial_state(batch_size=2)
     >>> memory, states = cell.step(x[:, 0], states)
