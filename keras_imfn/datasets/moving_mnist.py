@@ -162,7 +162,9 @@ class MovingMNISTSequences(keras.utils.PyDataset):
         digits: uint8 digits `(n, 28, 28)` of the training split only.
         batch_size: sequences per batch.
         steps_per_epoch: batches per epoch.
-        num_frames, frame_size, num_digits: as for `generate`.
+        num_frames: frames per sequence (as for `generate`).
+        frame_size: side of the square frame in pixels.
+        num_digits: digits per sequence.
         seed: seed of the first epoch; batch `i` of epoch `e` is drawn with
             `(seed, e, i)`, so a run is reproducible and every epoch new.
         targets: yield `(x, x)` instead of `(x,)` (for a compiled loss on

@@ -222,7 +222,11 @@ class ClipStream(keras.utils.PyDataset):
         data_dir: folder holding `UCF-101/` and `ucfTrainTestlist/`.
         split: official split, 1, 2 or 3.
         subset: `"train"` or `"test"`.
-        frames, stride, size, hop: the clip settings of `load_clips`.
+        frames: frames per clip (as for `load_clips`).
+        stride: keep every `stride`-th frame.
+        size: side of the square output frames, in pixels.
+        hop: frames between the starts of consecutive windows, a multiple
+            of `stride`; `None` is `frames * stride` (no overlap).
         batch_size: clips per batch.
         groups: keep only the videos of these recording groups
             (`video_group`), e.g. to hold some out for validation; `None`
