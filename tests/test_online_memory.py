@@ -108,7 +108,7 @@ def test_student_from_teacher_copies_the_leaf_encoder():
     assert student.encoder is not teacher.encoder
 
 
-@pytest.mark.one_backend(backend="jax")  # training for quality; the loss is checked on every backend
+@pytest.mark.one_backend  # training for quality; the loss is checked on every backend
 def test_distillation_cuts_the_trajectory_loss_and_round_trips(tmp_path):
     x = random_sequences(64, 8, 6)
     teacher = random_teacher(x)
