@@ -131,10 +131,11 @@ def main():
                       "phases": time_phases(model, x, steps, loss, args.warmup, repeats)}
         del model
     output = args.output or _common.default_output(f"preset_steps_{preset}_{backend}.json")
+    from keras_imfn.experiments import ucf101_video
+
     result = {"config": {"preset": preset, "warmup": args.warmup, "repeats": repeats,
-                         "output": output, "ucf101_windows_estimate": ucf_windows(
-                             __import__("keras_imfn.experiments", fromlist=["ucf101_video"])
-                             .ucf101_video.PRESETS[preset])},
+                         "output": output,
+                         "ucf101_windows_estimate": ucf_windows(ucf101_video.PRESETS[preset])},
               "command": _common.command_line(), "device": device_name(),
               "environment": _common.environment(), "rows": rows}
     table = _common.markdown_table(

@@ -24,7 +24,6 @@ from keras import ops
 TORCH_DISTRIBUTION_KERAS = (3, 16)
 
 __all__ = [
-    "batch_mean",
     "batch_moments",
     "batch_variance",
     "check_supported",
@@ -143,19 +142,8 @@ def scale_for_replicas(loss):
     return loss * ops.cast(1.0 / context.num_replicas_in_sync, loss.dtype)
 
 
-def batch_mean(values, axis):
-    """`ops.mean(values, axis)` over the whole batch, on every replica.
-
-    `axis` includes the batch axis 0. Under `tf.distribute` a replica sees
-    only its part of the batch, so its sum and count are added across
-    replicas (batch statistics, as a synchronised batch norm keeps them);
-    elsewhere the batch is whole and this is `ops.mean`.
-    """
-    return batch_moments(values, axis)[0]
-
-
 def batch_variance(values, axis):
-    """`ops.var(values, axis)` over the whole batch (see `batch_mean`)."""
+    """`ops.var(values, axis)` over the whole batch, on every replica (see `batch_moments`)."""
     return batch_moments(values, axis)[1]
 
 
@@ -163,7 +151,8 @@ def batch_moments(values, axis):
     """`(mean, variance)` of `values` over `axis` (with the batch axis 0) of the
     whole batch, and the number of sequences in it.
 
-    Under `tf.distribute` one all-reduce adds the replicas' sums, sums of
+    Under `tf.distribute` a replica sees only its part of the batch (batch
+    statistics, as a synchronised batch norm keeps them): one all-reduce adds the replicas' sums, sums of
     squares and counts (a step that all-reduced each statistic apart could
     launch them in another order on each replica, which TensorFlow's
     collectives reject); elsewhere this is `ops.mean` and `ops.var`.
