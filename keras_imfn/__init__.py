@@ -3,7 +3,7 @@
 The public API is this namespace and the subpackages it lists in `__all__`:
 
 - the method: `SweeperMerge`, `SweeperInverse`, `TreeMemory`, `TreeMemoryCell`,
-  `IMFNStudent`, `DistillationTrainer`, and their parts (`ResidualMLP`,
+  `IMFNStudent`, `SegmentedCell`, `DistillationTrainer`, and their parts (`ResidualMLP`,
   `PatchTokenizer`, `SequenceAutoencoder`, the base of every compressor);
 - `keras_imfn.baselines`: the Transformer, Mamba and GRU compressors;
 - `keras_imfn.datasets`: MNIST sequences and UCF-101 clips;
@@ -32,6 +32,7 @@ from keras_imfn.layers import ResidualMLP
 from keras_imfn.layers import SweeperInverse
 from keras_imfn.layers import SweeperMerge
 from keras_imfn.models import DistillationTrainer
+from keras_imfn.models import SegmentedCell
 from keras_imfn.models import SequenceAutoencoder
 from keras_imfn.models import TreeMemory
 from keras_imfn.models import TreeMemoryCell
@@ -44,6 +45,7 @@ __all__ = [
     "NonFiniteLossError",
     "PatchTokenizer",
     "ResidualMLP",
+    "SegmentedCell",
     "SequenceAutoencoder",
     "StopOnNonFiniteLoss",
     "SweeperInverse",

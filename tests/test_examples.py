@@ -129,7 +129,11 @@ def test_online_memory_smoke_writes_table_json_png_and_resumes(tmp_path, monkeyp
     assert "teacher trained" in first and "| 4 | exact cell |" in first
     rows = json.loads(output.read_text())["lengths"]["4"]
     assert {"teacher", "exact cell", "student: mlp", "student: inverse-path",
-            "student: inverse-path+g", "pca", "mean_image"} <= set(rows)
+            "student: inverse-path+g", "student: learned-path+g-seg2", "pca",
+            "mean_image"} <= set(rows)
+    assert "learned-path+g-seg4: not run, 4 segments of T=4" in first
+    # Two segments of 2 steps: the kept node, the student's memory and counters.
+    assert rows["student: learned-path+g-seg2"]["state_numbers"] == 2 * 32 + 2
     # The exact cell is the teacher streamed: the same decoded memory.
     assert rows["exact cell"]["test"]["ratio"] == pytest.approx(1.0, abs=1e-4)
     assert rows["exact cell"]["state_numbers"] == (2 + 1) * 32 + 1

@@ -9,6 +9,7 @@ from conftest import to_numpy
 from keras_imfn import DistillationTrainer
 from keras_imfn import IMFNStudent
 from keras_imfn import TreeMemory
+from keras_imfn import SegmentedCell
 from keras_imfn import TreeMemoryCell
 
 
@@ -353,3 +354,57 @@ def test_inverse_path_student_trains_and_round_trips(tmp_path):
     trainer.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(to_numpy(loaded(x[:4])), to_numpy(trainer(x[:4])), atol=1e-5)
+
+
+@pytest.mark.parametrize("sequence_length, segment_length", [(8, 2), (12, 4)])
+def test_segmented_cell_with_exact_segments_streams_the_teacher_trajectory(
+        sequence_length, segment_length):
+    x = random_sequences(3, sequence_length, 6)
+    tree = TreeMemory(8, sequence_length, leaf_hidden_dim=16)
+    tree(x[:1])
+    with_random_biases(tree)
+    levels = segment_length.bit_length() - 1
+    cell = SegmentedCell(tree, TreeMemoryCell(tree.subtree(levels)), segment_length)
+    trajectory = to_numpy(tree.trajectory(x))
+    tolerance = dict(rtol=0, atol=1e-5 * max(1.0, np.abs(trajectory).max()))
+    inputs = keras.Input((sequence_length, 6))
+    model = keras.Model(inputs, keras.layers.RNN(cell, return_sequences=True)(inputs))
+    np.testing.assert_allclose(model.predict(x, verbose=0), trajectory, **tolerance)
+    segments = tree.padded_length // segment_length
+    assert cell.state_numbers == (segments - 1) * 8 + (levels + 1) * 8 + 1 + 1
+    states = cell.get_initial_state(batch_size=3)
+    for t in range(min(sequence_length, 2 * segment_length + 1)):
+        root, states = cell.step(x[:, t], states)
+        np.testing.assert_allclose(to_numpy(root), trajectory[:, t], **tolerance)
+    if segments > 2 and sequence_length > 2 * segment_length:
+        # The finished segments are kept as the tree's level nodes over them.
+        nodes = to_numpy(tree.encode(x, return_levels=True)[levels])
+        kept = to_numpy(states[0]).reshape(3, segments - 1, 8)
+        np.testing.assert_allclose(kept[:, :2], nodes[:, :2], **tolerance)
+        np.testing.assert_allclose(kept[:, 2:], 0.0)
+
+
+def test_segmented_student_round_trips_and_checks_its_arguments(tmp_path):
+    x = random_sequences(2, 8, 6)
+    teacher = random_teacher(x)
+    student = IMFNStudent.from_teacher(teacher.subtree(2), inverse_path=True,
+                                       learn_inverses=True)
+    cell = SegmentedCell(teacher, student, segment_length=4)
+    assert cell.state_numbers == 2 * 16 + 2
+    inputs = keras.Input((8, 6))
+    model = keras.Model(inputs, keras.layers.RNN(cell, return_sequences=True)(inputs))
+    path = str(tmp_path / "segmented.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), atol=1e-5)
+    for bad in (3, 1, 8):
+        with pytest.raises(ValueError, match="power of two >= 2 and below"):
+            SegmentedCell(teacher, student, segment_length=bad)
+    class StartsAtOnes(keras.layers.SimpleRNNCell):
+        def get_initial_state(self, batch_size=None):
+            return [keras.ops.ones((batch_size, 16))]
+
+    with pytest.raises(ValueError, match="initial state must be zeros"):
+        SegmentedCell(teacher, StartsAtOnes(16), 4)
+    with pytest.raises(ValueError, match=r"num_levels. must be in \[1, 3\]"):
+        teacher.subtree(4)

@@ -51,5 +51,5 @@ def test_scripts_import_only_the_public_api(path):
 
 def test_the_top_level_lists_the_method():
     for name in ("SweeperMerge", "SweeperInverse", "TreeMemory", "TreeMemoryCell",
-                 "IMFNStudent", "DistillationTrainer"):
+                 "IMFNStudent", "SegmentedCell", "DistillationTrainer"):
         assert name in keras_imfn.__all__

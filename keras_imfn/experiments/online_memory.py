@@ -7,7 +7,9 @@ IMFN (`mnist_sequence.train_teacher`), then read online three ways:
 * the exact cell (`TreeMemoryCell`): the teacher streamed, state
   `(log2 T + 1) d + 1` numbers;
 * students (`IMFNStudent`, state `d + 1`) distilled with a
-  `DistillationTrainer` under each variant of `VARIANTS`;
+  `DistillationTrainer` under each variant of `VARIANTS`; a segmented
+  variant distils the student from the subtree of one segment and streams it
+  in a `SegmentedCell` (state `S d + 2` for `S` segments);
 * and, for reference, the equal-size PCA and the mean image.
 
 The training digits are split: the last `HELD_OUT` are validation digits,
@@ -32,6 +34,7 @@ from keras_imfn.experiments import mnist_sequence
 from keras_imfn.experiments import reporting
 from keras_imfn.layers.imfn_student import IMFNStudent
 from keras_imfn.models.distillation_trainer import DistillationTrainer
+from keras_imfn.models.segmented_cell import SegmentedCell
 from keras_imfn.models.tree_memory_cell import TreeMemoryCell
 
 HELD_OUT = 1000
@@ -45,6 +48,11 @@ VARIANTS = {
     "mlp": dict(inverse_path=False, learn_inverses=False, train=True),
     # The teacher's inverse path as the base that a trained MLP corrects.
     "inverse-path+g": dict(inverse_path=True, learn_inverses=False, train=True),
+    # A wider state (`SegmentedCell`): 2 or 4 segments, each read by a
+    # learned-path+g student of the segment's subtree, the teacher's top
+    # levels over them; a finished segment no longer drifts.
+    "learned-path+g-seg2": dict(inverse_path=True, learn_inverses=True, train=True, segments=2),
+    "learned-path+g-seg4": dict(inverse_path=True, learn_inverses=True, train=True, segments=4),
 }
 # Every trained variant: trajectory (weighted toward late steps) + pixel +
 # teacher-forced one-step losses, the best mix of the earlier report.
@@ -195,17 +203,38 @@ def student_for(teacher, variant):
                                     learn_inverses=options["learn_inverses"])
 
 
+def segment_teacher(teacher, variant):
+    """The tree the variant's student follows: the teacher, or for a segmented
+    variant the subtree of one segment."""
+    segments = VARIANTS[variant].get("segments", 1)
+    if segments == 1:
+        return teacher
+    return teacher.subtree(teacher.num_levels - (segments.bit_length() - 1))
+
+
+def streamer_for(teacher, trainer, variant):
+    """The variant's online model: its student, or the student in a `SegmentedCell`."""
+    segments = VARIANTS[variant].get("segments", 1)
+    if segments == 1:
+        return trainer.student
+    return SegmentedCell(teacher, trainer.student, teacher.padded_length // segments)
+
+
 def train_student(teacher, variant, config, train_digits, run, seed, log):
-    """A `DistillationTrainer` for `variant`, trained (or loaded); and its seconds."""
+    """A `DistillationTrainer` for `variant`, trained (or loaded); and its seconds.
+
+    A segmented variant's trainer distils the subtree of one segment, on
+    sequences of one segment's length."""
+    tree = segment_teacher(teacher, variant)
     length = teacher.sequence_length
     keras.utils.set_random_seed(seed)
-    trainer = DistillationTrainer(teacher, student=student_for(teacher, variant), **TRAINER_ARGS)
-    trainer(np.zeros((1, length) + teacher.feature_shape, "float32"))
+    trainer = DistillationTrainer(tree, student=student_for(tree, variant), **TRAINER_ARGS)
+    trainer(np.zeros((1, tree.sequence_length) + tree.feature_shape, "float32"))
     if not VARIANTS[variant]["train"]:
         return trainer, 0.0
     per_epoch = min(config["steps_per_epoch"], config["student_steps"])
-    data = mnist.MNISTSequences(train_digits, length, config["batch_size"], per_epoch,
-                                seed=seed)
+    data = mnist.MNISTSequences(train_digits, tree.sequence_length, config["batch_size"],
+                                per_epoch, seed=seed)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0))
     callbacks = []
     if run.run_dir is not None:
@@ -249,16 +278,23 @@ def run_length(length, config, digits, run, seed=0, log=print, variants=None):
         rows[name] = row
     students = {}
     for variant in variants or VARIANTS:
+        segments = VARIANTS[variant].get("segments", 1)
+        if segments > 1 and teacher.padded_length // segments < 2:
+            log(f"T={length} {variant}: not run, {segments} segments of T={length} "
+                "would be shorter than 2 steps")
+            continue
         trainer, seconds = train_student(teacher, variant, config, train_digits, run, seed, log)
-        row = {"model": f"student: {variant}", "state_numbers": sum(
-            trainer.student.state_size), "train_seconds": seconds}
+        streamer = streamer_for(teacher, trainer, variant)
+        online = keras.layers.RNN(streamer, return_sequences=True)
+        row = {"model": f"student: {variant}", "state_numbers": sum(streamer.state_size),
+               "train_seconds": seconds}
         for split, x in (("validation", validation), ("test", test)):
-            predicted = trajectories(trainer, x)
+            predicted = trajectories(online, x)
             row[split], restored = score_memories(teacher, predicted[:, -1], x)
             row[split]["trajectory_error"] = per_step_error(predicted, targets[split])
         examples[row["model"]] = restored[0]
         rows[row["model"]] = row
-        students[row["model"]] = trainer.student
+        students[row["model"]] = streamer
         log(f"T={length} {variant}: validation MSE {row['validation']['mse']:.5f}, "
             f"test {row['test']['mse']:.5f} (teacher {rows['teacher']['test']['mse']:.5f})")
     for name, row in rows.items():

@@ -1,5 +1,6 @@
-"""Helpers of the layers that stream a tree: the counter's bits, their metrics."""
+"""Helpers of the layers that stream a tree: the counter's bits, the end, their metrics."""
 
+import numpy as np
 from keras import ops
 
 
@@ -20,3 +21,18 @@ def without_tree_metrics(metrics, tree):
     if tree is None:
         return metrics
     return [metric for metric in metrics if metric not in tree.metrics]
+
+
+def check_not_past_end(counter, length, name):
+    """A clear error for a step past `length`, where the counter's value is known
+    (eagerly); a symbolic or traced counter passes (the caller's output is NaN there)."""
+    try:
+        seen = ops.convert_to_numpy(counter)
+    except Exception:
+        return
+    if seen.size and float(np.max(seen)) >= length:
+        raise ValueError(
+            f"{name} streams at most sequence_length={length} steps (the tree's "
+            f"length); this step would be step {int(np.max(seen)) + 1}. Start a "
+            "new state with `get_initial_state`."
+        )

@@ -423,6 +423,34 @@ class TreeMemory(SequenceAutoencoder):
             for i in range(0, len(x), batch_size)
         ]).astype("float64")
 
+    def subtree(self, num_levels):
+        """A copy of the tree's bottom `num_levels` levels: a `TreeMemory` of
+        `2**num_levels` steps with this tree's leaf encoder, decoder and
+        sweepers of levels `0 .. num_levels - 1` (weights copied).
+
+        Its root is this tree's level-`num_levels - 1` node over the same
+        steps, and its `decode` is this tree's decoding of that node: the
+        teacher of one segment for a `SegmentedCell`.
+        """
+        if not self.built:
+            raise ValueError("`subtree` copies a built TreeMemory: call or fit it first.")
+        if not 1 <= int(num_levels) <= self.num_levels:
+            raise ValueError(
+                f"`num_levels` must be in [1, {self.num_levels}] for this tree of "
+                f"{self.num_levels} levels. Received: num_levels={num_levels}"
+            )
+        num_levels = int(num_levels)
+        config = dict(self.get_config(), sequence_length=2**num_levels,
+                      name=f"{self.name}_subtree_{num_levels}")
+        subtree = TreeMemory.from_config(config)
+        subtree.build((None, subtree.sequence_length) + self.feature_shape)
+        for part in ("encoder", "decoder"):
+            getattr(subtree, part).set_weights(getattr(self, part).get_weights())
+        for copies, layers_ in ((subtree.merges, self.merges), (subtree.inverses, self.inverses)):
+            for copy, layer in zip(copies, layers_):
+                copy.set_weights(layer.get_weights())
+        return subtree
+
     def zero_subtrees(self, dtype=None):
         """The all-zero subtree of every height `0 .. num_levels - 1`: a list of
         `(1, *leaf_shape)` nodes, height 0 the leaf of an all-zero input and

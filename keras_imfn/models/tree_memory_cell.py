@@ -2,6 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_imfn.layers.tree_bits import check_not_past_end
 from keras_imfn.layers.tree_bits import counter_bit
 from keras_imfn.layers.tree_bits import without_tree_metrics
 from keras_imfn.models.tree_memory import TreeMemory
@@ -125,7 +126,7 @@ class TreeMemoryCell(keras.layers.Layer):
                 f"{tuple(inputs.shape)}"
             )
         peaks, counter = states
-        self._check_not_past_end(counter)
+        check_not_past_end(counter, self.tree.sequence_length, "TreeMemoryCell")
         tree = self.tree
         inputs = ops.cast(inputs, self.compute_dtype)
         peaks = ops.reshape(peaks, (-1, self.num_levels + 1) + self.leaf_shape)
@@ -157,20 +158,6 @@ class TreeMemoryCell(keras.layers.Layer):
         output = ops.where(within, partial, ops.full_like(partial, np.nan))
         new_peaks = ops.reshape(ops.stack(new_peaks, axis=1), (-1, self.state_size[0]))
         return output, [new_peaks, counter]
-
-    def _check_not_past_end(self, counter):
-        """A clear error for a step past the tree's length, where the value is known."""
-        try:
-            seen = ops.convert_to_numpy(counter)
-        except Exception:  # a symbolic or traced counter: the NaN output says it
-            return
-        if seen.size and float(np.max(seen)) >= self.tree.sequence_length:
-            raise ValueError(
-                f"TreeMemoryCell streams at most sequence_length="
-                f"{self.tree.sequence_length} steps (the tree's length); this step "
-                f"would be step {int(np.max(seen)) + 1}. Start a new state with "
-                "`get_initial_state`."
-            )
 
     def step(self, inputs, states):
         """Streams one input: returns `(y_t, new_states)`.
