@@ -3,7 +3,8 @@
 Trains on the split's train videos, evaluates on its test videos, prints
 `Level | Compression | MSE ± std | PSNR ± std` (std across test clips) with
 the equal-size PCA and group-mean-frame references, and saves JSON, markdown
-and a PNG strip (original frames on top, then levels L0, L1, ...).
+a PNG strip (original frames on top, then levels L0, L1, ..., each row labelled
+with its PSNR) and `<output>_levels.png`, PSNR against compression.
 
     python examples/ucf101_video.py --data-dir ../shared/data/ucf101-mini --preset smoke
     python examples/ucf101_video.py --data-dir /data/UCF101 --preset cpu --output docs/ucf101_cpu.json
@@ -39,7 +40,8 @@ def main():
     args = parser.parse_args()
 
     cli.require("cv2", "data")  # decoding the videos
-    cli.require("PIL", "data")  # the PNG, written after training
+    cli.require("PIL", "data")  # the PNGs, written after training
+    cli.require("matplotlib", "data")
     config = dict(experiment.PRESETS[args.preset], preset=args.preset)
     for key in ("frames", "size", "validation_groups"):
         if getattr(args, key) is not None:
@@ -52,7 +54,8 @@ def main():
             config, args.data_dir, args.split, run_dir=args.run_dir, cache_dir=args.cache_dir
         )
     stem = cli.write_results(args.output, results, experiment.markdown_table(results))
-    experiment.save_strip_png(stem + ".png", model, test)
+    experiment.save_strip_png(stem + ".png", model, test, results)
+    experiment.save_level_curve(stem + "_levels.png", results)
 
 
 if __name__ == "__main__":

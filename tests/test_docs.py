@@ -174,7 +174,7 @@ def test_the_level_curve_exists_for_the_ucf_table():
     pytest.importorskip("PIL")
     pictures = load_script("pictures")
     layout = pictures.stored_layout(DOCS / pictures.UCF_CURVE)
-    assert layout == {"source": f"{pictures.UCF}.json", "plot": "psnr against compression"}
+    assert layout == {"plot": "psnr against compression"}
 
 
 def test_distributed_page_tables_are_the_saved_outputs():

@@ -7,7 +7,9 @@ from keras_imfn import TreeMemory
 from keras_imfn.callbacks import NonFiniteLossError
 from keras_imfn.experiments import error_stats
 from keras_imfn.experiments import markdown_table
+from keras_imfn.experiments import read_rows
 from keras_imfn.experiments import save_rows_png
+from keras_imfn.experiments import stored_layout
 from keras_imfn.experiments import train_local_then_end_to_end
 
 # One backend (tests/conftest.py): the recipe's compile/fit calls, tables and pictures: Keras, not the backend.
@@ -89,7 +91,12 @@ def test_save_rows_png_draws_one_row_per_sequence(tmp_path, channels):
         pixels = np.asarray(plain)
     assert pixels[:5].max() == 0 and pixels[5:].min() == 255  # clipped to [0, 1]
     save_rows_png(tmp_path / "labelled.png", rows, labels=["zeros", "ones\nclipped"])
-    with image.open(tmp_path / "labelled.png") as labelled:
-        assert labelled.size == (260 + 12, 2 * (5 + 6))
+    layout = stored_layout(tmp_path / "labelled.png")
+    assert layout["labels"] == ["zeros", "ones\nclipped"] and layout["rows"] == 2
+    back = read_rows(tmp_path / "labelled.png", 5)  # the rows, pixel for pixel
+    assert [row.shape for row in back] == [(5, 12) + channels] * 2
+    assert back[0].max() == 0 and back[1].min() == 255
+    with image.open(tmp_path / "labelled.png") as labelled:  # a label margin, a header
+        assert labelled.size[0] > 12 + 20 and labelled.size[1] > 2 * 5 + 12
     with pytest.raises(ValueError, match="one label per row"):
         save_rows_png(tmp_path / "bad.png", rows, labels=["one"])

@@ -6,6 +6,7 @@ from test_examples import run_example
 from test_ucf101 import make_tree
 
 from keras_imfn.experiments import mnist_sequence
+from keras_imfn.experiments import stored_layout
 from keras_imfn.experiments import ucf101_video
 
 # One backend (tests/conftest.py): the experiments' files, tables and presets; their models' steps are checked on every backend.
@@ -34,7 +35,12 @@ def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkey
                       "imfn_local": "local losses", "pca": "–", "mean_image": "–"}
     # Equal size or larger: a baseline never has fewer parameters than IMFN.
     assert results["models"]["gru"]["params"] >= results["models"]["imfn"]["params"]
-    assert (tmp_path / "results.png").exists() and (tmp_path / "results.md").exists()
+    assert (tmp_path / "results.md").exists()
+    # The picture labels every row with its model and test MSE (the table's).
+    labels = stored_layout(tmp_path / "results.png")["labels"]
+    assert [label.split(":")[0].split("\n")[0] for label in labels] == [
+        "original", "imfn_local", "imfn", "gru", "mean_image", "pca"]
+    assert f"MSE {results['models']['gru']['mse']['mean']:.4f}" in labels[3]
     # A rerun with the same run directory trains nothing and reports the same.
     run_example("mnist_sequence.py", monkeypatch, *args)
     rerun = json.loads(output.read_text())
@@ -138,7 +144,13 @@ def test_ucf101_smoke_on_generated_videos(tmp_path, monkeypatch, capsys):
             assert row["psnr"]["mean"] == pytest.approx(row["untrained_psnr"], abs=1e-4)
     out = capsys.readouterr().out
     assert "| L3 | 16-to-1 |" in out and "held-out training group(s) g03" in out
-    assert (tmp_path / "video.png").exists()
+    # The strip labels the original and every level with its PSNR; the curve is drawn.
+    labels = stored_layout(tmp_path / "video.png")["labels"]
+    assert [label.split(",")[0].split("\n")[0] for label in labels] == [
+        "original", "L0", "L1", "L2", "L3"]
+    level = results["levels"][3]
+    assert f"PSNR {level['psnr']['mean']:.2f} dB (test mean)" in labels[4]
+    assert stored_layout(tmp_path / "video_levels.png") == {"plot": "psnr against compression"}
 
 
 def test_load_split_takes_the_presets_clips_per_video(tmp_path):

@@ -5,7 +5,8 @@
 - `level_errors`, `error_stats`, `psnr_of_mse`, `pixel_mse`,
   `student_vs_teacher`: what the tables report;
 - `markdown_table`, `level_errors_table`, `save_rows_png`: the one table
-  writer and the one PNG writer.
+  writer and the one PNG writer (labelled rows; `read_rows` and
+  `stored_layout` read a labelled PNG back).
 
 The experiments the example scripts run are modules here too:
 `mnist_sequence`, `ucf101_video`, `online_memory`, and the scripts'
@@ -23,7 +24,9 @@ from keras_imfn.experiments.evaluation import psnr_of_mse
 from keras_imfn.experiments.evaluation import student_vs_teacher
 from keras_imfn.experiments.reporting import level_errors_table
 from keras_imfn.experiments.reporting import markdown_table
+from keras_imfn.experiments.reporting import read_rows
 from keras_imfn.experiments.reporting import save_rows_png
+from keras_imfn.experiments.reporting import stored_layout
 from keras_imfn.experiments.training import train_local_then_end_to_end
 
 __all__ = [
@@ -36,7 +39,9 @@ __all__ = [
     "online_memory",
     "pixel_mse",
     "psnr_of_mse",
+    "read_rows",
     "save_rows_png",
+    "stored_layout",
     "student_vs_teacher",
     "train_local_then_end_to_end",
     "ucf101_video",

@@ -419,10 +419,26 @@ def markdown_table(results):
     )
 
 
-def save_reconstructions_png(path, originals, examples):
-    """One row of digits per model under the originals (first test sequence)."""
-    reporting.save_rows_png(path, [originals[0]] + [examples[name][0] for name in examples])
-    return ["original"] + list(examples)
+def row_label(name, models, original, row):
+    """The label of one row of digits: the model, its test scores in `models`
+    (a results table's `models`), and its error on this row's sequence."""
+    if name == "original":
+        return "original\n(first test sequence)"
+    scores = models[name]
+    seeds = f" ({scores['seeds']} seeds)" if scores.get("seeds", 1) > 1 else ""
+    return (f"{name}: MSE {scores['mse']['mean']:.4f}, PSNR {scores['psnr']['mean']:.2f} dB"
+            f"{seeds}\nthis sequence: MSE {reporting.row_mse(original, row):.4f}")
+
+
+def save_reconstructions_png(path, originals, examples, results):
+    """One labelled row of digits per model under the originals (the first
+    test sequence); returns the row names, top to bottom."""
+    names = ["original"] + list(examples)
+    rows = [originals[0]] + [examples[name][0] for name in examples]
+    reporting.save_rows_png(
+        path, rows, [row_label(name, results["models"], rows[0], row)
+                     for name, row in zip(names, rows)], header="step t")
+    return names
 
 
 def _done_path(run_dir):

@@ -21,6 +21,7 @@ before the first, is scored on the held-out clips (mean PSNR over the
 levels); the best weights, the untrained start included, make the table.
 """
 
+import json
 import math
 import os
 import time
@@ -349,9 +350,65 @@ def markdown_table(results):
     return "\n".join(lines)
 
 
-def save_strip_png(path, model, test, clip=0):
-    """Original frames (top row) against the reconstruction from each level."""
+def level_labels(results, rows):
+    """Labels of a strip's rows: the original, then each level with its test
+    PSNR (mean over clips) and its PSNR on this clip."""
+    labels = ["original\n(first test clip)"]
+    for level, row in zip(results["levels"], rows[1:]):
+        labels.append(f"L{level['level']}, {level['compression']}-to-1: "
+                      f"PSNR {level['psnr']['mean']:.2f} dB (test mean)\n"
+                      f"this clip: PSNR {10 * np.log10(1 / reporting.row_mse(rows[0], row)):.2f} dB")
+    return labels
+
+
+def save_strip_png(path, model, test, results, clip=0):
+    """Original frames (top row) against the reconstruction from each level, labelled."""
     rows = [test[clip]]
     for level in range(model.num_levels):
-        rows.append(keras.ops.convert_to_numpy(model.reconstruct(test[clip : clip + 1], level))[0])
-    reporting.save_rows_png(path, rows)
+        rows.append(np.clip(keras.ops.convert_to_numpy(
+            model.reconstruct(test[clip : clip + 1], level))[0], 0, 1))
+    reporting.save_rows_png(path, rows, level_labels(results, rows), header="frame")
+
+
+def save_level_curve(path, results, published_psnr=None):
+    """PSNR against compression, L0..L3, beside the equal-size PCA and mean-frame
+    rows (and `published_psnr`, one figure per level, when given): a PNG plot
+    (matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    levels = results["levels"]
+    compression = [level["compression"] for level in levels]
+    ours = "IMFN tree (ours), ± std over test clips"
+    figure, axes = plt.subplots(figsize=(6.4, 4.2), dpi=100)
+    axes.errorbar(compression, [level["psnr"]["mean"] for level in levels],
+                  yerr=[level["psnr"]["std"] for level in levels], marker="o", capsize=3,
+                  label=ours)
+    axes.plot(compression, [level["pca_psnr"] for level in levels], "s--",
+              label="PCA, same size (reference)")
+    axes.plot(compression, [level["mean_frame_psnr"] for level in levels], "^:",
+              label="group mean frame (reference)")
+    if published_psnr is not None:
+        axes.plot(compression, list(published_psnr)[: len(levels)], "D-.",
+                  label="published (source)")
+    for level, x in zip(levels, compression):
+        axes.annotate(f"L{level['level']}", (x, level["psnr"]["mean"]),
+                      textcoords="offset points", xytext=(6, 6))
+    axes.set_xscale("log", base=2)
+    axes.margins(x=0.08)
+    axes.set_xticks(compression, [f"{c}-to-1" for c in compression])
+    axes.set_xlabel("compression (frames per memory node)")
+    axes.set_ylabel("PSNR (dB)")
+    axes.set_title(f"UCF-101 {results['config']['size']}x{results['config']['size']}, "
+                   f"{results['data']['test']['clips']} test clips: PSNR from each level")
+    axes.grid(True, alpha=0.3)
+    handles, names = axes.get_legend_handles_labels()
+    first = names.index(ours)
+    axes.legend([handles[first]] + handles[:first] + handles[first + 1:],
+                [names[first]] + names[:first] + names[first + 1:], fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, metadata={"Software": None, reporting.PICTURE_KEY: json.dumps(
+        dict(plot="psnr against compression"))})
+    plt.close(figure)
