@@ -36,6 +36,9 @@ def main():
     parser.add_argument("--output", type=cli.json_path, default="ucf101_results.json")
     parser.add_argument("--run-dir", help="checkpoints; rerun to resume")
     parser.add_argument("--cache-dir", help="decoded-clip cache")
+    parser.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                        help="stream every window from disk instead of loading the clips "
+                             "(the paper preset's default)")
     cli.add_data_parallel(parser)
     args = parser.parse_args()
 
@@ -43,7 +46,7 @@ def main():
     cli.require("PIL", "data")  # the PNGs, written after training
     cli.require("matplotlib", "data")
     config = dict(experiment.PRESETS[args.preset], preset=args.preset)
-    for key in ("frames", "size", "validation_groups"):
+    for key in ("frames", "size", "validation_groups", "stream"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
     if args.epochs is not None:

@@ -202,3 +202,33 @@ def test_equal_size_pca_rows_are_exact_when_nothing_is_dropped():
     # fewer than 500 components: the test clips are the training clips, so
     # every level is reconstructed exactly.
     assert all(row["mse"] < 1e-10 for row in rows)
+
+
+def test_ucf101_streamed_run_reads_every_window_and_scores_as_in_memory(tmp_path):
+    # Videos of 16 frames: 2 windows of 8 each. g01 is test, g02 trains, g03 is held out.
+    root = make_tree(tmp_path / "ucf", num_frames=16, train_groups=(2, 3))
+    config = dict(ucf101_video.PRESETS["smoke"], frames=8, stream=True, local_epochs=1,
+                  end_to_end_epochs=0, adapt_clips=6, validation_clips=3)
+    results, model, test = ucf101_video.run(config, str(root), cache_dir=str(tmp_path / "c"),
+                                            verbose=0)
+    data = results["data"]
+    assert data["streamed"] and data["test"]["clips"] == 4  # every window of every test video
+    assert data["train"]["clips_trained_on"] == 8  # 2 videos x 2 windows, and mirrored
+    assert data["train"]["sample_clips"] == 6
+    assert data["validation"]["groups"] == ["g03"] and data["validation"]["clips"] == 3
+    assert [e["phase"] for e in data["validation"]["curve"]] == ["start", "local"]
+    # The streamed test set scores as the same clips loaded in memory.
+    clips = np.concatenate([test[i] for i in range(len(test))])
+    loaded, _, _ = ucf101_video.ucf101.load_clips(
+        str(root), subset="test", frames=8, size=32, clips_per_video=None,
+        cache_dir=str(tmp_path / "c"), progress=False)
+    np.testing.assert_allclose(clips, loaded, atol=1e-6)
+    in_memory = ucf101_video.level_errors(model, loaded, batch_size=3)
+    for row, level in zip(in_memory[1:], results["levels"]):
+        assert level["mse"]["mean"] == pytest.approx(row["mse"], rel=1e-5)
+    mean_frame = ucf101_video.mean_frame_rows(loaded, config)
+    assert [r["mse"] for r in mean_frame] == pytest.approx(
+        [level["mean_frame_mse"] for level in results["levels"]], rel=1e-6)
+    with pytest.raises(ValueError, match="leave a group to train on"):
+        ucf101_video.run(dict(config, validation_groups=2), str(root),
+                         cache_dir=str(tmp_path / "c"), verbose=0)

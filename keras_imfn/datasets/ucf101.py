@@ -450,6 +450,16 @@ def load_tfds_clips(
     return _to_unit_float(clips), labels, summary
 
 
+def split_groups(data_dir, split=1, subset="train"):
+    """The recording groups (`video_group`) of the videos a split's subset lists,
+    sorted; read from the lists alone, no video is decoded. E.g. to hold the
+    last group out of a `ClipStream` (`exclude_groups`) and stream it apart
+    (`groups`)."""
+    _check_split(split, subset)
+    listed = _list_videos(os.path.abspath(os.path.expanduser(os.fspath(data_dir))), split, subset)
+    return sorted({video_group(video) for video, _ in listed.entries})
+
+
 def video_group(video):
     """The recording group of a UCF-101 video, read from its official name.
 

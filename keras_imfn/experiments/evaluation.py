@@ -30,6 +30,18 @@ def error_stats(per_item_mse):
     }
 
 
+def batches(x, batch_size):
+    """`x` batch by batch: slices of an array, or the batches of a
+    `keras.utils.PyDataset` (their inputs), each read once."""
+    if isinstance(x, keras.utils.PyDataset):
+        for index in range(len(x)):
+            batch = x[index]
+            yield batch[0] if isinstance(batch, tuple) else batch
+    else:
+        for start in range(0, len(x), batch_size):
+            yield x[start : start + batch_size]
+
+
 def level_errors(model, x, batch_size=128):
     """Pixel error of reconstructing `x` from every level of a `TreeMemory`.
 
@@ -40,26 +52,32 @@ def level_errors(model, x, batch_size=128):
     PSNR is `10 log10(1 / MSE)` of the mean MSE (the source's definition),
     and `psnr_std` the standard deviation of the per-sequence PSNR.
 
+    Args:
+        model: a `TreeMemory`.
+        x: sequences, an array `(N, T, ...)` (read in batches of
+            `batch_size`) or a `keras.utils.PyDataset` of them (e.g. a
+            `ClipStream`, read once, batch by batch).
+        batch_size: sequences per batch of an array.
+
     Returns:
         A list of dicts with keys `level`, `compression`, `mse`, `mse_std`,
         `psnr`, `psnr_std`.
     """
-    rows = []
-    for level in range(-1, model.num_levels):
-        per_sequence = []
-        for start in range(0, len(x), batch_size):
-            batch = x[start : start + batch_size]
+    levels = range(-1, model.num_levels)
+    per_sequence = {level: [] for level in levels}
+    for batch in batches(x, batch_size):
+        axes = tuple(range(1, batch.ndim))
+        for level in levels:
             restored = keras.ops.convert_to_numpy(model.reconstruct(batch, level=level))
-            axes = tuple(range(1, batch.ndim))
-            per_sequence.append(((restored - batch) ** 2).mean(axis=axes))
-        rows.append(
-            {
-                "level": "leaf" if level < 0 else level,
-                "compression": 1 if level < 0 else 2 ** (level + 1),
-                **error_stats(np.concatenate(per_sequence)),
-            }
-        )
-    return rows
+            per_sequence[level].append(((restored - batch) ** 2).mean(axis=axes))
+    return [
+        {
+            "level": "leaf" if level < 0 else level,
+            "compression": 1 if level < 0 else 2 ** (level + 1),
+            **error_stats(np.concatenate(per_sequence[level])),
+        }
+        for level in levels
+    ]
 
 
 def pixel_mse(model, memories, x, batch_size=128):

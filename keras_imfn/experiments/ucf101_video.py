@@ -32,6 +32,7 @@ import numpy as np
 from keras_imfn.callbacks import KeepBestWeights
 from keras_imfn.datasets import ucf101
 from keras_imfn.experiments import reporting
+from keras_imfn.experiments.evaluation import batches
 from keras_imfn.experiments.evaluation import error_stats
 from keras_imfn.experiments.evaluation import level_errors
 from keras_imfn.experiments.training import train_local_then_end_to_end
@@ -49,23 +50,28 @@ PRESETS = {
                   sweeper_skip="linear", share_weights=False, train_hop=None,
                   # Flipped copies: `adapt` needs (memory_dim + 1) / tokens clips.
                   train_flips=True, validation_groups=1, train_clips_per_video=None,
-                  test_clips_per_video=None),
+                  test_clips_per_video=None, stream=False),
     # Real training on 2 CPU cores within 30 minutes.
     "cpu": dict(frames=16, stride=1, size=64, patch_size=8, memory_dim=64, hidden_dim=128,
                 num_blocks=2, batch_size=4, local_epochs=24, end_to_end_epochs=12,
                 sweeper_skip="linear", share_weights=False, train_hop=2, train_flips=True,
-                validation_groups=1, train_clips_per_video=None, test_clips_per_video=None),
-    # The full-size setting, for a GPU, on the full UCF-101. Clips are held
-    # in memory as float32 (786 kB each at 16 x 64 x 64), so every video
-    # gives its first two windows: split 1 is then about 15 GB of training
-    # clips (twice that mirrored) and 6 GB of test clips, where every window
-    # of every video would be hundreds of GB.
+                validation_groups=1, train_clips_per_video=None, test_clips_per_video=None,
+                stream=False),
+    # The full-size setting, for a GPU, on the full UCF-101: every window of
+    # every video, streamed from disk (`stream`, see `stream_split`), as
+    # float32 in memory they would be hundreds of GB. `adapt_clips` training
+    # clips start the tree and fit the PCA reference; `validation_clips`
+    # clips of the held-out group choose the weights.
     "paper": dict(frames=16, stride=1, size=64, patch_size=8, memory_dim=128, hidden_dim=256,
                   num_blocks=2, batch_size=16, local_epochs=100, end_to_end_epochs=50,
                   sweeper_skip="linear", share_weights=False, train_hop=8,
-                  train_flips=True, validation_groups=1, train_clips_per_video=2,
-                  test_clips_per_video=2),
+                  train_flips=True, validation_groups=1, train_clips_per_video=None,
+                  test_clips_per_video=None, stream=True, adapt_clips=4096,
+                  validation_clips=1024),
 }
+# Defaults of the streamed path's sample sizes (presets that do not set them).
+ADAPT_CLIPS = 4096
+VALIDATION_CLIPS = 1024
 
 
 def load_split(data_dir, split, config, cache_dir=None):
@@ -108,6 +114,55 @@ def load_training(data_dir, split, config, cache_dir=None):
     summary = {"train": dict(_summary(clip_summary), clips_trained_on=len(train)),
                "validation": {"groups": held_out, "clips": len(validation)}}
     return train, validation, summary
+
+
+def stream_split(data_dir, split, config, cache_dir=None, seed=0):
+    """The split streamed from disk (`ucf101.ClipStream`): every window of every video.
+
+    The last `validation_groups` training groups are held out (read from the
+    split's list, `ucf101.split_groups`); the other training videos stream
+    shuffled, mirrored with `train_flips`, one window every `train_hop`
+    frames. In memory stay only two samples: `adapt_clips` training clips
+    drawn at random (seeded), which start the tree and fit the PCA
+    reference, and the first `validation_clips` non-overlapping windows of
+    the held-out videos, which choose the weights.
+
+    Returns:
+        `(train, validation, sample, test, summary)`: `train` and `test` are
+        `ClipStream`s, `validation` and `sample` arrays.
+    """
+    settings = dict(split=split, frames=config["frames"], stride=config["stride"],
+                    size=config["size"], batch_size=config["batch_size"],
+                    cache_dir=cache_dir, progress=False)
+    groups = ucf101.split_groups(data_dir, split, "train")
+    count = config["validation_groups"]
+    if count < 0 or (count and count >= len(groups)):
+        raise ValueError(
+            f"`validation_groups` must be >= 0 and leave a group to train on; the training "
+            f"videos have {len(groups)} group(s) {_group_names(groups)}. Received: {count}")
+    held_out = groups[len(groups) - count:] if count else []
+    train = ucf101.ClipStream(data_dir, subset="train", hop=config["train_hop"],
+                              exclude_groups=held_out, flips=config["train_flips"],
+                              shuffle=True, seed=seed, **settings)
+    rng = np.random.default_rng(seed)
+    total = len(train.windows) * (2 if config["train_flips"] else 1)
+    chosen = rng.choice(total, min(config.get("adapt_clips", ADAPT_CLIPS), total), replace=False)
+    sample = np.stack([train.clip(i) for i in np.sort(chosen)])
+    validation = np.zeros((0,) + sample.shape[1:], "float32")
+    if held_out:
+        stream = ucf101.ClipStream(data_dir, subset="train", groups=held_out, shuffle=False,
+                                   **settings)
+        limit = min(config.get("validation_clips", VALIDATION_CLIPS), len(stream.windows))
+        validation = np.stack([stream.clip(i) for i in range(limit)])
+    test = ucf101.ClipStream(data_dir, subset="test", shuffle=False, **settings)
+    summary = {
+        "streamed": True,
+        "train": dict(_summary(train.summary), clips_trained_on=total,
+                      sample_clips=len(sample)),
+        "validation": {"groups": _group_names(held_out), "clips": len(validation)},
+        "test": _summary(test.summary),
+    }
+    return train, validation, sample, test, summary
 
 
 def _clip_settings(split, config, cache_dir, subset):
@@ -208,35 +263,48 @@ def _unblocks(blocks, shape, clips_shape, patch_size):
     return keras.ops.convert_to_numpy(frames_out).reshape(clips_shape)
 
 
-def _per_clip(test, restored):
-    return error_stats(((restored - test) ** 2).reshape(len(test), -1).mean(axis=1))
-
-
 def pca_rows(train, test, config):
-    """Equal-size PCA of space-time blocks, per level (and per frame for the leaf)."""
-    rows = []
-    levels = int(math.log2(config["frames"]))
-    for level in range(-1, levels):
-        group = 1 if level < 0 else 2 ** (level + 1)
-        train_blocks, _ = _blocks(train, config["patch_size"], group)
-        test_blocks, shape = _blocks(test, config["patch_size"], group)
-        mean, basis = principal_components(train_blocks, config["memory_dim"])
-        coded = (test_blocks - mean) @ basis @ basis.T + mean
-        restored = _unblocks(coded, shape, test.shape, config["patch_size"])
-        rows.append(dict(_per_clip(test, restored), level="leaf" if level < 0 else level))
-    return rows
+    """Equal-size PCA of space-time blocks, per level (and per frame for the leaf).
+
+    Fitted to the clips `train`; `test` is an array or a `ClipStream`, read
+    batch by batch."""
+    levels = range(-1, int(math.log2(config["frames"])))
+    bases, errors = {}, {level: [] for level in levels}
+    for level in levels:
+        blocks, _ = _blocks(train, config["patch_size"], _group(level))
+        bases[level] = principal_components(blocks, config["memory_dim"])
+    for clips in batches(test, config.get("batch_size", 64)):
+        for level in levels:
+            mean, basis = bases[level]
+            blocks, shape = _blocks(clips, config["patch_size"], _group(level))
+            coded = (blocks - mean) @ basis @ basis.T + mean
+            restored = _unblocks(coded, shape, clips.shape, config["patch_size"])
+            errors[level].append(_clip_errors(clips, restored))
+    return [dict(error_stats(np.concatenate(errors[level])), level="leaf" if level < 0 else level)
+            for level in levels]
+
+
+def _group(level):
+    """Frames per space-time block of a level (the leaf: 1)."""
+    return 1 if level < 0 else 2 ** (level + 1)
+
+
+def _clip_errors(clips, restored):
+    return ((restored - clips) ** 2).reshape(len(clips), -1).mean(axis=1)
 
 
 def mean_frame_rows(test, config):
-    """Every frame of a group of `2**(k+1)` frames replaced by the group's mean."""
-    rows = []
-    for level in range(int(math.log2(config["frames"]))):
-        group = 2 ** (level + 1)
-        batch, frames = test.shape[:2]
-        grouped = test.reshape(batch, frames // group, group, *test.shape[2:])
-        restored = np.broadcast_to(grouped.mean(axis=2, keepdims=True), grouped.shape)
-        rows.append(dict(_per_clip(test, restored.reshape(test.shape)), level=level))
-    return rows
+    """Every frame of a group of `2**(k+1)` frames replaced by the group's mean
+    (`test`: an array or a `ClipStream`, read batch by batch)."""
+    levels = range(int(math.log2(config["frames"])))
+    errors = {level: [] for level in levels}
+    for clips in batches(test, config.get("batch_size", 64)):
+        for level in levels:
+            group = _group(level)
+            grouped = clips.reshape(len(clips), clips.shape[1] // group, group, *clips.shape[2:])
+            restored = np.broadcast_to(grouped.mean(axis=2, keepdims=True), grouped.shape)
+            errors[level].append(_clip_errors(clips, restored.reshape(clips.shape)))
+    return [dict(error_stats(np.concatenate(errors[level])), level=level) for level in levels]
 
 
 def check_config(config):
@@ -266,8 +334,14 @@ def run(config, data_dir, split=1, run_dir=None, cache_dir=None, verbose=2):
         `(results, model, test)`: results as in the example's JSON.
     """
     check_config(config)
-    train, validation, test, data_summary = load_split(data_dir, split, config, cache_dir)
-    model = build_tree(config, train)
+    if config.get("stream"):
+        train, validation, sample, test, data_summary = stream_split(
+            data_dir, split, config, cache_dir)
+        fit_kwargs = {}  # the stream batches itself
+    else:
+        train, validation, test, data_summary = load_split(data_dir, split, config, cache_dir)
+        sample, fit_kwargs = train, dict(batch_size=config["batch_size"])
+    model = build_tree(config, sample)
     start = level_errors(model, test, batch_size=4)
     checkpoints = None if run_dir is None else os.path.join(run_dir, "checkpoints")
     callbacks = []
@@ -281,8 +355,7 @@ def run(config, data_dir, split=1, run_dir=None, cache_dir=None, verbose=2):
     started = time.time()
     train_local_then_end_to_end(
         model, train, config["local_epochs"], config["end_to_end_epochs"],
-        checkpoint_dir=checkpoints, batch_size=config["batch_size"], verbose=verbose,
-        callbacks=callbacks,
+        checkpoint_dir=checkpoints, verbose=verbose, callbacks=callbacks, **fit_kwargs,
     )
     train_seconds = time.time() - started
     if callbacks:
@@ -293,8 +366,9 @@ def run(config, data_dir, split=1, run_dir=None, cache_dir=None, verbose=2):
             restored_mean_psnr=best.score(model),
         )
     tree = level_errors(model, test, batch_size=4)
-    # The reference is fitted to the whole train split, held-out clips included.
-    seen = [train, validation] + ([validation[:, :, :, ::-1]] if config["train_flips"] else [])
+    # The reference is fitted to the whole train split, held-out clips included
+    # (streamed: to the training sample and the validation clips).
+    seen = [sample, validation] + ([validation[:, :, :, ::-1]] if config["train_flips"] else [])
     pca = pca_rows(np.concatenate(seen), test, config)
     mean_frame = mean_frame_rows(test, config)
     levels = []
@@ -362,11 +436,12 @@ def level_labels(results, rows):
 
 
 def save_strip_png(path, model, test, results, clip=0):
-    """Original frames (top row) against the reconstruction from each level, labelled."""
-    rows = [test[clip]]
+    """Original frames (top row) against the reconstruction from each level, labelled
+    (`test`: the test clips, an array or a `ClipStream`)."""
+    first = test.clip(clip)[None] if isinstance(test, ucf101.ClipStream) else test[clip : clip + 1]
+    rows = [first[0]]
     for level in range(model.num_levels):
-        rows.append(np.clip(keras.ops.convert_to_numpy(
-            model.reconstruct(test[clip : clip + 1], level))[0], 0, 1))
+        rows.append(np.clip(keras.ops.convert_to_numpy(model.reconstruct(first, level))[0], 0, 1))
     reporting.save_rows_png(path, rows, level_labels(results, rows), header="frame")
 
 
