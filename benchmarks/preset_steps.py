@@ -62,12 +62,13 @@ def ucf_case(preset):
     import numpy as np
 
     from keras_imfn.experiments import ucf101_video
+    from keras_imfn.experiments import video_tree
 
     config = ucf101_video.PRESETS[preset]
     rng = np.random.default_rng(0)
     shape = (config["frames"], config["size"], config["size"], 3)
     clips = rng.random((max(8, config["batch_size"]),) + shape, dtype=np.float32)
-    model = ucf101_video.build_tree(config, clips)
+    model = video_tree.build_tree(config, clips)
     per_epoch = math.ceil(ucf_windows(config) / config["batch_size"])
     steps = {"local": config["local_epochs"] * per_epoch,
              "end_to_end": config["end_to_end_epochs"] * per_epoch}

@@ -13,7 +13,7 @@ labels the examples now write, and it draws what no single run draws:
   first test sequence, composed from the per-model pictures (the script checks
   that their originals, and their reference rows, are the same pixels);
 - `ucf101_levels.png`: PSNR against compression, L0..L3, with the reference rows
-  and the published figures (`ucf101_video.save_level_curve`, from `ucf101_cpu.json`).
+  and the published figures (`video_tree.save_level_curve`, from `ucf101_cpu.json`).
 
 A labelled PNG records its layout and labels in a PNG text chunk
 (`keras-imfn-picture`), so running the script again crops the same rows from
@@ -31,8 +31,7 @@ import numpy as np
 from keras_imfn.experiments import mnist_sequence
 from keras_imfn.experiments import read_rows
 from keras_imfn.experiments import save_rows_png
-from keras_imfn.experiments import stored_layout
-from keras_imfn.experiments import ucf101_video
+from keras_imfn.experiments import video_tree
 
 DOCS = pathlib.Path(__file__).resolve().parent
 MNIST_TABLE = "mnist_cpu_table"
@@ -114,7 +113,7 @@ def ucf_picture():
     if len(rows) != 1 + len(levels):
         raise ValueError(f"docs/{UCF}.png has {len(rows)} rows; expected the original and "
                          f"{len(levels)} levels")
-    labels = ucf101_video.level_labels(results, rows)
+    labels = video_tree.level_labels(results, rows)
     return [dict(path=DOCS / f"{UCF}.png", rows=rows, labels=labels,
                  frame_width=results["config"]["size"], header="frame")]
 
@@ -125,7 +124,7 @@ def plans():
 
 
 def ucf_curve():
-    ucf101_video.save_level_curve(DOCS / UCF_CURVE, load(UCF), load("published")["ucf101"]["psnr"])
+    video_tree.save_level_curve(DOCS / UCF_CURVE, load(UCF), load("published")["ucf101"]["psnr"])
     return DOCS / UCF_CURVE
 
 

@@ -12,10 +12,10 @@ with its PSNR) and `<output>_levels.png`, PSNR against compression.
 
 import argparse
 
-
 from keras_imfn.distribution import data_parallel
 from keras_imfn.experiments import cli
 from keras_imfn.experiments import ucf101_video as experiment
+from keras_imfn.experiments import video_tree
 
 
 def main():
@@ -56,9 +56,9 @@ def main():
         results, model, test = experiment.run(
             config, args.data_dir, args.split, run_dir=args.run_dir, cache_dir=args.cache_dir
         )
-    stem = cli.write_results(args.output, results, experiment.markdown_table(results))
-    experiment.save_strip_png(stem + ".png", model, test, results)
-    experiment.save_level_curve(stem + "_levels.png", results)
+    stem = cli.write_results(args.output, results, video_tree.markdown_table(results))
+    video_tree.save_strip_png(stem + ".png", model, test, results)
+    video_tree.save_level_curve(stem + "_levels.png", results)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import re
 import pytest
 
 import keras_imfn
+from keras_imfn.experiments import read_rows
+from keras_imfn.experiments import stored_layout
 
 # One backend (tests/conftest.py): docs, pages and pictures: no Keras backend.
 pytestmark = pytest.mark.one_backend
@@ -141,7 +143,7 @@ def test_every_committed_picture_is_labelled():
     for path in sorted(DOCS.glob("*.png")):
         if path.name in pictures.LABELLED_BY_THEIR_EXAMPLE:
             continue
-        layout = pictures.stored_layout(path)
+        layout = stored_layout(path)
         assert layout is not None, (
             f"docs/{path.name} carries no labels: run python docs/pictures.py "
             "(or list it in LABELLED_BY_THEIR_EXAMPLE if its example labels it)")
@@ -156,12 +158,12 @@ def test_labelled_pictures_are_what_the_json_and_saved_rows_give():
 
     pictures = load_script("pictures")
     for plan in pictures.plans():
-        layout = pictures.stored_layout(plan["path"])
+        layout = stored_layout(plan["path"])
         name = plan["path"].name
         assert layout is not None, f"docs/{name}: run python docs/pictures.py"
         assert layout["labels"] == plan["labels"], f"docs/{name}: run python docs/pictures.py"
         size = plan["rows"][0].shape[0]
-        rows = pictures.read_rows(plan["path"], size)
+        rows = read_rows(plan["path"], size)
         assert len(rows) == len(plan["rows"])
         assert all(np.array_equal(a, b) for a, b in zip(rows, plan["rows"]))
     every = next(plan for plan in pictures.plans() if plan["path"].name == pictures.MNIST_ALL)
@@ -173,7 +175,7 @@ def test_labelled_pictures_are_what_the_json_and_saved_rows_give():
 def test_the_level_curve_exists_for_the_ucf_table():
     pytest.importorskip("PIL")
     pictures = load_script("pictures")
-    layout = pictures.stored_layout(DOCS / pictures.UCF_CURVE)
+    layout = stored_layout(DOCS / pictures.UCF_CURVE)
     assert layout == {"plot": "psnr against compression"}
 
 

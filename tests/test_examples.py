@@ -61,6 +61,8 @@ def test_distillation_report_runs_end_to_end(tmp_path, monkeypatch):
     ("online_memory.py", ["--variants", "mlp,bogus"], "unknown 'bogus'"),
     ("online_memory.py", ["--lengths", "16,0"], "expected an integer >= 1, got 0"),
     ("online_memory.py", ["--output", "table.md"], "expected a .json path"),
+    ("moving_mnist.py", ["--output", "table.md"], "expected a .json path"),
+    ("moving_mnist.py", ["--preset", "gpu"], "invalid choice: 'gpu'"),
 ])
 def test_bad_arguments_are_usage_errors_before_any_work(script, args, message, monkeypatch,
                                                         capsys, tmp_path):

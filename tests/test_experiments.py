@@ -7,7 +7,9 @@ from test_ucf101 import make_tree
 
 from keras_imfn.experiments import mnist_sequence
 from keras_imfn.experiments import stored_layout
+from keras_imfn.experiments import level_errors
 from keras_imfn.experiments import ucf101_video
+from keras_imfn.experiments import video_tree
 
 # One backend (tests/conftest.py): the experiments' files, tables and presets; their models' steps are checked on every backend.
 pytestmark = pytest.mark.one_backend
@@ -197,7 +199,7 @@ def test_hold_out_groups_takes_the_last_groups_and_checks_what_it_is_given():
 def test_equal_size_pca_rows_are_exact_when_nothing_is_dropped():
     clips = np.random.default_rng(0).random((3, 4, 8, 8, 3)).astype("float32")
     config = dict(frames=4, patch_size=8, memory_dim=500)
-    rows = ucf101_video.pca_rows(clips, clips, config)
+    rows = video_tree.pca_rows(clips, clips, config)
     # 3 clips give at most 12 (leaf) or 6 (level 0) training blocks, far
     # fewer than 500 components: the test clips are the training clips, so
     # every level is reconstructed exactly.
@@ -223,12 +225,28 @@ def test_ucf101_streamed_run_reads_every_window_and_scores_as_in_memory(tmp_path
         str(root), subset="test", frames=8, size=32, clips_per_video=None,
         cache_dir=str(tmp_path / "c"), progress=False)
     np.testing.assert_allclose(clips, loaded, atol=1e-6)
-    in_memory = ucf101_video.level_errors(model, loaded, batch_size=3)
+    in_memory = level_errors(model, loaded, batch_size=3)
     for row, level in zip(in_memory[1:], results["levels"]):
         assert level["mse"]["mean"] == pytest.approx(row["mse"], rel=1e-5)
-    mean_frame = ucf101_video.mean_frame_rows(loaded, config)
+    mean_frame = video_tree.mean_frame_rows(loaded, config)
     assert [r["mse"] for r in mean_frame] == pytest.approx(
         [level["mean_frame_mse"] for level in results["levels"]], rel=1e-6)
     with pytest.raises(ValueError, match="leave a group to train on"):
         ucf101_video.run(dict(config, validation_groups=2), str(root),
                          cache_dir=str(tmp_path / "c"), verbose=0)
+
+
+@pytest.mark.example
+def test_moving_mnist_smoke_tabulates_every_level_on_fresh_clips(tmp_path, monkeypatch, capsys):
+    output = tmp_path / "moving.json"
+    run_example("moving_mnist.py", monkeypatch, "--preset", "smoke", "--output", str(output))
+    results = json.loads(output.read_text())
+    assert [row["level"] for row in results["levels"]] == [0, 1]  # 4 frames: 2 levels
+    assert all(0 < row["mse"]["mean"] < 1 and row["pca_psnr"] > 0 for row in results["levels"])
+    data = results["data"]
+    assert data["train"]["fresh_clips_per_epoch"] == 8 and data["test"]["clips"] == 8
+    assert data["validation"]["clips"] == 8 and "selected" in data["validation"]
+    assert "| L1 | 4-to-1 |" in capsys.readouterr().out
+    labels = stored_layout(tmp_path / "moving.png")["labels"]
+    assert [label.split(",")[0].split("\n")[0] for label in labels] == ["original", "L0", "L1"]
+    assert stored_layout(tmp_path / "moving_levels.png") == {"plot": "psnr against compression"}

@@ -62,6 +62,10 @@ def test_the_test_set_is_fixed_and_training_batches_are_fresh_every_epoch(digits
     assert not np.array_equal(batches[1][0], x)
     batches.on_epoch_end()
     assert not np.array_equal(batches[0][0], x)  # fresh after it
+    gray = moving_mnist.MovingMNISTSequences(train, batch_size=3, steps_per_epoch=2,
+                                             num_frames=5, channel_axis=True)
+    (frames,) = gray[0]
+    assert frames.shape == (3, 5, 64, 64, 1)  # one channel, for a PatchTokenizer
 
 
 @pytest.mark.one_backend  # numpy

@@ -20,6 +20,7 @@ from keras_imfn import KeepBestWeights
 from keras_imfn.experiments import level_errors
 from keras_imfn.experiments import train_local_then_end_to_end
 from keras_imfn.experiments import ucf101_video as experiment
+from keras_imfn.experiments import video_tree
 
 
 def main():
@@ -44,11 +45,11 @@ def main():
             config[key] = getattr(args, key)
     train, validation, summary = experiment.load_training(
         args.data_dir, 1, config, cache_dir=args.cache_dir)
-    model = experiment.build_tree(config, train)
+    model = video_tree.build_tree(config, train)
     if args.linear_only:
         for sweeper in model.merges + model.inverses:
             sweeper.mlp.trainable = False
-    best = KeepBestWeights(experiment.validation_score(validation))
+    best = KeepBestWeights(video_tree.validation_score(validation))
     started = time.time()
     train_local_then_end_to_end(
         model, train, config["local_epochs"], config["end_to_end_epochs"],

@@ -169,6 +169,8 @@ class MovingMNISTSequences(keras.utils.PyDataset):
             `(seed, e, i)`, so a run is reproducible and every epoch new.
         targets: yield `(x, x)` instead of `(x,)` (for a compiled loss on
             `(y, y_pred)`).
+        channel_axis: add a last axis of one channel, `(B, T, size, size, 1)`
+            (frames for a `PatchTokenizer`).
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of
             `keras.utils.PyDataset`.
 
@@ -182,7 +184,7 @@ class MovingMNISTSequences(keras.utils.PyDataset):
     """
 
     def __init__(self, digits, batch_size, steps_per_epoch, num_frames=20, frame_size=64,
-                 num_digits=2, seed=0, targets=False, **kwargs):
+                 num_digits=2, seed=0, targets=False, channel_axis=False, **kwargs):
         super().__init__(**kwargs)
         self.digits = _check(digits, num_frames, frame_size, num_digits)
         for name, value in (("batch_size", batch_size), ("steps_per_epoch", steps_per_epoch)):
@@ -191,6 +193,7 @@ class MovingMNISTSequences(keras.utils.PyDataset):
         self.batch_size, self.steps_per_epoch = batch_size, steps_per_epoch
         self.num_frames, self.frame_size, self.num_digits = num_frames, frame_size, num_digits
         self.seed, self.targets, self.epoch = seed, bool(targets), 0
+        self.channel_axis = bool(channel_axis)
 
     def __len__(self):
         return self.steps_per_epoch
@@ -199,6 +202,8 @@ class MovingMNISTSequences(keras.utils.PyDataset):
         videos = generate(self.digits, self.batch_size, self.num_frames, self.frame_size,
                           self.num_digits, seed=(self.seed, self.epoch, index))
         x = videos.astype("float32") / 255.0
+        if self.channel_axis:
+            x = x[..., None]
         return (x, x) if self.targets else (x,)
 
     def on_epoch_end(self):

@@ -9,14 +9,18 @@
   `stored_layout` read a labelled PNG back).
 
 The experiments the example scripts run are modules here too:
-`mnist_sequence`, `ucf101_video`, `online_memory`, and the scripts'
+`mnist_sequence`, `ucf101_video` (with `video_tree`, the token-grid tree
+over clips it trains and tabulates), `moving_mnist_video`, `online_memory`,
+and the scripts'
 argument checks, `cli`.
 """
 
 from keras_imfn.experiments import cli
 from keras_imfn.experiments import mnist_sequence
+from keras_imfn.experiments import moving_mnist_video
 from keras_imfn.experiments import online_memory
 from keras_imfn.experiments import ucf101_video
+from keras_imfn.experiments import video_tree
 from keras_imfn.experiments.evaluation import error_stats
 from keras_imfn.experiments.evaluation import level_errors
 from keras_imfn.experiments.evaluation import pixel_mse
@@ -36,6 +40,7 @@ __all__ = [
     "level_errors_table",
     "markdown_table",
     "mnist_sequence",
+    "moving_mnist_video",
     "online_memory",
     "pixel_mse",
     "psnr_of_mse",
@@ -45,4 +50,5 @@ __all__ = [
     "student_vs_teacher",
     "train_local_then_end_to_end",
     "ucf101_video",
+    "video_tree",
 ]

@@ -59,8 +59,8 @@ def save_rows_png(path, rows, labels=None, frame_width=None, header=None, title=
 
     Args:
         path: the PNG to write.
-        rows: sequences of frames, each `(T, H, W)` (gray) or `(T, H, W, 3)`
-            (RGB), values in [0, 1] (clipped), or already-drawn strips
+        rows: sequences of frames, each `(T, H, W)` or `(T, H, W, 1)` (gray)
+            or `(T, H, W, 3)` (RGB), values in [0, 1] (clipped), or already-drawn strips
             `(H, T * W[, 3])` of uint8; every row the same size.
         labels: optional text per row (lines split by newlines).
         frame_width: pixels per frame, for the column numbers (default: a
@@ -72,9 +72,11 @@ def save_rows_png(path, rows, labels=None, frame_width=None, header=None, title=
     """
     from PIL import Image
 
+    rows = [row[..., 0] if row.ndim == 4 and row.shape[-1] == 1 else row  # gray, one channel
+            for row in (np.asarray(row) for row in rows)]
     strips = [row if row.dtype == np.uint8 else
               (np.concatenate(list(np.clip(row, 0, 1)), axis=1) * 255).round().astype("uint8")
-              for row in (np.asarray(row) for row in rows)]
+              for row in rows]
     if labels is None:
         Image.fromarray(np.concatenate(strips, axis=0)).save(path)
         return
@@ -86,9 +88,9 @@ def save_rows_png(path, rows, labels=None, frame_width=None, header=None, title=
         raise ValueError(f"Expected one label per row; received {len(labels)} labels for "
                          f"{len(rows)} rows.")
     if frame_width is None:
-        if np.asarray(rows[0]).dtype == np.uint8:
+        if rows[0].dtype == np.uint8:
             raise ValueError("`frame_width` is needed for rows given as uint8 strips.")
-        frame_width = np.asarray(rows[0]).shape[2]
+        frame_width = rows[0].shape[2]
     header = "step" if header is None else header
     font = ImageFont.load_default(size=FONT_SIZE)
     line_height = FONT_SIZE + 3
