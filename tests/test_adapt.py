@@ -86,6 +86,7 @@ def weights_of(model):
          ValueError, "fit_leaves=False"),
     ],
 )
+@pytest.mark.one_backend  # checks of the data, before any backend work
 def test_adapt_rejects_bad_data_before_changing_anything(make, data, error, match):
     model = make()
     model(random_sequences(1, 4, 3))
@@ -96,6 +97,7 @@ def test_adapt_rejects_bad_data_before_changing_anything(make, data, error, matc
         np.testing.assert_array_equal(old, new)
 
 
+@pytest.mark.one_backend  # which parts adapt sets; its fit is checked on every backend
 def test_adapt_keeps_custom_leaves_unless_asked():
     model = TreeMemory(4, 4, encoder=keras.layers.Dense(4), decoder=keras.layers.Dense(3))
     x = random_sequences(20, 4, 3)

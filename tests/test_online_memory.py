@@ -38,6 +38,7 @@ def test_trajectory_equals_encoding_each_zero_padded_prefix(sequence_length, tok
     np.testing.assert_allclose(trajectory[:, -1], to_numpy(model.encode(x)), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.one_backend  # prefix and error handling; the trajectory is checked on every backend
 def test_trajectory_of_a_shorter_sequence_is_the_prefix_and_longer_is_an_error():
     x = random_sequences(2, 8, 6)
     model = TreeMemory(16, 8, leaf_hidden_dim=32)
@@ -98,6 +99,7 @@ def test_student_time_code_holds_the_exact_bits_of_the_step():
     np.testing.assert_array_equal(bits, expected)
 
 
+@pytest.mark.one_backend  # weights copied; the student runs on every backend
 def test_student_from_teacher_copies_the_leaf_encoder():
     x = random_sequences(32, 4, 6)
     teacher = random_teacher(x)
@@ -129,20 +131,27 @@ def test_distillation_cuts_the_trajectory_loss_and_round_trips(tmp_path):
     assert len(loaded.trainable_weights) == len(trainer.student.trainable_weights)
 
 
-def test_one_step_loss_applies_the_student_to_the_teacher_states_and_trains():
-    x = random_sequences(64, 8, 6)
+def test_one_step_loss_applies_the_student_to_the_teacher_states():
+    x = random_sequences(4, 8, 6)
     trainer = DistillationTrainer(random_teacher(x), one_step_loss_weight=1.0)
-    targets = trainer.compute_targets(x[:4])
-    one_step = to_numpy(trainer._one_step(x[:4], keras.ops.convert_to_tensor(targets)))
+    targets = trainer.compute_targets(x)
+    one_step = to_numpy(trainer._one_step(x, keras.ops.convert_to_tensor(targets)))
     for t in range(8):
         previous = targets[:, t - 1] if t else np.zeros_like(targets[:, 0])
-        expected, _ = trainer.student(x[:4, t], [previous, np.full((4, 1), t, "float32")])
+        expected, _ = trainer.student(x[:, t], [previous, np.full((4, 1), t, "float32")])
         np.testing.assert_allclose(one_step[:, t], to_numpy(expected), atol=1e-5)
+
+
+@pytest.mark.one_backend  # training for quality; the one-step loss is checked on every backend
+def test_one_step_loss_trains():
+    x = random_sequences(64, 8, 6)
+    trainer = DistillationTrainer(random_teacher(x), one_step_loss_weight=1.0)
     trainer.compile(optimizer=keras.optimizers.Adam(3e-3))
     history = trainer.fit(x, epochs=6, batch_size=16, verbose=0).history
     assert history["one_step_loss"][-1] < 0.5 * history["one_step_loss"][0]
 
 
+@pytest.mark.one_backend  # the caching path; the loss itself is checked on every backend
 def test_cached_targets_give_the_same_loss_as_on_the_fly_targets():
     x = random_sequences(16, 4, 6)
     teacher = TreeMemory(16, 4, leaf_hidden_dim=32)
@@ -186,6 +195,7 @@ def test_student_from_a_teacher_with_a_built_custom_encoder():
                                to_numpy(teacher.encoder(x[:, 0])), atol=1e-6)
 
 
+@pytest.mark.one_backend  # argument checks and loss bookkeeping; the loss is checked on every backend
 def test_distillation_compile_takes_no_loss_and_adds_the_students_layer_losses():
     x = random_sequences(8, 4, 6)
     teacher = TreeMemory(16, 4, leaf_hidden_dim=32)
@@ -259,6 +269,7 @@ def test_tree_memory_cell_streams_the_teacher_trajectory_exactly(sequence_length
         cell.step(x[:, 0], states)
 
 
+@pytest.mark.one_backend  # the state layout and refresh; streaming is checked exactly on every backend
 def test_tree_memory_cell_peaks_are_the_finished_subtrees():
     x = random_sequences(2, 8, 6)
     tree = TreeMemory(8, 8, leaf_hidden_dim=16)

@@ -89,6 +89,7 @@ def test_adapt_starts_custom_leaves_tree_as_a_hierarchical_pca(share_weights):
         np.testing.assert_allclose(to_numpy(tree(x)), x, atol=1e-3)
 
 
+@pytest.mark.one_backend  # which pairs adapt fits (numpy); its fit is checked on every backend
 def test_adapt_leaves_out_pairs_of_padding_only():
     # T=5 pads to 8: level 0 pairs steps (0, 1), (2, 3), (4, pad), (pad, pad);
     # the last holds no data and stays out of the PCA, as out of every loss.
