@@ -229,22 +229,28 @@ def online_numbers():
         results = load(name)
         for length, rows in results["lengths"].items():
             runs[int(length)] = dict(rows=rows, command=command(results))
-    chosen = {length: next(name for name, row in run["rows"].items()
-                           if row.get("chosen_on_validation"))
+    # The chosen student of the smallest state (d + 1 numbers), and the chosen
+    # wider ones (segmented), each chosen on validation among its state size.
+    picked = {length: sorted((row["state_numbers"], name) for name, row in run["rows"].items()
+                             if row.get("chosen_on_validation"))
               for length, run in runs.items()}
-    return dict(runs=runs, chosen=chosen, goal=load("published")["online_memory"]["goal"])
+    chosen = {length: names[0][1] for length, names in picked.items()}
+    wider = {length: [name for _, name in names[1:]] for length, names in picked.items()}
+    return dict(runs=runs, chosen=chosen, wider=wider,
+                goal=load("published")["online_memory"]["goal"])
 
 
 def online_block(link):
     numbers = online_numbers()
-    runs, chosen, goal = numbers["runs"], numbers["chosen"], numbers["goal"]
+    runs, chosen, wider, goal = (numbers[k] for k in ("runs", "chosen", "wider", "goal"))
     lengths = sorted(runs)
     names = []
     for length in lengths:
         names += [name for name in runs[length]["rows"] if name not in names]
 
     def label(name):
-        tag = " (chosen on validation)" if any(chosen[t] == name for t in lengths) else ""
+        tag = " (chosen on validation)" if any(
+            chosen[t] == name or name in wider[t] for t in lengths) else ""
         return {"mean_image": REFERENCES["mean_image"],
                 "pca": REFERENCES["pca"]}.get(name, name + tag)
 
@@ -257,7 +263,8 @@ def online_block(link):
                 row += ["not run", "–", "–"]
                 continue
             ratio = f"{entry['test']['ratio']:.3f}"
-            row += [f"{entry['test']['mse']:.4f}", f"**{ratio}**" if name == chosen[length] else ratio,
+            picked = name == chosen[length] or name in wider[length]
+            row += [f"{entry['test']['mse']:.4f}", f"**{ratio}**" if picked else ratio,
                     "–" if entry["state_numbers"] is None else f"{entry['state_numbers']:,}"]
         rows.append(row)
     headers = ["model"]
@@ -279,6 +286,14 @@ def online_block(link):
         + (f"met at T={', '.join(str(t) for t in met)} only" if met and met != lengths else
            "met" if met else "not met") + ")."
     )
+    segmented = [f"{runs[t]['rows'][name]['test']['ratio']:.3f} at T={t} with "
+                 f"{runs[t]['rows'][name]['state_numbers']:,} numbers "
+                 f"({name.removeprefix('student: ')})"
+                 for t in lengths for name in wider[t]]
+    if segmented:
+        sentence += (" Students of a wider state (`SegmentedCell`: the stream cut into "
+                     "segments, a student per segment, the teacher's top levels over them), "
+                     "the best of each state size on validation: " + "; ".join(segmented) + ".")
     pictures = [f"![T={length}: original, teacher, exact cell, each student, the references]"
                 f"({name}.png)" for length, name in zip(lengths, ONLINE)]
     return "\n\n".join([

@@ -139,7 +139,13 @@ def test_online_memory_smoke_writes_table_json_png_and_resumes(tmp_path, monkeyp
     # The exact cell is the teacher streamed: the same decoded memory.
     assert rows["exact cell"]["test"]["ratio"] == pytest.approx(1.0, abs=1e-4)
     assert rows["exact cell"]["state_numbers"] == (2 + 1) * 32 + 1
-    assert sum(row["chosen_on_validation"] for row in rows.values()) == 1
+    # One student chosen per state size: of the d + 1 and of the segmented.
+    chosen = [row for row in rows.values() if row["chosen_on_validation"]]
+    students = [row for row in rows.values() if row["model"].startswith("student")]
+    assert sorted(row["state_numbers"] for row in chosen) == [33, 66]
+    for row in chosen:
+        assert row["validation"]["mse"] == min(
+            r["validation"]["mse"] for r in students if r["state_numbers"] == row["state_numbers"])
     assert (tmp_path / "online.png").exists() and (tmp_path / "online.md").exists()
     # A second run loads the teacher and the students instead of training them.
     run_example("online_memory.py", monkeypatch, *args)

@@ -312,10 +312,14 @@ def run_length(length, config, digits, run, seed=0, log=print, variants=None):
         rows[name] = {"model": name, "test": {k: row[k] for k in ("mse", "psnr", "ssim")},
                       "state_numbers": None, "train_seconds": 0.0}
         rows[name]["test"]["ratio"] = row["mse"] / rows["teacher"]["test"]["mse"]
-    chosen = min((r for r in rows.values() if r["model"].startswith("student")),
-                 key=lambda r: r["validation"]["mse"])
+    # The best student of each state size, on validation: a wider state is
+    # another trade, so the students of `d + 1` numbers are chosen apart.
+    students = [r for r in rows.values() if r["model"].startswith("student")]
+    chosen = [min((r for r in students if r["state_numbers"] == size),
+                  key=lambda r: r["validation"]["mse"])
+              for size in sorted({r["state_numbers"] for r in students})]
     for row in rows.values():
-        row["chosen_on_validation"] = row is chosen
+        row["chosen_on_validation"] = any(row is r for r in chosen)
     return rows, examples
 
 
