@@ -242,6 +242,58 @@ def jaxpr_flops(jaxpr):
     return {"total": total, "once": once, "matmul": matmul, "loops": loops}
 
 
+def jaxpr_dots(jaxpr, trips=1, found=None):
+    """Every matmul of a jaxpr as an equivalent GEMM: a dict `(m, k, n) ->
+    calls per step` (loop bodies times their trip counts), where a
+    `dot_general` with batch dimensions `b`, free dimensions `m`, `n` and
+    contraction `k` counts as one `(b m, k) x (k, n)` product (the same
+    FLOPs)."""
+    found = {} if found is None else found
+    for eqn in jaxpr.eqns:
+        name, params = eqn.primitive.name, eqn.params
+        if name == "dot_general":
+            (lc, rc), (lb, rb) = params["dimension_numbers"]
+            lhs, rhs = eqn.invars[0].aval.shape, eqn.invars[1].aval.shape
+            k = math.prod(lhs[i] for i in lc)
+            m = math.prod(d for i, d in enumerate(lhs) if i not in lc)
+            n = math.prod(d for i, d in enumerate(rhs) if i not in rc and i not in rb)
+            found[(m, k, n)] = found.get((m, k, n), 0) + trips
+        elif name == "scan":
+            jaxpr_dots(params["jaxpr"].jaxpr, trips * params["length"], found)
+        elif name == "cond":
+            jaxpr_dots(params["branches"][0].jaxpr, trips, found)
+        else:
+            for inner in _subjaxprs(params):
+                jaxpr_dots(inner, trips, found)
+    return found
+
+
+def gemm_mix(dots, repeats=5):
+    """The matmuls of a step (`jaxpr_dots`) timed one shape at a time, each
+    as a jitted float32 GEMM of its own shape: their seconds per step at
+    those rates, FLOPs, and the rate of the mix."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    matmul = jax.jit(jnp.matmul)
+    seconds = flops = 0.0
+    shapes = []
+    for (m, k, n), calls in sorted(dots.items(), key=lambda item: -item[0][0] * item[0][1]
+                                   * item[0][2] * item[1]):
+        a = jnp.asarray(rng.standard_normal((m, k), dtype=np.float32))
+        b = jnp.asarray(rng.standard_normal((k, n), dtype=np.float32))
+        matmul(a, b).block_until_ready()
+        median, _ = _common.median_time(lambda: matmul(a, b).block_until_ready(), repeats)
+        shape_flops = 2.0 * m * k * n * calls
+        seconds, flops = seconds + median * calls, flops + shape_flops
+        shapes.append({"m": m, "k": k, "n": n, "calls": calls, "seconds": median,
+                       "gflops": 2.0 * m * k * n / median / 1e9})
+    return {"seconds": seconds, "flops": flops, "gflops": flops / seconds / 1e9,
+            "shapes": shapes}
+
+
 def _keras_jitted_step(model):
     """The `jax.jit` train step inside the model's `train_function` (Keras'
     JAX trainer keeps it in a closure), or None. Tracing, lowering and
@@ -281,6 +333,7 @@ def jax_step_flops(model, x, y=None):
     jitted = _keras_jitted_step(model)
     traced = (jitted or jax.jit(model.train_step)).trace(state, data)
     counted = jaxpr_flops(traced.jaxpr.jaxpr)
+    dots = jaxpr_dots(traced.jaxpr.jaxpr)
     compiled = traced.lower().compile()
     compile_seconds = time.perf_counter() - started
     cost = compiled.cost_analysis()
@@ -299,6 +352,7 @@ def jax_step_flops(model, x, y=None):
         "bytes_accessed_xla": float(cost.get("bytes accessed", 0.0)),
         "trace_and_compile_seconds": compile_seconds,
         "cost_of": "keras train_function" if jitted else "jax.jit(model.train_step)",
+        "dots": [[m, k, n, calls] for (m, k, n), calls in dots.items()],
     }
 
 
@@ -336,6 +390,11 @@ def step_cost(model, x, y=None, warmup=1, repeats=3, flops=True):
                    flops_per_sequence=counted["flops"] / x.shape[0])
     seconds, times = _common.median_time(step, repeats)
     out.update(step_seconds=seconds, times=times)
+    if out.get("dots"):
+        # Where the step's time goes: its matmuls at their own shapes' rates.
+        mix = gemm_mix({(m, k, n): c for m, k, n, c in out["dots"]})
+        out.update(matmul_mix_seconds=mix["seconds"], matmul_mix_gflops=mix["gflops"],
+                   matmul_flops=mix["flops"], matmul_shapes=mix["shapes"])
     return out
 
 
@@ -468,6 +527,26 @@ def markdown(result):
                      "the step times are this backend's.")
     else:
         notes.append("No FLOP count on this backend (JAX only; see `--flops-from`).")
+    mixed = [r for r in rows if r.get("matmul_mix_seconds")]
+    if mixed:
+        notes += ["", "Where the time goes (JAX): every matmul of the step timed alone as a "
+                  "jitted GEMM of its own shape (`(batch x m, k) x (k, n)`), the calls per step "
+                  "summed. `matmul share` is the matmuls' part of the step's FLOPs (both counted in the "
+                  "traced jaxpr, before XLA's rewrites); `matmuls "
+                  "alone` their time at their own shapes' rates; `rest` the step time left for "
+                  "everything else (elementwise ops, concatenations, reductions, the SSIM "
+                  "term, the optimizer) and for fusion or scheduling losses.", "",
+                  _common.markdown_table(
+                      ["preset", "model", "phase", "matmul share", "matmul rate (GFLOP/s)",
+                       "of GEMM", "matmuls alone (ms)", "step (ms)", "rest"],
+                      [[r["preset"], r["model"], r["phase"],
+                        f"{r['matmul_flops'] / r['flops_jaxpr']:.0%}",
+                        _common.fmt(r["matmul_mix_gflops"]),
+                        f"{r['matmul_mix_gflops'] / gemm['reference_gflops']:.0%}",
+                        _common.fmt(r["matmul_mix_seconds"] * 1000),
+                        _common.fmt(r["step_seconds"] * 1000),
+                        f"{1 - r['matmul_mix_seconds'] / r['step_seconds']:.0%}"]
+                       for r in mixed])]
     return "\n".join(lines + [""] + notes) + "\n"
 
 

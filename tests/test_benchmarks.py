@@ -39,8 +39,14 @@ def test_step_cost_quick_mode_on_the_smoke_shape(tmp_path):
     # The smoke preset has an SSIM term: end to end costs more than local.
     assert rows["imfn", "end_to_end"]["ssim_term"] and not rows["imfn", "local"]["ssim_term"]
     assert rows["imfn", "end_to_end"]["flops_per_step"] > rows["imfn", "local"]["flops_per_step"]
+    # Where the time goes: every matmul timed at its own shape.
+    for row in rows.values():
+        assert row["matmul_flops"] == pytest.approx(
+            sum(2 * s["m"] * s["k"] * s["n"] * s["calls"] for s in row["matmul_shapes"]))
+        assert row["matmul_flops"] == pytest.approx(row["flops_jaxpr_matmul"])
+        assert 0 < row["matmul_mix_seconds"] and row["matmul_mix_gflops"] > 0
     markdown = (tmp_path / "step_cost.md").read_text()
-    assert "| smoke | imfn | end_to_end |" in markdown
+    assert "| smoke | imfn | end_to_end |" in markdown and "matmuls alone (ms)" in markdown
 
 
 @pytest.mark.example(backend="jax")  # XLA's cost analysis
@@ -59,6 +65,8 @@ def test_step_cost_counts_every_trip_of_a_scan():
     assert counted["matmul"] == 16 * matmul
     assert counted["total"] == 16 * counted["once"] == 16 * (matmul + 4 * 8)
     assert counted["loops"] == [16]
+    # The same matmul, as one GEMM shape called on every trip.
+    assert step_cost.jaxpr_dots(jax.make_jaxpr(scanned)(x).jaxpr) == {(4, 8, 8): 16}
     # XLA counts the body once: the correction brings it to every trip.
     xla = jax.jit(scanned).lower(x).compile().cost_analysis()
     xla = xla[0] if isinstance(xla, (list, tuple)) else xla
