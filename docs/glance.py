@@ -247,6 +247,7 @@ def online_block(link):
     names = []
     for length in lengths:
         names += [name for name in runs[length]["rows"] if name not in names]
+    names.sort(key=lambda name: name in REFERENCES)  # the references last
 
     def label(name):
         tag = " (chosen on validation)" if any(
