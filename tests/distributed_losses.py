@@ -10,8 +10,9 @@ virtual devices must be configured before the backend starts, so
 - tensorflow: 2 logical CPU devices; `tf.distribute.MirroredStrategy`.
 
 Every model (a `TreeMemory`, a `DistillationTrainer`, the Transformer
-baseline) starts from the same weights and trains 2 epochs of 2 batches of
-16 sequences in each setting; prints `{setting: {model: [loss per epoch]}}`,
+baseline, and the tree again fed by a `keras.utils.PyDataset`, as the
+streaming loaders are) starts from the same weights and trains 2 epochs of 2
+batches of 16 sequences in each setting; prints `{setting: {model: [loss per epoch]}}`,
 and under `ModelParallel` the variables laid out over the `model` axis,
 `{"sharded": {model: [path, ...]}}`. `python tests/distributed_losses.py
 BACKEND tree,trainer` runs only the models named; `--output PATH.json`
@@ -69,12 +70,24 @@ def transformer():
                                  num_layers=1, num_heads=2, mlp_dim=32)
 
 
-MODELS = {"tree": tree, "trainer": trainer, "transformer": transformer}
+class Batches(keras.utils.PyDataset):
+    """`X` in batches of 16, in order: a `PyDataset`, as `ucf101.ClipStream` and
+    `moving_mnist.MovingMNISTSequences` are, which Keras splits over the replicas."""
+
+    def __len__(self):
+        return len(X) // 16
+
+    def __getitem__(self, index):
+        return (X[index * 16 : (index + 1) * 16],)
+
+
+MODELS = {"tree": tree, "trainer": trainer, "transformer": transformer,
+          "tree from a PyDataset": tree}
 if len(sys.argv) > 2 and not sys.argv[2].startswith("--"):
     MODELS = {name: MODELS[name] for name in sys.argv[2].split(",")}
 
 
-def train(build, weights, scope, eager=False):
+def train(build, weights, scope, eager=False, stream=False):
     with scope:
         model = build()
         model(X[:1])
@@ -85,7 +98,10 @@ def train(build, weights, scope, eager=False):
         # without a second tracing of every model.
         model.compile(optimizer=keras.optimizers.Adam(1e-2),
                       jit_compile=BACKEND == "jax", run_eagerly=eager)
-        history = model.fit(X, epochs=2, batch_size=16, shuffle=False, verbose=0)
+        if stream:
+            history = model.fit(Batches(), epochs=2, shuffle=False, verbose=0)
+        else:
+            history = model.fit(X, epochs=2, batch_size=16, shuffle=False, verbose=0)
     return model, [float(loss) for loss in history.history["loss"]]
 
 
@@ -107,9 +123,10 @@ def main():
         model = build()
         model(X[:1])
         weights = model.get_weights()
+        stream = name == "tree from a PyDataset"
         _, results.setdefault("one device", {})[name] = train(
-            build, weights, contextlib.nullcontext(), eager=BACKEND == "tensorflow"
-        )
+            build, weights, contextlib.nullcontext(), eager=BACKEND == "tensorflow",
+            stream=stream)
         if BACKEND == "jax":
             devices = keras.distribution.list_devices("cpu")
             assert len(devices) == 4, devices
@@ -121,13 +138,11 @@ def main():
             for setting, distribution in [("DataParallel 4", data_parallel),
                                           ("ModelParallel 2x2", model_parallel)]:
                 model, results.setdefault(setting, {})[name] = train(
-                    build, weights, distribution.scope()
-                )
+                    build, weights, distribution.scope(), stream=stream)
             results.setdefault("sharded", {})[name] = sharded(model)
         else:
             _, results.setdefault("MirroredStrategy 2", {})[name] = train(
-                build, weights, strategy.scope()
-            )
+                build, weights, strategy.scope(), stream=stream)
     print(json.dumps(results))
     if OUTPUT:
         with open(OUTPUT, "w") as file:

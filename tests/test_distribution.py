@@ -23,7 +23,7 @@ from keras_imfn.distribution import layout_map
 from keras_imfn.distribution import scale_for_replicas
 
 KERAS_VERSION = tuple(int(part) for part in keras.__version__.split(".")[:2])
-MODELS = ("tree", "trainer", "transformer")
+MODELS = ("tree", "trainer", "transformer", "tree from a PyDataset")
 
 
 def distributed_losses(backend):
@@ -38,6 +38,9 @@ def distributed_losses(backend):
 def assert_same_losses(results, settings):
     one_device = results["one device"]
     assert set(one_device) == set(MODELS)
+    # A PyDataset of the same batches (as the streaming loaders are) trains as the arrays.
+    np.testing.assert_allclose(one_device["tree from a PyDataset"], one_device["tree"],
+                               rtol=1e-6)
     for setting in settings:
         for name in MODELS:
             losses = results[setting][name]
