@@ -367,14 +367,9 @@ def _frame_file(cv2, path, stride, size, cache_dir):
             return stem + ".npy", info["num_frames"], info["reason"]
     kept, num_frames, reason = _decode_frames(cv2, path, stride, size)
     if kept is not None:
-        os.makedirs(os.path.dirname(stem), exist_ok=True)
-        handle, temp_path = tempfile.mkstemp(dir=os.path.dirname(stem), suffix=".npy")
-        with os.fdopen(handle, "wb") as file:
-            np.save(file, np.stack(kept))
-        os.replace(temp_path, stem + ".npy")
-    os.makedirs(os.path.dirname(stem), exist_ok=True)
-    with open(info_path, "w") as file:
-        json.dump({"num_frames": num_frames, "reason": reason}, file)
+        _atomic_write(stem + ".npy", lambda file: np.save(file, np.stack(kept)))
+    info = json.dumps({"num_frames": num_frames, "reason": reason}).encode()
+    _atomic_write(info_path, lambda file: file.write(info))
     return stem + ".npy", num_frames, reason
 
 
@@ -944,18 +939,9 @@ def _write_cache(cache_path, clips, labels, summary):
 
     A failure only warns: it costs the next run a decode, never this one its clips.
     """
-    directory = os.path.dirname(cache_path)
-    temp_path = None
     try:
-        os.makedirs(directory, exist_ok=True)
-        # A temporary file renamed into place: an interrupted run leaves no
-        # half-written file under the cache name.
-        handle, temp_path = tempfile.mkstemp(dir=directory, prefix=".partial-", suffix=".npz")
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, clips=clips, labels=labels, summary=np.array(_summary_json(summary)))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_path, cache_path)
+        _atomic_write(cache_path, lambda file: np.savez(
+            file, clips=clips, labels=labels, summary=np.array(_summary_json(summary))))
         return True
     except OSError as error:
         warnings.warn(
@@ -965,7 +951,22 @@ def _write_cache(cache_path, clips, labels, summary):
             stacklevel=3,
         )
         return False
+
+
+def _atomic_write(path, write):
+    """Writes `path` with `write(file)` into a temporary file beside it, renamed into
+    place: an interrupted run leaves no half-written file under the name."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    handle, temp_path = tempfile.mkstemp(dir=directory, prefix=".partial-",
+                                         suffix=os.path.splitext(path)[1])
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp_path, path)
     finally:
-        if temp_path is not None and os.path.exists(temp_path):
+        if os.path.exists(temp_path):
             with contextlib.suppress(OSError):
                 os.remove(temp_path)
