@@ -5,6 +5,7 @@ from keras import layers
 from keras import ops
 
 from keras_imfn.layers.residual_mlp import ResidualMLP
+from keras_imfn.layers.tree_bits import built_tree
 from keras_imfn.layers.tree_bits import counter_bit
 from keras_imfn.layers.tree_bits import without_tree_metrics
 
@@ -326,11 +327,8 @@ class IMFNStudent(keras.layers.Layer):
         if config.get("encoder") is not None:
             config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         if config.get("tree") is not None:
-            tree = keras.saving.deserialize_keras_object(config["tree"]["config"])
-            if not tree.built:  # a tree shared with a trainer may come built
-                shape = (None, tree.sequence_length) + tuple(config["tree"]["feature_shape"])
-                tree.build(shape)
-            config["tree"] = tree
+            config["tree"] = built_tree(config["tree"]["config"],
+                                        config["tree"]["feature_shape"])
         return cls(**config)
 
 

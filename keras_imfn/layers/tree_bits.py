@@ -1,5 +1,7 @@
-"""Helpers of the layers that stream a tree: the counter's bits, the end, their metrics."""
+"""Helpers of the layers that stream a tree: the counter's bits, the end, their
+metrics, the tree they load."""
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -36,3 +38,13 @@ def check_not_past_end(counter, length, name):
             f"length); this step would be step {int(np.max(seen)) + 1}. Start a "
             "new state with `get_initial_state`."
         )
+
+
+def built_tree(serialized, feature_shape):
+    """A serialized `TreeMemory`, deserialized and built for steps of
+    `feature_shape`, so that a streaming layer's weights load into it (a tree
+    shared with a trainer may come built already)."""
+    tree = keras.saving.deserialize_keras_object(serialized)
+    if not tree.built:
+        tree.build((None, tree.sequence_length) + tuple(feature_shape))
+    return tree

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_imfn.layers.tree_bits import built_tree
 from keras_imfn.layers.tree_bits import check_not_past_end
 from keras_imfn.layers.tree_bits import without_tree_metrics
 from keras_imfn.models.tree_memory import TreeMemory
@@ -178,9 +179,6 @@ class SegmentedCell(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        tree = keras.saving.deserialize_keras_object(config.pop("tree"))
-        feature_shape = tuple(config.pop("feature_shape"))
-        if not tree.built:  # its weights are loaded after, into the built tree
-            tree.build((None, tree.sequence_length) + feature_shape)
+        tree = built_tree(config.pop("tree"), config.pop("feature_shape"))
         cell = keras.saving.deserialize_keras_object(config.pop("cell"))
         return cls(tree, cell, **config)
