@@ -5,7 +5,10 @@ The public API is this namespace and the subpackages it lists in `__all__`:
 - the method: `SweeperMerge`, `SweeperInverse`, `TreeMemory`, `TreeMemoryCell`,
   `IMFNStudent`, `SegmentedCell`, `DistillationTrainer`, and their parts (`ResidualMLP`,
   `PatchTokenizer`, `SequenceAutoencoder`, the base of every compressor);
-- `keras_imfn.baselines`: the Transformer, Mamba and GRU compressors;
+- prediction: `TreePredictor`, the next frames from the tree's memory of the
+  context (`FramePredictor`, the base of every predictor);
+- `keras_imfn.baselines`: the Transformer, Mamba and GRU compressors; the
+  ConvLSTM, GRU and Transformer predictors;
 - `keras_imfn.datasets`: MNIST sequences and UCF-101 clips;
 - `keras_imfn.distribution`: more than one device (`data_parallel`,
   `layout_map` for `keras.distribution.ModelParallel`);
@@ -32,14 +35,17 @@ from keras_imfn.layers import ResidualMLP
 from keras_imfn.layers import SweeperInverse
 from keras_imfn.layers import SweeperMerge
 from keras_imfn.models import DistillationTrainer
+from keras_imfn.models import FramePredictor
 from keras_imfn.models import SegmentedCell
 from keras_imfn.models import SequenceAutoencoder
 from keras_imfn.models import TreeMemory
 from keras_imfn.models import TreeMemoryCell
+from keras_imfn.models import TreePredictor
 from keras_imfn.version import __version__
 
 __all__ = [
     "DistillationTrainer",
+    "FramePredictor",
     "IMFNStudent",
     "KeepBestWeights",
     "NonFiniteLossError",
@@ -52,6 +58,7 @@ __all__ = [
     "SweeperMerge",
     "TreeMemory",
     "TreeMemoryCell",
+    "TreePredictor",
     "baselines",
     "datasets",
     "distribution",

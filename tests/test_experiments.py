@@ -250,3 +250,32 @@ def test_moving_mnist_smoke_tabulates_every_level_on_fresh_clips(tmp_path, monke
     labels = stored_layout(tmp_path / "moving.png")["labels"]
     assert [label.split(",")[0].split("\n")[0] for label in labels] == ["original", "L0", "L1"]
     assert stored_layout(tmp_path / "moving_levels.png") == {"plot": "psnr against compression"}
+
+
+@pytest.mark.example
+def test_moving_mnist_prediction_smoke_compares_every_predictor_and_resumes(
+        tmp_path, monkeypatch, capsys):
+    output, run_dir = tmp_path / "predict.json", tmp_path / "run"
+    args = ["--task", "prediction", "--preset", "smoke", "--run-dir", str(run_dir)]
+    run_example("moving_mnist.py", monkeypatch, *args, "--output", str(output))
+    results = json.loads(output.read_text())
+    rows = results["rows"]
+    assert sorted(rows) == ["convlstm", "copy_last", "gru", "transformer", "tree"]
+    tree_params = rows["tree"]["params"]
+    for name in ("convlstm", "gru", "transformer"):  # sized like the tree predictor
+        assert abs(rows[name]["params"] - tree_params) < 0.25 * tree_params
+        assert rows[name]["steps"] == rows["tree"]["steps"] == 2
+    assert all(0 < row["mse_per_frame"] < 32 * 32 and 0 <= row["ssim"] <= 1
+               for row in rows.values())
+    assert "| copy last frame |" in capsys.readouterr().out
+    labels = stored_layout(tmp_path / "predict.png")["labels"]
+    assert [label.split("\n")[0] for label in labels] == [
+        "context", "true future", "tree predictor (IMFN)", "ConvLSTM", "GRU", "Transformer",
+        "copy last frame"]
+    # Rerun on the same run directory: every model loads, nothing trains again.
+    again = tmp_path / "again.json"
+    run_example("moving_mnist.py", monkeypatch, *args, "--output", str(again))
+    resumed = json.loads(again.read_text())["rows"]
+    for name, row in rows.items():
+        assert resumed[name]["mse_per_frame"] == pytest.approx(row["mse_per_frame"], rel=1e-5)
+        assert resumed[name].get("train_seconds") == row.get("train_seconds")

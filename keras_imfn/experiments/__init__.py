@@ -10,13 +10,14 @@
 
 The experiments the example scripts run are modules here too:
 `mnist_sequence`, `ucf101_video` (with `video_tree`, the token-grid tree
-over clips it trains and tabulates), `moving_mnist_video`, `online_memory`,
-and the scripts'
-argument checks, `cli`.
+over clips it trains and tabulates), `moving_mnist_video`,
+`moving_mnist_prediction`, `online_memory`, and the scripts' argument checks,
+`cli`.
 """
 
 from keras_imfn.experiments import cli
 from keras_imfn.experiments import mnist_sequence
+from keras_imfn.experiments import moving_mnist_prediction
 from keras_imfn.experiments import moving_mnist_video
 from keras_imfn.experiments import online_memory
 from keras_imfn.experiments import ucf101_video
@@ -40,6 +41,7 @@ __all__ = [
     "level_errors_table",
     "markdown_table",
     "mnist_sequence",
+    "moving_mnist_prediction",
     "moving_mnist_video",
     "online_memory",
     "pixel_mse",

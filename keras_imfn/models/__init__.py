@@ -1,5 +1,7 @@
 from keras_imfn.models.distillation_trainer import DistillationTrainer
+from keras_imfn.models.frame_predictor import FramePredictor
 from keras_imfn.models.segmented_cell import SegmentedCell
 from keras_imfn.models.sequence_autoencoder import SequenceAutoencoder
 from keras_imfn.models.tree_memory import TreeMemory
 from keras_imfn.models.tree_memory_cell import TreeMemoryCell
+from keras_imfn.models.tree_predictor import TreePredictor

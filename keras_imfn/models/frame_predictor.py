@@ -1,0 +1,139 @@
+import keras
+from keras import ops
+
+from keras_imfn import distribution
+from keras_imfn.models.inputs import check_numeric
+from keras_imfn.models.inputs import check_sequence_shape
+from keras_imfn.models.losses import pixel_error
+from keras_imfn.models.losses import weighted_mean
+
+
+class FramePredictor(keras.Model):
+    """The base of every next-frames predictor: context in, future out.
+
+    A predictor reads `context_frames` frames `(B, C, H, W, channels)` and
+    returns the `future_frames` frames that follow, `(B, F, H, W, channels)`.
+    Training is supervised, `compile()` + `fit(context, future)`: the loss
+    is the pixel MSE of the prediction (logged as `prediction_loss`), plus
+    whatever `own_losses` adds (the tree predictor's memory loss) and any
+    loss given to `compile`.
+
+    Subclasses implement `predict_future(context, training)`.
+
+    Args:
+        context_frames: int. Frames read, `C >= 1`.
+        future_frames: int. Frames predicted, `F >= 1`.
+        **kwargs: Base model arguments (`name`, `dtype`, ...).
+
+    Example (the copy-last-frame reference as a predictor):
+
+    >>> import numpy as np
+    >>> class RepeatLast(FramePredictor):
+    ...     def predict_future(self, context, training):
+    ...         return keras.ops.repeat(context[:, -1:], self.future_frames, axis=1)
+    >>> model = RepeatLast(context_frames=3, future_frames=2)
+    >>> tuple(model(np.zeros((1, 3, 8, 8, 1), "float32")).shape)
+    (1, 2, 8, 8, 1)
+    """
+
+    def __init__(self, context_frames, future_frames, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("context_frames", context_frames), ("future_frames", future_frames)):
+            if int(value) < 1:
+                raise ValueError(f"`{name}` must be >= 1. Received: {name}={value}")
+        self.context_frames = int(context_frames)
+        self.future_frames = int(future_frames)
+        self.frame_shape = None
+        self.loss_trackers = [keras.metrics.Mean(name=name) for name in self.loss_names()]
+
+    def loss_names(self):
+        return ["prediction_loss"]
+
+    def _check_frames(self, x, length, what):
+        """`x` `(B, length, H, W, channels)` as a float tensor, after checks."""
+        who = f"{type(self).__name__} ({what})"
+        check_numeric(x, who)
+        shape = tuple(x.shape)
+        if len(shape) != 5:
+            raise ValueError(
+                f"{who} expects frames of shape (batch, {length}, height, width, channels). "
+                f"Received shape {shape} (rank {len(shape)})"
+            )
+        check_sequence_shape(shape, length, self.frame_shape or shape[2:], who)
+        return ops.cast(x, self.compute_dtype)
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 5 or any(d is None for d in input_shape[2:]):
+            raise ValueError(
+                f"{type(self).__name__} expects context frames (batch, {self.context_frames}, "
+                f"height, width, channels) with known frame sizes. Received {input_shape}"
+            )
+        self.frame_shape = tuple(input_shape[2:])
+        self.build_predictor(self.frame_shape)
+        self.built = True
+
+    def build_predictor(self, frame_shape):
+        """Builds the subclass's layers for frames of `frame_shape`."""
+
+    def call(self, context, training=False):
+        if not self.built:
+            self.build(tuple(context.shape))
+        context = self._check_frames(context, self.context_frames, "context")
+        return self.predict_future(context, training)
+
+    def predict_future(self, context, training):
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.future_frames) + tuple(input_shape[2:])
+
+    def own_losses(self, context, future, y_pred, sample_weight, training):
+        """`{name: scalar}` of losses beside the pixel loss (none here)."""
+        return {}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        distribution.check_supported()
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} trains on (context, future) pairs: `fit(context, "
+                "future)`, or a dataset of `(context, future)` batches. Received no targets."
+            )
+        future = self._check_frames(y, self.future_frames, "future")
+        if y_pred is None:
+            y_pred = self(x, training=training)
+        logged = {"prediction_loss": weighted_mean(pixel_error(future, y_pred), sample_weight)}
+        logged.update(self.own_losses(x, future, y_pred, sample_weight, training))
+        objective = sum(logged[name] for name in self.loss_names())
+        objective = distribution.scale_for_replicas(objective)
+        for tracker in self.loss_trackers:
+            tracker.update_state(logged[tracker.name])
+        if self.loss is not None or self.losses:
+            objective = objective + super().compute_loss(x, y, y_pred, sample_weight, training)
+        return objective
+
+    def compile(self, optimizer="adam", loss=None, **kwargs):
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(context_frames=self.context_frames, future_frames=self.future_frames)
+        return config
+
+
+def to_patches(frames, patch_size):
+    """`(B, T, H, W, C)` -> `(B, T, H/p, W/p, p*p*C)` (space to depth)."""
+    _, steps, height, width, channels = frames.shape
+    p = patch_size
+    x = ops.reshape(frames, (-1, steps, height // p, p, width // p, p, channels))
+    x = ops.transpose(x, (0, 1, 2, 4, 3, 5, 6))
+    return ops.reshape(x, (-1, steps, height // p, width // p, p * p * channels))
+
+
+def from_patches(patches, patch_size, channels):
+    """The inverse of `to_patches`."""
+    _, steps, rows, cols, _ = patches.shape
+    p = patch_size
+    x = ops.reshape(patches, (-1, steps, rows, cols, p, p, channels))
+    x = ops.transpose(x, (0, 1, 2, 4, 3, 5, 6))
+    return ops.reshape(x, (-1, steps, rows * p, cols * p, channels))
