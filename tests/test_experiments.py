@@ -260,7 +260,8 @@ def test_moving_mnist_prediction_smoke_compares_every_predictor_and_resumes(
     run_example("moving_mnist.py", monkeypatch, *args, "--output", str(output))
     results = json.loads(output.read_text())
     rows = results["rows"]
-    assert sorted(rows) == ["convlstm", "copy_last", "gru", "transformer", "tree"]
+    assert sorted(rows) == ["convlstm", "copy_last", "gru", "transformer", "tree", "tree-frozen"]
+    assert rows["tree-frozen"]["params"] == rows["tree"]["params"]
     tree_params = rows["tree"]["params"]
     for name in ("convlstm", "gru", "transformer"):  # sized like the tree predictor
         assert abs(rows[name]["params"] - tree_params) < 0.25 * tree_params
@@ -270,7 +271,7 @@ def test_moving_mnist_prediction_smoke_compares_every_predictor_and_resumes(
     assert "| copy last frame |" in capsys.readouterr().out
     labels = stored_layout(tmp_path / "predict.png")["labels"]
     assert [label.split("\n")[0] for label in labels] == [
-        "context", "true future", "tree predictor (IMFN)", "ConvLSTM", "GRU", "Transformer",
+        "context", "true future", "tree predictor (IMFN)", "tree predictor, tree fixed", "ConvLSTM", "GRU", "Transformer",
         "copy last frame"]
     # Rerun on the same run directory: every model loads, nothing trains again.
     again = tmp_path / "again.json"

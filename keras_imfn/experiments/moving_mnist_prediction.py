@@ -4,7 +4,8 @@ The predictive memory (`keras_imfn.TreePredictor`): a token-grid tree over
 `context` frames (the video tree of `video_tree.build_tree`, started as a
 hierarchical PCA of training contexts) encodes the context into its root;
 one residual update of that memory gives the memory of the future; the same
-tree decodes it. Beside it, at the same parameter count (each baseline's
+tree decodes it; trained with its tree (`tree`) or with the adapted tree
+held fixed (`tree-frozen`, only the update learns). Beside it, at the same parameter count (each baseline's
 width chosen so its count is the nearest to the tree predictor's) and the
 same training steps and batches: `ConvLSTMPredictor` (the keras.io
 next-frame model), `GRUPredictor`, `TransformerPredictor`, and the
@@ -38,7 +39,10 @@ from keras_imfn.experiments.online_memory import Run
 from keras_imfn.models.tree_predictor import TreePredictor
 
 HELD_OUT = 1000
-MODELS = ("tree", "convlstm", "gru", "transformer")
+# The tree predictor trains its tree with the update (`tree`), or only the
+# update on the adapted tree, held fixed (`tree-frozen`): both counted whole.
+MODELS = ("tree", "tree-frozen", "convlstm", "gru", "transformer")
+TREES = ("tree", "tree-frozen")
 PRESETS = {
     # Seconds: what the tests run.
     "smoke": dict(context=2, future=2, size=32, patch_size=8, memory_dim=16, hidden_dim=32,
@@ -190,8 +194,14 @@ def run(config, data_dir=None, run_dir=None, seed=0, models=MODELS, log=print):
     rows, examples = {}, {"clip": test[0]}
     for name in models:
         keras.utils.set_random_seed(seed)
-        model = tree if name == "tree" else WIDTHS[name](
-            config, width_for(name, config, tree.count_params(), frame_shape))
+        if name == "tree":
+            model = tree
+        elif name == "tree-frozen":
+            model = tree_predictor(config, sample)  # the same start as `tree`
+            model.tree.trainable = False
+        else:
+            model = WIDTHS[name](config, width_for(name, config, tree.count_params(),
+                                                   frame_shape))
         if not model.built:
             model.build((None, context) + frame_shape)
         record = train(name, model, config, train_digits, validation, run_state, seed, log)
@@ -215,7 +225,8 @@ def run(config, data_dir=None, run_dir=None, seed=0, models=MODELS, log=print):
     return results, examples
 
 
-LABELS = {"tree": "tree predictor (IMFN)", "convlstm": "ConvLSTM", "gru": "GRU",
+LABELS = {"tree": "tree predictor (IMFN)", "tree-frozen": "tree predictor, tree fixed",
+          "convlstm": "ConvLSTM", "gru": "GRU",
           "transformer": "Transformer", "copy_last": "copy last frame"}
 
 
