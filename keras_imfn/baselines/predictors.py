@@ -7,7 +7,10 @@ follow, with the `FramePredictor` contract of `keras_imfn.TreePredictor`
 encoder-forecasters in one pass: they read the context, then run on for
 `F` more steps whose inputs carry no frame (zeros for the recurrent ones, a
 learned query for the Transformer), and the outputs of those `F` steps are
-the prediction (sigmoid pixels, in [0, 1]).
+the prediction. Outputs are linear, as OpenSTL's models are and as the tree
+predictor's decoder is, trained on pixel MSE (clip them to [0, 1] for
+display and scores): with a sigmoid output and MSE, the first runs on Moving
+MNIST saturated to blank frames and stopped learning.
 """
 
 import keras
@@ -32,7 +35,7 @@ class ConvLSTMPredictor(FramePredictor):
 
     As the keras.io "next-frame prediction with a convolutional LSTM"
     example builds it: `ConvLSTM2D` layers (`return_sequences=True`, same
-    padding) and a sigmoid `Conv3D` over their outputs. On frames cut into
+    padding) and a `Conv3D` over their outputs (linear here, see the module). On frames cut into
     `patch_size x patch_size` patches stacked as channels first (space to
     depth, as OpenSTL runs ConvLSTM on Moving MNIST with patch size 4), so a
     64x64 frame is a 16x16 grid.
@@ -62,7 +65,7 @@ class ConvLSTMPredictor(FramePredictor):
             raise ValueError(f"Frames {frame_shape} do not cut into whole "
                              f"{self.patch_size}x{self.patch_size} patches.")
         self.output_conv = layers.Conv3D(self.patch_size**2 * channels, (3, 3, 3),
-                                         padding="same", activation="sigmoid", name="output")
+                                         padding="same", name="output")
         shape = (None, self.context_frames + self.future_frames, height // self.patch_size,
                  width // self.patch_size, self.patch_size**2 * channels)
         for layer in self.recurrent:
@@ -90,7 +93,7 @@ class GRUPredictor(FramePredictor):
 
     Every frame is flattened and embedded (`Dense(embed_dim)`); a stack of
     GRUs reads the context embeddings and then `F` zero steps; a `Dense`
-    maps each of those steps' outputs to a frame (sigmoid).
+    maps each of those steps' outputs to a frame.
 
     Args:
         context_frames, future_frames: ints, see `FramePredictor`.
@@ -110,7 +113,7 @@ class GRUPredictor(FramePredictor):
 
     def build_predictor(self, frame_shape):
         pixels = int(np.prod(frame_shape))
-        self.output_dense = layers.Dense(pixels, activation="sigmoid", name="output")
+        self.output_dense = layers.Dense(pixels, name="output")
         steps = self.context_frames + self.future_frames
         self.embed.build((None, self.context_frames, pixels))
         shape = (None, steps, self.embed_dim)
@@ -142,7 +145,7 @@ class TransformerPredictor(FramePredictor):
     future steps are a learned query token each; with learned positions,
     pre-norm encoder blocks (self-attention over all `C + F` tokens, then an
     MLP) let the queries read the context, and a `Dense` maps each query's
-    output to a frame (sigmoid).
+    output to a frame.
 
     Args:
         context_frames, future_frames: ints, see `FramePredictor`.
@@ -181,7 +184,7 @@ class TransformerPredictor(FramePredictor):
             shape=(steps, self.embed_dim), initializer=keras.initializers.RandomNormal(0.02),
             name="positions")
         self.query = self.add_weight(shape=(self.embed_dim,), initializer="zeros", name="query")
-        self.output_dense = layers.Dense(pixels, activation="sigmoid", name="output")
+        self.output_dense = layers.Dense(pixels, name="output")
         self.embed.build((None, self.context_frames, pixels))
         tokens = (None, steps, self.embed_dim)
         for attention_norm, attention, mlp_norm, inner, outer in self.blocks:
