@@ -46,9 +46,16 @@ def test_predictors_train_with_fit_on_context_and_future(kind):
     history = model.fit(x[:, :C], x[:, C:], batch_size=3, epochs=2, verbose=0).history
     assert set(history) == {"loss"} | set(model.loss_names())
     assert np.all(np.isfinite(history["loss"])) and history["loss"][1] < history["loss"][0]
+    assert tuple(model(x[:, :C]).shape) == (6, C, SIZE, SIZE, 1)
+
+
+@pytest.mark.one_backend
+@pytest.mark.parametrize("kind", sorted(PREDICTORS))
+def test_the_logged_pixel_loss_is_the_mse_of_the_prediction(kind):
+    x = clips()
+    model = PREDICTORS[kind]()
+    model.compile()
     predicted = to_numpy(model(x[:, :C]))
-    assert predicted.shape == (6, C, SIZE, SIZE, 1)
-    # The logged pixel loss is the mean squared error of the prediction.
     logs = model.evaluate(x[:, :C], x[:, C:], batch_size=6, verbose=0, return_dict=True)
     assert logs["prediction_loss"] == pytest.approx(float(((predicted - x[:, C:]) ** 2).mean()),
                                                     rel=1e-4)
