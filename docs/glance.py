@@ -278,7 +278,7 @@ def online_block(link):
     headers = ["model"]
     for length in lengths:
         headers += [f"T={length}: MSE", "/ teacher", "state (numbers)"]
-    first, last = lengths[0], lengths[-1]
+    first = lengths[0]
     cell = {length: runs[length]["rows"]["exact cell"] for length in lengths}
     student = {length: runs[length]["rows"][chosen[length]] for length in lengths}
     ratios = " and ".join(f"{student[length]['test']['ratio']:.3f} times"
@@ -383,7 +383,6 @@ def moving_block(link):
         f"variant chosen on validation: {VARIANTS[chosen]}) has {tree:.1f} MSE per frame, "
         f"{tree / other:.2f} times the best baseline's ({PREDICTORS[best]}, {other:.1f}; goal, "
         f"{need['set_in']}: {need['prediction']}: {'met' if ahead else 'not met'}). "
-
         f"All are far from the OpenSTL anchors, trained for 200 epochs on a GPU."
     )
     return "\n\n".join([
