@@ -9,7 +9,7 @@ The public API is this namespace and the subpackages it lists in `__all__`:
   context (`FramePredictor`, the base of every predictor);
 - `keras_imfn.baselines`: the Transformer, Mamba and GRU compressors; the
   ConvLSTM, GRU and Transformer predictors;
-- `keras_imfn.datasets`: MNIST sequences and UCF-101 clips;
+- `keras_imfn.datasets`: MNIST sequences, Moving MNIST and UCF-101 clips;
 - `keras_imfn.distribution`: more than one device (`data_parallel`,
   `layout_map` for `keras.distribution.ModelParallel`);
 - `keras_imfn.losses`, `keras_imfn.metrics`: SSIM, PSNR and pixel MSE;
