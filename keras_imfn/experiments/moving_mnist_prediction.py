@@ -177,6 +177,10 @@ def run(config, data_dir=None, run_dir=None, seed=0, models=MODELS, log=print):
         `(results, examples)`: results as in the example's JSON; examples the
         first test clip and every row's prediction of it, for the strip.
     """
+    if config["future"] != config["context"]:
+        raise ValueError("The tree predictor decodes as many frames as its tree reads: "
+                         f"`future` must equal `context`. Received context={config['context']}"
+                         f", future={config['future']}")
     (train_digits, _), (test_digits, _), source = mnist.load_digits(data_dir, verbose=False)
     held_out = min(HELD_OUT, len(train_digits) // 5)
     train_digits, validation_digits = train_digits[:-held_out], train_digits[-held_out:]

@@ -3,7 +3,6 @@ from keras import ops
 
 from keras_imfn import distribution
 from keras_imfn.models.inputs import check_numeric
-from keras_imfn.models.inputs import check_sequence_shape
 from keras_imfn.models.losses import pixel_error
 from keras_imfn.models.losses import weighted_mean
 
@@ -59,7 +58,17 @@ class FramePredictor(keras.Model):
                 f"{who} expects frames of shape (batch, {length}, height, width, channels). "
                 f"Received shape {shape} (rank {len(shape)})"
             )
-        check_sequence_shape(shape, length, self.frame_shape or shape[2:], who)
+        if shape[1] is not None and shape[1] != length:
+            argument = "context_frames" if what == "context" else "future_frames"
+            raise ValueError(
+                f"{who} expects {length} frames (`{argument}={length}`). Received "
+                f"{shape[1]} (shape {shape}); nothing is cut or padded silently."
+            )
+        if self.frame_shape is not None and tuple(shape[2:]) != self.frame_shape:
+            raise ValueError(
+                f"{who} was built for frames of shape {self.frame_shape}. Received frames "
+                f"of shape {tuple(shape[2:])} (shape {shape})"
+            )
         return ops.cast(x, self.compute_dtype)
 
     def build(self, input_shape):
