@@ -12,7 +12,7 @@ next-frame model), `GRUPredictor`, `TransformerPredictor`, and the
 copy-last-frame reference (the last context frame, repeated).
 
 Data as `moving_mnist_video`: fresh training clips every epoch from the
-training digits less the last `HELD_OUT`; fixed seeded validation clips of
+training digits less the held-out ones (`online_memory.split_digits`); fixed seeded validation clips of
 those held-out digits choose each model's epoch (the untrained start
 included); the test clips are `moving_mnist.test_sequences` of the test
 digits (fixed and seeded), each `context + future` frames long.
@@ -33,12 +33,13 @@ from keras_imfn.baselines.predictors import TransformerPredictor
 from keras_imfn.callbacks import KeepBestWeights
 from keras_imfn.datasets import mnist
 from keras_imfn.datasets import moving_mnist
+from keras_imfn.experiments import moving_mnist_video
 from keras_imfn.experiments import video_tree
 from keras_imfn.experiments.evaluation import batches
 from keras_imfn.experiments.online_memory import Run
+from keras_imfn.experiments.online_memory import split_digits
 from keras_imfn.models.tree_predictor import TreePredictor
 
-HELD_OUT = 1000
 # The tree predictor trains its tree with the update (`tree`), or only the
 # update on the adapted tree, held fixed (`tree-frozen`): both counted whole.
 MODELS = ("tree", "tree-frozen", "convlstm", "gru", "transformer")
@@ -66,8 +67,7 @@ WIDTHS = {
 def clips(digits, count, config, seed):
     """`count` clips of `context + future` frames, float32 `(count, frames, size, size, 1)`."""
     frames = config["context"] + config["future"]
-    videos = moving_mnist.generate(digits, count, frames, config["size"], seed=seed)
-    return (videos.astype("float32") / 255.0)[..., None]
+    return moving_mnist_video.clips(digits, count, dict(config, frames=frames), seed)
 
 
 class ContextAndFuture(keras.utils.PyDataset):
@@ -182,8 +182,7 @@ def run(config, data_dir=None, run_dir=None, seed=0, models=MODELS, log=print):
                          f"`future` must equal `context`. Received context={config['context']}"
                          f", future={config['future']}")
     (train_digits, _), (test_digits, _), source = mnist.load_digits(data_dir, verbose=False)
-    held_out = min(HELD_OUT, len(train_digits) // 5)
-    train_digits, validation_digits = train_digits[:-held_out], train_digits[-held_out:]
+    train_digits, validation_digits = split_digits(train_digits)
     context, frames = config["context"], config["context"] + config["future"]
     sample = clips(train_digits, config["adapt_clips"], config, seed=[seed, 1])
     validation = clips(validation_digits, config["validation_clips"], config, seed=[seed, 2])

@@ -10,20 +10,19 @@ level with `video_tree`, as the UCF-101 table is: against the untrained tree
 (with linear-skip sweepers, a hierarchical PCA), equal-size PCA and the mean
 frame of each group.
 
-Digits: the training digits less the last `HELD_OUT` (the validation
+Digits: the training digits less the held-out ones (`online_memory.split_digits`, the validation
 digits, whose fixed seeded clips choose the weights, the untrained start
 included); the test clips are `moving_mnist.test_sequences` of the test
 digits (fixed and seeded: the same on every machine). Clips are the first
 `frames` frames of a sequence, gray, `(frames, 64, 64, 1)`.
 """
 
-import numpy as np
 
 from keras_imfn.datasets import mnist
 from keras_imfn.datasets import moving_mnist
 from keras_imfn.experiments import video_tree
+from keras_imfn.experiments.online_memory import split_digits
 
-HELD_OUT = 1000
 PRESETS = {
     # Seconds: what the tests run.
     "smoke": dict(frames=4, size=64, patch_size=16, memory_dim=16, hidden_dim=32, num_blocks=1,
@@ -53,8 +52,7 @@ def run(config, data_dir=None, run_dir=None, seed=0, verbose=2):
     """
     video_tree.check_config(config)
     (train_digits, _), (test_digits, _), source = mnist.load_digits(data_dir, verbose=False)
-    held_out = min(HELD_OUT, len(train_digits) // 5)
-    train_digits, validation_digits = train_digits[:-held_out], train_digits[-held_out:]
+    train_digits, validation_digits = split_digits(train_digits)
     train = moving_mnist.MovingMNISTSequences(
         train_digits, config["batch_size"], config["steps_per_epoch"],
         num_frames=config["frames"], frame_size=config["size"], seed=seed, channel_axis=True)

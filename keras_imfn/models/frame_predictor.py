@@ -86,8 +86,6 @@ class FramePredictor(keras.Model):
         """Builds the subclass's layers for frames of `frame_shape`."""
 
     def call(self, context, training=False):
-        if not self.built:
-            self.build(tuple(context.shape))
         context = self._check_frames(context, self.context_frames, "context")
         return self.predict_future(context, training)
 
