@@ -41,7 +41,8 @@ class ConvLSTMPredictor(FramePredictor):
     64x64 frame is a 16x16 grid.
 
     Args:
-        context_frames, future_frames: ints, see `FramePredictor`.
+        context_frames: int. Frames given, see `FramePredictor`.
+        future_frames: int. Frames to predict, see `FramePredictor`.
         filters: int. Channels of every `ConvLSTM2D`.
         num_layers: int. `ConvLSTM2D` layers.
         kernel_size: int. Their spatial kernel.
@@ -96,7 +97,8 @@ class GRUPredictor(FramePredictor):
     maps each of those steps' outputs to a frame.
 
     Args:
-        context_frames, future_frames: ints, see `FramePredictor`.
+        context_frames: int. Frames given, see `FramePredictor`.
+        future_frames: int. Frames to predict, see `FramePredictor`.
         embed_dim: int. Width of the frame embeddings.
         hidden_dim: int. State size of every GRU.
         num_layers: int. GRUs stacked.
@@ -148,7 +150,8 @@ class TransformerPredictor(FramePredictor):
     output to a frame.
 
     Args:
-        context_frames, future_frames: ints, see `FramePredictor`.
+        context_frames: int. Frames given, see `FramePredictor`.
+        future_frames: int. Frames to predict, see `FramePredictor`.
         embed_dim: int. Token width.
         num_heads: int. Attention heads.
         num_layers: int. Encoder blocks.
