@@ -28,6 +28,10 @@ def main():
                         help="override the preset's sequence lengths")
     parser.add_argument("--variants", type=cli.comma_list(choices=experiment.VARIANTS),
                         help="the students to distil (default: every variant)")
+    parser.add_argument("--teacher-steps", type=cli.positive_int,
+                        help="override the preset's teacher training steps (recorded in the JSON)")
+    parser.add_argument("--student-steps", type=cli.positive_int,
+                        help="override the preset's student training steps (recorded in the JSON)")
     parser.add_argument("--run-dir", help="finished teachers and students; rerun to resume")
     parser.add_argument("--output", type=cli.json_path, default="online_memory.json",
                         help="JSON path (.md, .png beside)")
@@ -35,6 +39,9 @@ def main():
     args = parser.parse_args()
     cli.require("PIL", "data")  # the PNG, written after training
     config = dict(experiment.PRESETS[args.preset], preset=args.preset)
+    for key in ("teacher_steps", "student_steps"):
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
     with data_parallel(args.data_parallel):
         results, pictures = experiment.run(config, args.data_dir, args.run_dir, args.lengths,
                                            variants=args.variants)

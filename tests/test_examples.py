@@ -126,7 +126,7 @@ def test_a_missing_png_writer_stops_the_script_before_training(script, args, mon
 def test_online_memory_smoke_writes_table_json_png_and_resumes(tmp_path, monkeypatch, capsys):
     output, run_dir = tmp_path / "online.json", tmp_path / "run"
     args = ["--preset", "smoke", "--run-dir", str(run_dir), "--output", str(output)]
-    run_example("online_memory.py", monkeypatch, *args)
+    run_example("online_memory.py", monkeypatch, *args, "--teacher-steps", "3")
     first = capsys.readouterr().out
     assert "teacher trained" in first and "| 4 | exact cell |" in first
     rows = json.loads(output.read_text())["lengths"]["4"]
@@ -147,9 +147,15 @@ def test_online_memory_smoke_writes_table_json_png_and_resumes(tmp_path, monkeyp
         assert row["validation"]["mse"] == min(
             r["validation"]["mse"] for r in students if r["state_numbers"] == row["state_numbers"])
     assert (tmp_path / "online.png").exists() and (tmp_path / "online.md").exists()
+    # The budget given on the command line is the one recorded.
+    config = json.loads(output.read_text())["config"]
+    assert (config["teacher_steps"], config["student_steps"]) == (3, 4)
     # A second run loads the teacher and the students instead of training them.
-    run_example("online_memory.py", monkeypatch, *args)
+    run_example("online_memory.py", monkeypatch, *args, "--teacher-steps", "3")
     assert "trained" not in capsys.readouterr().out
     again = json.loads(output.read_text())["lengths"]["4"]
     mse = rows["student: mlp"]["test"]["mse"]
     assert again["student: mlp"]["test"]["mse"] == pytest.approx(mse)
+    # Another budget on the same run directory is refused, not mixed in.
+    with pytest.raises(ValueError, match="another configuration"):
+        run_example("online_memory.py", monkeypatch, *args)
