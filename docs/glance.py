@@ -27,7 +27,7 @@ MNIST_PICTURE = "mnist_cpu_all.png"  # composed by docs/pictures.py
 UCF = "ucf101_cpu"
 UCF_PICTURE = "ucf101_cpu.png"
 UCF_CURVE = "ucf101_levels.png"  # drawn by docs/pictures.py
-ONLINE = ("online_memory_t16", "online_memory_t32")
+ONLINE = ("online_memory_t16", "online_memory_t32", "online_memory_t64")
 MOVING = "moving_mnist_cpu"  # with moving_mnist_cpu.png and moving_mnist_cpu_levels.png
 PREDICTION = "moving_mnist_prediction_cpu"  # with moving_mnist_prediction_cpu.png
 VARIANTS = {"tree": "the tree trained with the update",
@@ -235,7 +235,9 @@ def online_numbers():
     for name in ONLINE:
         results = load(name)
         for length, rows in results["lengths"].items():
-            runs[int(length)] = dict(rows=rows, command=command(results))
+            runs[int(length)] = dict(rows=rows, command=command(results),
+                                     steps=(results["config"]["teacher_steps"],
+                                            results["config"]["student_steps"]))
     # The chosen student of the smallest state (d + 1 numbers), and the chosen
     # wider ones (segmented), each chosen on validation among its state size.
     picked = {length: sorted((row["state_numbers"], name) for name, row in run["rows"].items()
@@ -283,6 +285,7 @@ def online_block(link):
     student = {length: runs[length]["rows"][chosen[length]] for length in lengths}
     ratios = " and ".join(f"{student[length]['test']['ratio']:.3f} times"
                           + (" the teacher's MSE" if length == first else "") + f" at T={length}"
+                          + f" ({chosen[length].removeprefix('student: ')})"
                           for length in lengths)
     met = [length for length in lengths if student[length]["test"]["ratio"] <= goal["student_over_teacher_at_most"]]
     sentence = (
@@ -302,6 +305,12 @@ def online_block(link):
         sentence += (" Students of a wider state (`SegmentedCell`: the stream cut into "
                      "segments, a student per segment, the teacher's top levels over them), "
                      "the best of each state size on validation: " + "; ".join(segmented) + ".")
+    by_steps = {}
+    for length in lengths:
+        by_steps.setdefault(runs[length]["steps"], []).append(f"T={length}")
+    sentence += " Training steps, teacher / each student: " + "; ".join(
+        f"{teacher:,} / {student:,} at {' and '.join(at)}"
+        for (teacher, student), at in by_steps.items()) + "."
     pictures = [f"![T={length}: original, teacher, exact cell, each student, the references]"
                 f"({name}.png)" for length, name in zip(lengths, ONLINE)]
     return "\n\n".join([
@@ -431,8 +440,10 @@ def readme_block():
     first = min(online["runs"])
     rows = online["runs"][first]["rows"]
     student, cell = rows[online["chosen"][first]], rows["exact cell"]
+    # The same student at the longer T, where it was run.
     longer = ", ".join(
-        f"{online['runs'][t]['rows'][online['chosen'][t]]['test']['ratio']:.3f} at T={t}"
+        f"{online['runs'][t]['rows'][online['chosen'][first]]['test']['ratio']:.3f} at T={t}"
+        if online["chosen"][t] == online["chosen"][first] else f"not run at T={t}"
         for t in sorted(online["runs"]) if t != first)
     levels = ucf["levels"]
     config = mnist["config"]
