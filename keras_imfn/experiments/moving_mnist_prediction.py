@@ -12,10 +12,11 @@ next-frame model), `GRUPredictor`, `TransformerPredictor`, and the
 copy-last-frame reference (the last context frame, repeated).
 
 Data as `moving_mnist_video`: fresh training clips every epoch from the
-training digits less the held-out ones (`online_memory.split_digits`); fixed seeded validation clips of
-those held-out digits choose each model's epoch (the untrained start
-included); the test clips are `moving_mnist.test_sequences` of the test
-digits (fixed and seeded), each `context + future` frames long.
+training digits less the held-out ones (`online_memory.split_digits`);
+fixed seeded validation clips of those held-out digits choose each model's
+epoch (the untrained start included); the test clips are
+`moving_mnist.test_sequences` of the test digits (fixed and seeded), each
+`context + future` frames long.
 
 Metrics as OpenSTL reports them: MSE and MAE summed over the pixels of a
 frame, averaged over the predicted frames and the test sequences, and SSIM

@@ -10,13 +10,13 @@ level with `video_tree`, as the UCF-101 table is: against the untrained tree
 (with linear-skip sweepers, a hierarchical PCA), equal-size PCA and the mean
 frame of each group.
 
-Digits: the training digits less the held-out ones (`online_memory.split_digits`, the validation
-digits, whose fixed seeded clips choose the weights, the untrained start
-included); the test clips are `moving_mnist.test_sequences` of the test
-digits (fixed and seeded: the same on every machine). Clips are the first
+Digits: the training digits less the held-out ones
+(`online_memory.split_digits`: the validation digits, whose fixed seeded
+clips choose the weights, the untrained start included); the test clips
+are `moving_mnist.test_sequences` of the test digits (fixed and seeded: the
+same on every machine). Clips are the first
 `frames` frames of a sequence, gray, `(frames, 64, 64, 1)`.
 """
-
 
 from keras_imfn.datasets import mnist
 from keras_imfn.datasets import moving_mnist
