@@ -6,6 +6,7 @@ from test_examples import run_example
 from test_ucf101 import make_tree
 
 from keras_imfn.experiments import mnist_sequence
+from keras_imfn.experiments import online_memory
 from keras_imfn.experiments import stored_layout
 from keras_imfn.experiments import level_errors
 from keras_imfn.experiments import ucf101_video
@@ -280,3 +281,13 @@ def test_moving_mnist_prediction_smoke_compares_every_predictor_and_resumes(
     for name, row in rows.items():
         assert resumed[name]["mse_per_frame"] == pytest.approx(row["mse_per_frame"], rel=1e-5)
         assert resumed[name].get("train_seconds") == row.get("train_seconds")
+
+
+def test_run_directory_of_another_configuration_is_refused_before_any_row(tmp_path):
+    # A teacher's backup is written long before its first finished row: the
+    # configuration is checked from the start, not only against finished rows.
+    online_memory.Run(str(tmp_path), {"teacher_steps": 600})
+    assert json.loads((tmp_path / "config.json").read_text()) == {"teacher_steps": 600}
+    online_memory.Run(str(tmp_path), {"teacher_steps": 600})  # the same one resumes
+    with pytest.raises(ValueError, match="another configuration"):
+        online_memory.Run(str(tmp_path), {"teacher_steps": 3000})

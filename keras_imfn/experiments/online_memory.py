@@ -128,23 +128,36 @@ def step_seconds(cell, x, steps, repeats=5):
 
 
 class Run:
-    """Per-length state on disk: teacher weights, finished rows (JSON lines)."""
+    """Per-length state on disk: the configuration, teacher weights, finished
+    rows (JSON lines). A run directory of another configuration is refused
+    from the start, before a backup of it could be resumed."""
 
     def __init__(self, run_dir, config):
         self.run_dir = run_dir
-        self.config = config
+        self.config = _jsonable(config)
         self.rows = {}
-        path = self._rows_path()
-        if path and os.path.exists(path):
-            with open(path) as f:
+        if run_dir is None:
+            return
+        config_path = os.path.join(run_dir, "config.json")
+        if os.path.exists(config_path):
+            with open(config_path) as f:
+                self._check(json.load(f))
+        if os.path.exists(self._rows_path()):
+            with open(self._rows_path()) as f:
                 for line in f:
                     entry = json.loads(line)
-                    if entry["config"] != _jsonable(config):
-                        raise ValueError(
-                            f"{run_dir} holds results of another configuration "
-                            f"({entry['config']}); use a new --run-dir for this one."
-                        )
+                    self._check(entry["config"])
                     self.rows[entry["key"]] = entry["row"]
+        os.makedirs(run_dir, exist_ok=True)
+        with open(config_path, "w") as f:
+            json.dump(self.config, f)
+
+    def _check(self, config):
+        if config != self.config:
+            raise ValueError(
+                f"{self.run_dir} holds results of another configuration ({config}); "
+                "use a new --run-dir for this one."
+            )
 
     def _rows_path(self):
         return None if self.run_dir is None else os.path.join(self.run_dir, "finished.jsonl")
@@ -176,8 +189,7 @@ class Run:
         if self.run_dir is not None:
             os.makedirs(self.run_dir, exist_ok=True)
             with open(self._rows_path(), "a") as f:
-                f.write(json.dumps({"key": key, "config": _jsonable(self.config),
-                                    "row": row}) + "\n")
+                f.write(json.dumps({"key": key, "config": self.config, "row": row}) + "\n")
 
 
 def _jsonable(config):
