@@ -302,9 +302,13 @@ def online_block(link):
                  f"({name.removeprefix('student: ')})"
                  for t in lengths for name in wider[t]]
     if segmented:
+        wide_met = sorted({t for t in lengths for name in wider[t] if runs[t]["rows"][name]
+                           ["test"]["ratio"] <= goal["student_over_teacher_at_most"]})
         sentence += (" Students of a wider state (`SegmentedCell`: the stream cut into "
                      "segments, a student per segment, the teacher's top levels over them), "
-                     "the best of each state size on validation: " + "; ".join(segmented) + ".")
+                     "the best of each state size on validation: " + "; ".join(segmented)
+                     + (f" (within the goal at T={', '.join(map(str, wide_met))})"
+                        if wide_met else " (none within the goal)") + ".")
     by_steps = {}
     for length in lengths:
         by_steps.setdefault(runs[length]["steps"], []).append(f"T={length}")
@@ -445,6 +449,17 @@ def readme_block():
         f"{online['runs'][t]['rows'][online['chosen'][first]]['test']['ratio']:.3f} at T={t}"
         if online["chosen"][t] == online["chosen"][first] else f"not run at T={t}"
         for t in sorted(online["runs"]) if t != first)
+    # The wider (segmented) student of each longer T, the best on validation.
+    wide = []
+    for t in sorted(online["runs"]):
+        names = online["wider"][t]
+        if names:
+            rows_t = online["runs"][t]["rows"]
+            pick = rows_t[min(names, key=lambda name: rows_t[name]["validation"]["mse"])]
+            wide.append(f"{pick['test']['ratio']:.3f} at T={t} with "
+                        f"{pick['state_numbers']:,} numbers")
+    wide_sentence = (f"; a student of a wider state (the stream cut into segments) "
+                     f"decodes to {' and '.join(wide)}" if wide else "")
     levels = ucf["levels"]
     config = mnist["config"]
     return "\n".join([
@@ -464,7 +479,7 @@ def readme_block():
         f"- **Online memory** (T={first}): the exact streaming cell equals the teacher "
         f"({cell['state_numbers']:,} numbers of state); the distilled student keeps "
         f"{student['state_numbers']:,} and decodes to {student['test']['ratio']:.3f} times the "
-        f"teacher's MSE" + (f" ({longer})." if longer else "."),
+        f"teacher's MSE" + (f" ({longer})" if longer else "") + wide_sentence + ".",
         f"- **Moving MNIST** (fresh clips every step): the learned tree is "
         f"{moving['gaps'][0]:+.2f} dB against PCA of the same size at L0 and "
         f"{moving['gaps'][-1]:+.2f} dB at L{moving['levels'][-1]['level']}; predicting "
