@@ -1,6 +1,7 @@
 import json
 import runpy
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -150,8 +151,12 @@ def test_online_memory_smoke_writes_table_json_png_and_resumes(tmp_path, monkeyp
     # The budget given on the command line is the one recorded.
     config = json.loads(output.read_text())["config"]
     assert (config["teacher_steps"], config["student_steps"]) == (3, 4)
-    # A second run loads the teacher and the students instead of training them.
-    run_example("online_memory.py", monkeypatch, *args, "--teacher-steps", "3")
+    # A second run loads the teacher and the students instead of training them,
+    # their optimizers' state included (no variable is skipped).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_example("online_memory.py", monkeypatch, *args, "--teacher-steps", "3")
+    assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
     assert "trained" not in capsys.readouterr().out
     again = json.loads(output.read_text())["lengths"]["4"]
     mse = rows["student: mlp"]["test"]["mse"]

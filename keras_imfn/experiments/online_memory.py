@@ -173,6 +173,10 @@ class Run:
         and records it; returns the training seconds."""
         path = self.path(weights_name)
         if path and os.path.exists(path) and key in self.rows:
+            optimizer = getattr(model, "optimizer", None)
+            if optimizer is not None and not optimizer.built:
+                # The file holds the optimizer's state too: load it, not skip it.
+                optimizer.build(model.trainable_variables)
             model.load_weights(path)
             return self.rows[key]["train_seconds"]
         started = time.time()
