@@ -186,8 +186,9 @@ class DistillationTrainer(keras.Model):
         per_step = self._per_step_error(y_pred, targets, scale)
         weights = ops.convert_to_tensor(self.step_weights(y_pred.shape[1]), per_step.dtype)
         trajectory_loss = ops.sum(per_step * weights)
-        self.trajectory_loss_tracker.update_state(trajectory_loss)
-        self.final_step_loss_tracker.update_state(per_step[-1])
+        batch = ops.shape(x)[0]  # each logged loss weighted by batch size, as Keras's `loss`
+        self.trajectory_loss_tracker.update_state(trajectory_loss, sample_weight=batch)
+        self.final_step_loss_tracker.update_state(per_step[-1], sample_weight=batch)
         total = trajectory_loss
         if self.pixel_loss_tracker is not None:
             if x.shape[1] != self.teacher.sequence_length:
@@ -197,12 +198,12 @@ class DistillationTrainer(keras.Model):
                 )
             decoded = self.teacher.decode(y_pred[:, -1])
             pixel_loss = ops.mean(ops.square(decoded - ops.cast(x, decoded.dtype)))
-            self.pixel_loss_tracker.update_state(pixel_loss)
+            self.pixel_loss_tracker.update_state(pixel_loss, sample_weight=batch)
             total = total + self.pixel_loss_weight * pixel_loss
         if self.one_step_loss_tracker is not None:
             one_step_loss = ops.sum(self._per_step_error(self._one_step(x, targets), targets, scale)
                                     * weights)
-            self.one_step_loss_tracker.update_state(one_step_loss)
+            self.one_step_loss_tracker.update_state(one_step_loss, sample_weight=batch)
             total = total + self.one_step_loss_weight * one_step_loss
         total = distribution.scale_for_replicas(total)
         for extra in self.losses:  # e.g. the student's weight regularizers

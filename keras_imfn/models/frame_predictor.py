@@ -113,8 +113,8 @@ class FramePredictor(keras.Model):
         logged.update(self.own_losses(x, future, y_pred, sample_weight, training))
         objective = sum(logged[name] for name in self.loss_names())
         objective = distribution.scale_for_replicas(objective)
-        for tracker in self.loss_trackers:
-            tracker.update_state(logged[tracker.name])
+        for tracker in self.loss_trackers:  # weighted by batch size, as Keras's `loss`
+            tracker.update_state(logged[tracker.name], sample_weight=ops.shape(future)[0])
         if self.loss is not None or self.losses:
             objective = objective + super().compute_loss(x, y, y_pred, sample_weight, training)
         return objective

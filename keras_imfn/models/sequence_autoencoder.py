@@ -146,9 +146,9 @@ class SequenceAutoencoder(keras.Model):
         objective, logged = self.own_losses(x, y_pred, sample_weight, training)
         # Under tf.distribute, one replica's share, as Keras scales its losses.
         objective = distribution.scale_for_replicas(objective)
-        for tracker in self.loss_trackers:
+        for tracker in self.loss_trackers:  # weighted by batch size, as Keras's `loss`
             if tracker.name in logged:
-                tracker.update_state(logged[tracker.name])
+                tracker.update_state(logged[tracker.name], sample_weight=ops.shape(x)[0])
         self._unlogged = tuple(t.name for t in self.loss_trackers if t.name not in logged)
         if self.loss is not None or self.losses:
             objective = objective + super().compute_loss(
