@@ -75,6 +75,19 @@ def to_numpy(x):
     return keras.tree.map_structure(keras.ops.convert_to_numpy, x)
 
 
+def assert_logs_weigh_batches_by_size(model, x, names):
+    """`model.evaluate` of `x` (6 sequences) in batches of 4 and 2 logs, for every
+    loss (`names` among them), the size-weighted mean of the two batches' values,
+    as Keras logs its own `loss`."""
+    assert len(x) == 6
+    whole = model.evaluate(x, batch_size=4, verbose=0, return_dict=True)
+    parts = [model.evaluate(part, batch_size=4, verbose=0, return_dict=True)
+             for part in (x[:4], x[4:])]
+    assert set(names) <= set(whole)
+    for name, value in whole.items():
+        assert value == pytest.approx((4 * parts[0][name] + 2 * parts[1][name]) / 6, rel=1e-5)
+
+
 def random_sequences(batch, steps, *features, seed=0):
     return np.random.default_rng(seed).random((batch, steps) + features).astype("float32")
 

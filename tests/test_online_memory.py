@@ -3,6 +3,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from conftest import assert_logs_weigh_batches_by_size
 from conftest import random_sequences
 from conftest import to_numpy
 
@@ -136,12 +137,8 @@ def test_distillation_logs_weigh_each_batch_by_its_size_as_keras_loss():
     trainer = DistillationTrainer(random_teacher(x), pixel_loss_weight=0.1,
                                   one_step_loss_weight=0.5)
     trainer.compile(optimizer="adam")
-    whole = trainer.evaluate(x, batch_size=4, verbose=0, return_dict=True)
-    parts = [trainer.evaluate(part, batch_size=4, verbose=0, return_dict=True)
-             for part in (x[:4], x[4:])]
-    assert {"trajectory_loss", "final_step_loss", "pixel_loss", "one_step_loss"} <= set(whole)
-    for name, value in whole.items():
-        assert value == pytest.approx((4 * parts[0][name] + 2 * parts[1][name]) / 6, rel=1e-5)
+    assert_logs_weigh_batches_by_size(
+        trainer, x, ["trajectory_loss", "final_step_loss", "pixel_loss", "one_step_loss"])
 
 
 def test_one_step_loss_applies_the_student_to_the_teacher_states():

@@ -6,6 +6,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import assert_logs_weigh_batches_by_size
 from conftest import gradients
 from conftest import random_sequences
 from conftest import to_numpy
@@ -145,17 +146,10 @@ def test_fit_logs_every_loss_and_trains_every_part():
 
 
 def test_logged_losses_weigh_each_batch_by_its_size_as_keras_loss():
-    # 6 sequences in batches of 4 and 2: every logged loss is the size-weighted
-    # mean of the batches' values, as Keras logs `loss`.
-    x = random_sequences(6, 8, 12)
     model = small_tree()
     model.compile(optimizer="adam")
-    whole = model.evaluate(x, batch_size=4, verbose=0, return_dict=True)
-    parts = [model.evaluate(part, batch_size=4, verbose=0, return_dict=True)
-             for part in (x[:4], x[4:])]
-    assert {"leaf_loss", "level_0_loss", "reconstruction_loss", "loss"} <= set(whole)
-    for name, value in whole.items():
-        assert value == pytest.approx((4 * parts[0][name] + 2 * parts[1][name]) / 6, rel=1e-5)
+    assert_logs_weigh_batches_by_size(model, random_sequences(6, 8, 12),
+                                      ["leaf_loss", "level_0_loss", "reconstruction_loss", "loss"])
 
 
 def test_level_loss_does_not_read_other_levels_inverse():
