@@ -160,13 +160,10 @@ class Run:
             )
 
     def _rows_path(self):
-        return None if self.run_dir is None else os.path.join(self.run_dir, "finished.jsonl")
+        return os.path.join(self.run_dir, "finished.jsonl")
 
     def path(self, name):
-        if self.run_dir is None:
-            return None
-        os.makedirs(self.run_dir, exist_ok=True)
-        return os.path.join(self.run_dir, name)
+        return None if self.run_dir is None else os.path.join(self.run_dir, name)
 
     def trained(self, key, weights_name, model, train, log):
         """Loads `model`'s weights if `key` finished before, else runs `train()`
@@ -190,8 +187,7 @@ class Run:
 
     def save_row(self, key, row):
         self.rows[key] = row
-        if self.run_dir is not None:
-            os.makedirs(self.run_dir, exist_ok=True)
+        if self.run_dir is not None:  # created by __init__
             with open(self._rows_path(), "a") as f:
                 f.write(json.dumps({"key": key, "config": self.config, "row": row}) + "\n")
 
