@@ -3,7 +3,7 @@
 The public API is this namespace and the subpackages it lists in `__all__`:
 
 - the method: `SweeperMerge`, `SweeperInverse`, `TreeMemory`, `TreeMemoryCell`,
-  `IMFNStudent`, `SegmentedCell`, `DistillationTrainer`, and their parts (`ResidualMLP`,
+  `IMFNStudent`, `SegmentedCell`, `DistillationTrainer`, and their parts (`level_widths`, `ResidualMLP`,
   `PatchTokenizer`, `SequenceAutoencoder`, the base of every compressor);
 - prediction: `TreePredictor`, the next frames from the tree's memory of the
   context (`FramePredictor`, the base of every predictor);
@@ -41,6 +41,7 @@ from keras_imfn.models import SequenceAutoencoder
 from keras_imfn.models import TreeMemory
 from keras_imfn.models import TreeMemoryCell
 from keras_imfn.models import TreePredictor
+from keras_imfn.models import level_widths
 from keras_imfn.version import __version__
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "datasets",
     "distribution",
     "experiments",
+    "level_widths",
     "losses",
     "metrics",
     "__version__",

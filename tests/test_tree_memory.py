@@ -15,6 +15,8 @@ from keras_imfn import KeepBestWeights
 from keras_imfn import NonFiniteLossError
 from keras_imfn import StopOnNonFiniteLoss
 from keras_imfn import TreeMemory
+from keras_imfn import TreeMemoryCell
+from keras_imfn import level_widths
 from keras_imfn.datasets import mnist
 
 
@@ -442,3 +444,84 @@ def test_train_local_then_end_to_end_compiles_both_phases_with_compile_kwargs():
     with pytest.raises(ValueError, match="received no targets"):
         train_local_then_end_to_end(small_tree(4), x, 1, 0, batch_size=4, verbose=0,
                                     compile_kwargs=dict(loss="mse", run_eagerly=True))
+
+
+def per_level_tree(**kwargs):
+    return small_tree(hidden_dim=level_widths(3, 4, top=8), num_blocks=[0, 1, 2],
+                      end_to_end=True, **kwargs)
+
+
+def test_per_level_sizes_give_each_level_its_own_sweeper_size():
+    model = per_level_tree()
+    model(random_sequences(2, 8, 6))
+    assert model.level_hidden_dims == [4, 8, 8]
+    assert [m.hidden_dim for m in model.merges] == [4, 8, 8]
+    assert [i.num_blocks for i in model.inverses] == [0, 1, 2]
+    assert model.subtree(2).level_hidden_dims == [4, 8]
+
+
+def test_per_level_sizes_round_trip_through_config_and_keras_file(tmp_path):
+    x = random_sequences(4, 8, 6)
+    model = per_level_tree(leaf_loss_weight=0.5)
+    model(x)
+    config = model.get_config()
+    assert config["hidden_dim"] == [4, 8, 8] and config["num_blocks"] == [0, 1, 2]
+    assert json.loads(json.dumps(config))["leaf_loss_weight"] == 0.5
+    path = str(tmp_path / "tree.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.level_num_blocks == [0, 1, 2] and loaded.leaf_loss_weight == 0.5
+    np.testing.assert_allclose(to_numpy(loaded.encode(x)), to_numpy(model.encode(x)), atol=1e-6)
+
+
+def test_per_level_tree_trajectory_is_the_root_of_zeroed_prefixes_and_the_cell_streams_it():
+    x = random_sequences(3, 8, 6)
+    model = per_level_tree()
+    trajectory = to_numpy(model.trajectory(x))
+    for t in (1, 3, 8):
+        prefix = np.concatenate([x[:, :t], np.zeros_like(x[:, t:])], axis=1)
+        np.testing.assert_allclose(trajectory[:, t - 1], to_numpy(model.encode(prefix)),
+                                   atol=1e-5)
+    streamed = keras.layers.RNN(TreeMemoryCell(model), return_sequences=True)(x)
+    np.testing.assert_allclose(to_numpy(streamed), trajectory, atol=1e-5)
+
+
+def test_adapt_starts_a_per_level_tree_at_its_hierarchical_pca():
+    x = random_sequences(64, 8, 6)
+    model = per_level_tree()
+    model.adapt(x)
+    # The MLPs start at zero output beside the PCA skips, at every width.
+    for merge in model.merges:
+        pair = np.random.rand(2, 2 * 16).astype("float32")
+        np.testing.assert_allclose(to_numpy(merge.mlp(pair)), 0.0, atol=1e-6)
+
+
+def test_zero_leaf_loss_weight_drops_the_leaf_loss_from_training_not_from_evaluation():
+    x = random_sequences(16, 8, 6)
+    model = per_level_tree(leaf_loss_weight=0.0)
+    model.compile(optimizer="adam")
+    history = model.fit(x, epochs=1, batch_size=8, verbose=0)
+    assert sorted(history.history) == ["loss", "reconstruction_loss"]
+    logs = model.evaluate(x, verbose=0, return_dict=True)
+    assert "leaf_loss" in logs
+    np.testing.assert_allclose(logs["loss"], logs["reconstruction_loss"], rtol=1e-6)
+    weighted = per_level_tree(leaf_loss_weight=2.0)
+    weighted.compile(optimizer="adam")
+    logs = weighted.evaluate(x, verbose=0, return_dict=True)
+    np.testing.assert_allclose(
+        logs["loss"], logs["reconstruction_loss"] + 2.0 * logs["leaf_loss"], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(hidden_dim=[8, 8]), "one value per level: 3"),
+        (dict(hidden_dim=[8, 8, 8], share_weights=True), "share_weights=True"),
+        (dict(num_blocks=[1, -1, 1]), "num_blocks"),
+        (dict(hidden_dim=[8, 0, 8]), "hidden_dim"),
+        (dict(leaf_loss_weight=-1.0), "leaf_loss_weight"),
+    ],
+)
+def test_bad_per_level_sizes_get_clear_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        small_tree(**kwargs)

@@ -107,7 +107,10 @@ def build_model(name, config, width=None, **options):
     if name == "imfn":
         model_class = TreeMemory
         args.update(num_blocks=config["imfn_blocks"], sweeper_skip="linear",
-                    share_weights=config.get("imfn_share_weights", False))
+                    share_weights=config.get("imfn_share_weights", False),
+                    hidden_dim=config.get("imfn_hidden_dim"),
+                    leaf_hidden_dim=config.get("imfn_leaf_hidden_dim"),
+                    leaf_loss_weight=config.get("imfn_leaf_loss_weight", 1.0))
     elif name == "transformer":
         model_class = TransformerCompressor
         args.update(embed_dim=width)

@@ -3,5 +3,6 @@ from keras_imfn.models.frame_predictor import FramePredictor
 from keras_imfn.models.segmented_cell import SegmentedCell
 from keras_imfn.models.sequence_autoencoder import SequenceAutoencoder
 from keras_imfn.models.tree_memory import TreeMemory
+from keras_imfn.models.tree_memory import level_widths
 from keras_imfn.models.tree_memory_cell import TreeMemoryCell
 from keras_imfn.models.tree_predictor import TreePredictor

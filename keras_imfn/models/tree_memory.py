@@ -67,9 +67,14 @@ class TreeMemory(SequenceAutoencoder):
             Defaults to an MLP mirroring the default encoder.
         share_weights: bool. One sweeper for every level (fewer parameters,
             any depth) instead of one per level.
-        hidden_dim: int. Width of the sweepers' MLPs. Defaults to
-            `2 * memory_dim`.
-        num_blocks: int. Residual blocks per sweeper MLP.
+        hidden_dim: int, or a list of one int per level (bottom first).
+            Width of the sweepers' MLPs. Defaults to `2 * memory_dim`. Level
+            `k` runs `2**(num_levels - 1 - k)` merges per sequence, so a
+            width that doubles up the tree (`level_widths(...)`) gives every
+            level the same work and puts the parameters where merges are
+            few. A list needs `share_weights=False`.
+        num_blocks: int, or a list of one int per level. Residual blocks
+            per sweeper MLP.
         activation: str. Activation of the sweepers and default leaf MLPs.
         token_mixing: bool. Sweepers mix across tokens (for token leaves).
         sweeper_skip: `"none"`, `"mean"` or `"linear"`: whether every sweeper
@@ -84,6 +89,11 @@ class TreeMemory(SequenceAutoencoder):
         end_to_end: bool. Train on the root-to-pixels loss through the whole
             tree (plus the leaf loss); False trains the local losses. Set it
             and `compile()` again to switch phases.
+        leaf_loss_weight: float >= 0. Weight of the leaf loss (each leaf
+            decoded alone) in the training objective. `0` drops it from a
+            training step, and with it the leaf decoder's second pass over
+            every step (evaluation still reports it); in the local phase the
+            leaf loss is what trains the decoder, so keep it there.
         **kwargs: Base model arguments (`name`, `dtype`, ...).
 
     Example:
@@ -116,6 +126,7 @@ class TreeMemory(SequenceAutoencoder):
         leaf_hidden_dim=None,
         output_activation=None,
         end_to_end=True,
+        leaf_loss_weight=1.0,
         **kwargs,
     ):
         super().__init__(memory_dim, sequence_length, output_activation, **kwargs)
@@ -127,13 +138,20 @@ class TreeMemory(SequenceAutoencoder):
         self.num_levels = _num_levels(self.sequence_length)
         self.padded_length = 2**self.num_levels
         self.share_weights = bool(share_weights)
-        self.hidden_dim = int(hidden_dim or 2 * self.memory_dim)
-        self.num_blocks = int(num_blocks)
+        self.hidden_dim = _per_level("hidden_dim", hidden_dim or 2 * self.memory_dim,
+                                     self.num_levels, self.share_weights)
+        self.num_blocks = _per_level("num_blocks", num_blocks, self.num_levels,
+                                     self.share_weights, minimum=0)
         self.activation = activation
         self.token_mixing = bool(token_mixing)
         self.sweeper_skip = check_skip(sweeper_skip)
         self.leaf_hidden_dim = int(leaf_hidden_dim or max(256, 2 * self.memory_dim))
         self.end_to_end = bool(end_to_end)
+        if not float(leaf_loss_weight) >= 0:
+            raise ValueError(
+                f"`leaf_loss_weight` must be a number >= 0. Received: {leaf_loss_weight!r}"
+            )
+        self.leaf_loss_weight = float(leaf_loss_weight)
         self._custom_encoder = encoder is not None
         self._custom_decoder = decoder is not None
         self.encoder = encoder
@@ -142,21 +160,19 @@ class TreeMemory(SequenceAutoencoder):
         self._pending = _PendingPass()
 
         num_sweepers = min(self.num_levels, 1) if self.share_weights else self.num_levels
-        sweeper_args = dict(
-            memory_dim=self.memory_dim,
-            hidden_dim=self.hidden_dim,
-            num_blocks=self.num_blocks,
-            activation=self.activation,
-            token_mixing=self.token_mixing,
-            skip=self.sweeper_skip,
-            dtype=self.dtype_policy,
-        )
-        self.merges = [
-            SweeperMerge(name=f"merge_{k}", **sweeper_args) for k in range(num_sweepers)
-        ]
-        self.inverses = [
-            SweeperInverse(name=f"inverse_{k}", **sweeper_args) for k in range(num_sweepers)
-        ]
+        self.merges, self.inverses = [], []
+        for k in range(num_sweepers):
+            sweeper_args = dict(
+                memory_dim=self.memory_dim,
+                hidden_dim=self.level_hidden_dims[k],
+                num_blocks=self.level_num_blocks[k],
+                activation=self.activation,
+                token_mixing=self.token_mixing,
+                skip=self.sweeper_skip,
+                dtype=self.dtype_policy,
+            )
+            self.merges.append(SweeperMerge(name=f"merge_{k}", **sweeper_args))
+            self.inverses.append(SweeperInverse(name=f"inverse_{k}", **sweeper_args))
 
     # ------------------------------------------------------------------ build
 
@@ -213,6 +229,16 @@ class TreeMemory(SequenceAutoencoder):
         self.built = True
 
     # ------------------------------------------------------------- tree parts
+
+    @property
+    def level_hidden_dims(self):
+        """The sweeper MLP width of every level, bottom first."""
+        return _levels_of(self.hidden_dim, self.num_levels)
+
+    @property
+    def level_num_blocks(self):
+        """The sweeper MLP's residual blocks at every level, bottom first."""
+        return _levels_of(self.num_blocks, self.num_levels)
 
     def merge_for(self, level):
         """The `SweeperMerge` of `level` (the shared one if `share_weights`)."""
@@ -442,6 +468,9 @@ class TreeMemory(SequenceAutoencoder):
         num_levels = int(num_levels)
         config = dict(self.get_config(), sequence_length=2**num_levels,
                       name=f"{self.name}_subtree_{num_levels}")
+        for key in ("hidden_dim", "num_blocks"):  # the bottom levels' own sizes
+            if isinstance(config[key], list):
+                config[key] = config[key][:num_levels]
         subtree = TreeMemory.from_config(config)
         subtree.build((None, subtree.sequence_length) + self.feature_shape)
         for part in ("encoder", "decoder"):
@@ -525,7 +554,8 @@ class TreeMemory(SequenceAutoencoder):
 
         Returns:
             A dict with `reconstruction` (decoded from the root), `leaf_error`
-            `(B,)` and `level_losses` (a list of `(B,)`, empty end to end).
+            `(B,)` (None when a training part has `leaf_loss_weight=0`) and
+            `level_losses` (a list of `(B,)`, empty end to end).
         """
         leaves = self.encode_leaves(x)
         nodes, level_losses = leaves, []
@@ -534,9 +564,10 @@ class TreeMemory(SequenceAutoencoder):
             nodes = self.merge_level(level, children)
             if part != "end_to_end":
                 level_losses.append(self._level_loss(level, children, nodes))
+        skip_leaves = part != "all" and self.leaf_loss_weight == 0
         return {
             "reconstruction": self.decode_level(self.num_levels - 1, nodes),
-            "leaf_error": pixel_error(x, self.decode_leaves(leaves)),
+            "leaf_error": None if skip_leaves else pixel_error(x, self.decode_leaves(leaves)),
             "level_losses": level_losses,
         }
 
@@ -584,16 +615,19 @@ class TreeMemory(SequenceAutoencoder):
         if tree_pass is None:
             part = ("end_to_end" if self.end_to_end else "local") if training else "all"
             tree_pass = self._forward(x, part)
-        logged = {"leaf_loss": weighted_mean(tree_pass["leaf_error"], sample_weight)}
+        logged = {}
+        if tree_pass["leaf_error"] is not None:
+            logged["leaf_loss"] = weighted_mean(tree_pass["leaf_error"], sample_weight)
         for level, loss in enumerate(tree_pass["level_losses"]):
             logged[f"level_{level}_loss"] = weighted_mean(loss, sample_weight)
         if self.end_to_end or not training:
             logged["reconstruction_loss"] = weighted_mean(pixel_error(x, y_pred), sample_weight)
+        terms = [logged[f"level_{k}_loss"] for k in range(len(tree_pass["level_losses"]))]
         if self.end_to_end:
-            return logged["leaf_loss"] + logged["reconstruction_loss"], logged
-        local = [logged["leaf_loss"]] + [logged[f"level_{k}_loss"]
-                                         for k in range(self.num_levels)]
-        return sum(local[1:], local[0]), logged
+            terms = [logged["reconstruction_loss"]]
+        if "leaf_loss" in logged and self.leaf_loss_weight:
+            terms.append(self.leaf_loss_weight * logged["leaf_loss"])
+        return sum(terms[1:], terms[0]), logged
 
     # ---------------------------------------------------------- serialization
 
@@ -612,13 +646,14 @@ class TreeMemory(SequenceAutoencoder):
                     else None
                 ),
                 "share_weights": self.share_weights,
-                "hidden_dim": self.hidden_dim,
-                "num_blocks": self.num_blocks,
+                "hidden_dim": _plain(self.hidden_dim),
+                "num_blocks": _plain(self.num_blocks),
                 "activation": self.activation,
                 "token_mixing": self.token_mixing,
                 "sweeper_skip": self.sweeper_skip,
                 "leaf_hidden_dim": self.leaf_hidden_dim,
                 "end_to_end": self.end_to_end,
+                "leaf_loss_weight": self.leaf_loss_weight,
             }
         )
         return config
@@ -630,6 +665,62 @@ class TreeMemory(SequenceAutoencoder):
             if config.get(part) is not None:
                 config[part] = keras.saving.deserialize_keras_object(config[part])
         return cls(**config)
+
+
+def level_widths(num_levels, bottom, top=None):
+    """Sweeper widths that double up the tree, from `bottom`, capped at `top`.
+
+    Level `k` of a tree of `num_levels` levels runs `2**(num_levels - 1 - k)`
+    merges per sequence, so doubling the width each level up keeps each
+    level's MLP work about equal (an MLP's cost grows with its width) and
+    puts the parameters where the merges are few. Pass the result as
+    `TreeMemory(hidden_dim=...)`.
+
+    >>> level_widths(7, 64, top=2048)
+    [64, 128, 256, 512, 1024, 2048, 2048]
+    """
+    if int(num_levels) < 0 or int(bottom) < 1 or (top is not None and int(top) < 1):
+        raise ValueError(
+            "`level_widths` needs num_levels >= 0 and widths >= 1. Received: "
+            f"num_levels={num_levels}, bottom={bottom}, top={top}"
+        )
+    widths = [int(bottom) * 2**k for k in range(int(num_levels))]
+    return widths if top is None else [min(w, int(top)) for w in widths]
+
+
+def _per_level(name, value, num_levels, shared, minimum=1):
+    """`value` checked: an int, or a list of one int per level (not shared)."""
+    if isinstance(value, (list, tuple)):
+        values = list(value)
+        if shared:
+            raise ValueError(
+                f"`{name}` takes one value per level only for a tree of one sweeper per "
+                f"level; this tree has share_weights=True. Received: {name}={value}"
+            )
+        if len(values) != num_levels:
+            raise ValueError(
+                f"`{name}` takes one value per level: {num_levels} for this tree of "
+                f"{num_levels} levels (bottom first). Received {len(values)}: {value}"
+            )
+    else:
+        values = [value]
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum
+               for v in values):
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum}, or a list of one per level. "
+            f"Received: {name}={value!r}"
+        )
+    return [int(v) for v in values] if isinstance(value, (list, tuple)) else int(value)
+
+
+def _plain(value):
+    """A per-level size as `get_config` gives it: an int or a plain list."""
+    return list(value) if isinstance(value, list) else value
+
+
+def _levels_of(value, num_levels):
+    """One entry per level (at least one) of an int or a per-level list."""
+    return list(value) if isinstance(value, list) else [value] * max(num_levels, 1)
 
 
 def _num_levels(sequence_length):

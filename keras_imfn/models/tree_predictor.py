@@ -35,7 +35,7 @@ class TreePredictor(FramePredictor):
         tree: a built `TreeMemory`, usually started with `adapt` on training
             clips (and trained, or not: `fit` trains it with the predictor).
             Context and future both have `tree.sequence_length` frames.
-        hidden_dim: int. Width of `g` (defaults to `tree.hidden_dim`).
+        hidden_dim: int. Width of `g` (defaults to the tree's root sweeper's width).
         num_blocks: int. Residual blocks of `g`.
         memory_weight: float >= 0. Weight of `memory_loss`.
         **kwargs: Base model arguments (`name`, `dtype`, ...).
@@ -65,7 +65,7 @@ class TreePredictor(FramePredictor):
             raise ValueError(f"`memory_weight` must be >= 0. Received: {memory_weight}")
         super().__init__(tree.sequence_length, tree.sequence_length, **kwargs)
         self.tree = tree
-        self.hidden_dim = int(hidden_dim or tree.hidden_dim)
+        self.hidden_dim = int(hidden_dim or tree.level_hidden_dims[-1])
         self.num_blocks = int(num_blocks)
         self.memory_weight = float(memory_weight)
         self.update = ResidualMLP(

@@ -1,0 +1,150 @@
+"""Sizing the tree by its levels' work: validation MSE and SSIM against FLOPs.
+
+At T=32 (d=256) and T=64 (d=512), 8 numbers per digit, every design trains
+the same steps and batch end to end from its closed-form start (pixel MSE,
+as the source reports it) and is scored on fixed sequences of held-out
+training digits (the last 1,000; the test digits are never read). FLOPs per
+training sequence are XLA's count of the jitted JAX train step, so run it on
+JAX. Each finished (design, T) appends a JSON line to `--output`; a rerun
+skips what is there. `--markdown` writes the table.
+
+    KERAS_BACKEND=jax python examples/tuning/tree_sizing.py --data-dir ../shared/data/mnist \
+        --output docs/tuning/tree_sizing.jsonl --markdown docs/tuning/tree_sizing.md
+
+The designs, for a memory of d numbers (the paper shape is d=1024):
+
+- `shared`: one sweeper for every level, width 2d, one block, the default
+  leaf MLPs (width 2d): the `paper` preset before this table;
+- `equal`: one sweeper per level, all of width 2d, one block, default
+  leaves: the `cpu` and online presets;
+- `levels`: widths that double up the tree from d/16 to at most d/2
+  (`level_widths`), one block, leaf MLPs of width d/2;
+- `levels-noleaf`: `levels` without the leaf loss in training (no second
+  pass of the leaf decoder);
+- `levels-wide`: widths from d/8 to at most d, leaf MLPs of width d.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_imfn.datasets import mnist
+from keras_imfn.experiments import mnist_sequence as experiment
+from keras_imfn.models.tree_memory import level_widths
+
+HELD_OUT = 1000
+SHAPES = {32: 256, 64: 512}
+
+
+def designs(length, dim):
+    levels = math.ceil(math.log2(length))
+    narrow = dict(imfn_hidden_dim=level_widths(levels, dim // 16, dim // 2),
+                  imfn_leaf_hidden_dim=dim // 2)
+    return {
+        "shared": dict(imfn_share_weights=True),
+        "equal": dict(),
+        "levels": narrow,
+        "levels-noleaf": dict(narrow, imfn_leaf_loss_weight=0.0),
+        "levels-wide": dict(imfn_hidden_dim=level_widths(levels, dim // 8, dim),
+                            imfn_leaf_hidden_dim=dim),
+    }
+
+
+def trial(config, train, val, steps, log):
+    keras.utils.set_random_seed(0)
+    model = experiment.build_model("imfn", config)
+    data = mnist.MNISTSequences(train, config["sequence_length"], config["batch_size"], 100,
+                                seed=0)
+    started = time.time()
+    model.adapt(fit_leaves=False, x=mnist.sample_sequences(
+        train, config["sequence_length"], experiment.INIT_SEQUENCES, seed=1))
+    start = experiment.score(val, experiment.reconstruct_all(model, val))
+    model.compile(optimizer=keras.optimizers.Adam(experiment.FINE_TUNE_LEARNING_RATE,
+                                                  clipnorm=1.0))
+    model.fit(data, epochs=steps // 100, verbose=0)
+    seconds = time.time() - started
+    scores = experiment.score(val, experiment.reconstruct_all(model, val))
+    flops = None
+    if keras.backend.backend() == "jax":
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
+        from step_cost import jax_step_flops
+
+        batch = data[0]
+        flops = jax_step_flops(model, batch)["flops"] / len(batch)
+    return dict(scores, start=start, params=model.count_params(),
+                flops_per_sequence=flops, train_seconds=seconds)
+
+
+def markdown(rows):
+    header = ("| T | d | design | params | GFLOP / sequence | val MSE | val SSIM | "
+              "MSE vs equal | start MSE | train s |\n" + "|---" * 10 + "|\n")
+    lines = []
+    for row in rows:
+        equal = next((r for r in rows if r["length"] == row["length"]
+                      and r["design"] == "equal"), None)
+        ratio = f"{row['mse'] / equal['mse']:.3f}" if equal else "–"
+        flops = row["flops_per_sequence"]
+        flops = "–" if flops is None else f"{flops / 1e9:.3f}"
+        lines.append(
+            f"| {row['length']} | {row['memory_dim']} | {row['design']} | {row['params']:,} | "
+            f"{flops} | {row['mse']:.5f} | {row['ssim']:.4f} | {ratio} | "
+            f"{row['start']['mse']:.5f} | {row['train_seconds']:.0f} |")
+    return header + "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", required=True, help="directory of MNIST IDX files")
+    parser.add_argument("--output", default="tree_sizing.jsonl")
+    parser.add_argument("--markdown", help="write the table here")
+    parser.add_argument("--lengths", type=int, nargs="+", default=sorted(SHAPES))
+    parser.add_argument("--designs", nargs="+", help="default: all")
+    parser.add_argument("--steps", type=int, default=600, help="training steps (x100)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--validation-sequences", type=int, default=200)
+    args = parser.parse_args()
+    if args.steps <= 0 or args.steps % 100:
+        parser.error(f"--steps must be a positive multiple of 100; got {args.steps}")
+    for length in args.lengths:
+        if length not in SHAPES:
+            parser.error(f"--lengths: {length} is not one of {sorted(SHAPES)}")
+    (digits, _), _, _ = mnist.load_digits(args.data_dir, verbose=False)
+    train, held_out = digits[:-HELD_OUT], digits[-HELD_OUT:]
+    done = []
+    if os.path.exists(args.output):
+        with open(args.output) as f:
+            done = [json.loads(line) for line in f]
+    for length in args.lengths:
+        dim = SHAPES[length]
+        val = mnist.sample_sequences(held_out, length, args.validation_sequences, seed=10_000)
+        for name, options in designs(length, dim).items():
+            if args.designs and name not in args.designs:
+                continue
+            if any(r["length"] == length and r["design"] == name and r["steps"] == args.steps
+                   and r["batch_size"] == args.batch_size for r in done):
+                continue
+            config = dict(experiment.PRESETS["cpu"], sequence_length=length, memory_dim=dim,
+                          batch_size=args.batch_size, ssim_loss_weight=0.0, **options)
+            row = dict(length=length, memory_dim=dim, design=name, steps=args.steps,
+                       batch_size=args.batch_size, backend=keras.backend.backend(),
+                       options=options, **trial(config, train, val, args.steps, print))
+            print(json.dumps(row), flush=True)
+            done.append(row)
+            with open(args.output, "a") as f:
+                f.write(json.dumps(row) + "\n")
+    if args.markdown:
+        rows = [r for r in done if r["steps"] == args.steps and r["batch_size"] == args.batch_size]
+        with open(args.markdown, "w") as f:
+            f.write(f"Command: `python {' '.join(sys.argv)}`\n\n"
+                    f"{args.steps} steps of batch {args.batch_size} per design, one seed, "
+                    f"{args.validation_sequences} validation sequences.\n\n{markdown(rows)}")
+
+
+if __name__ == "__main__":
+    main()
