@@ -13,6 +13,9 @@ import statistics
 import sys
 import time
 
+# The experiment drivers live beside the examples, not in the package.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 RESULTS_DIR = os.path.join(BENCH_DIR, "results")
 REPO_ROOT = os.path.dirname(BENCH_DIR)
@@ -127,8 +130,8 @@ def interleaved_times(step, names, warmup, repeats):
 
 def markdown_table(headers, rows):
     """A GitHub markdown table; cells are formatted with ``str``
-    (``keras_imfn.experiments.markdown_table``, imported once the backend is set)."""
-    from keras_imfn.experiments import markdown_table
+    (``experiments.reporting.markdown_table``, imported once the backend is set)."""
+    from experiments.reporting import markdown_table
 
     return markdown_table(headers, rows)
 

@@ -46,7 +46,7 @@ def main(argv=None):
     import numpy as np
 
     from keras_imfn.datasets import mnist
-    from keras_imfn.experiments import mnist_sequence as experiment
+    from experiments import mnist_sequence as experiment
 
     if args.preset not in experiment.PRESETS:
         raise SystemExit(f"--preset must be one of {sorted(experiment.PRESETS)}")

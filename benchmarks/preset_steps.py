@@ -47,7 +47,7 @@ def mnist_case(preset):
     import numpy as np
 
     from keras_imfn.datasets import mnist
-    from keras_imfn.experiments import mnist_sequence
+    from experiments import mnist_sequence
 
     config = mnist_sequence.PRESETS[preset]
     model = mnist_sequence.build_model("imfn", config)
@@ -61,8 +61,8 @@ def mnist_case(preset):
 def ucf_case(preset):
     import numpy as np
 
-    from keras_imfn.experiments import ucf101_video
-    from keras_imfn.experiments import video_tree
+    from experiments import ucf101_video
+    from experiments import video_tree
 
     config = ucf101_video.PRESETS[preset]
     rng = np.random.default_rng(0)
@@ -132,7 +132,7 @@ def main():
                       "phases": time_phases(model, x, steps, loss, args.warmup, repeats)}
         del model
     output = args.output or _common.default_output(f"preset_steps_{preset}_{backend}.json")
-    from keras_imfn.experiments import ucf101_video
+    from experiments import ucf101_video
 
     result = {"config": {"preset": preset, "warmup": args.warmup, "repeats": repeats,
                          "output": output,

@@ -412,7 +412,7 @@ def measure_preset(preset, config, names, digits, args, skip=(), on_row=None, lo
     import keras
 
     from keras_imfn.datasets import mnist
-    from keras_imfn.experiments import mnist_sequence as experiment
+    from experiments import mnist_sequence as experiment
 
     x = mnist.sample_sequences(digits, config["sequence_length"], config["batch_size"], seed=0)
     results = []
@@ -597,7 +597,7 @@ def main(argv=None):
         return
     backend = _select_backend(args.backend)
     from keras_imfn.datasets import mnist
-    from keras_imfn.experiments import mnist_sequence as experiment
+    from experiments import mnist_sequence as experiment
 
     for preset in args.presets:
         if preset not in experiment.PRESETS:

@@ -2,7 +2,7 @@
 
     python docs/pictures.py   # rewrites the PNGs below in docs/, and draws two new ones
 
-The example scripts label the PNGs they write (`keras_imfn.experiments.reporting
+The example scripts label the PNGs they write (`examples/experiments/reporting.py`,
 .save_rows_png`: the row's model or level, its MSE or PSNR from the run's JSON, the
 same error on the row itself, a header of step or frame numbers), but the committed
 MNIST and UCF-101 runs are older than that, and rerunning them takes hours. So this
@@ -28,17 +28,20 @@ import sys
 
 import numpy as np
 
-from keras_imfn.experiments import mnist_sequence
-from keras_imfn.experiments import read_rows
-from keras_imfn.experiments import save_rows_png
-from keras_imfn.experiments import video_tree
+# The experiment drivers live in examples/experiments.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "examples"))
+
+from experiments import mnist_sequence
+from experiments.reporting import read_rows
+from experiments.reporting import save_rows_png
+from experiments import video_tree
 
 DOCS = pathlib.Path(__file__).resolve().parent
 MNIST_TABLE = "mnist_cpu_table"
 MNIST_ALL = "mnist_cpu_all.png"
 UCF = "ucf101_cpu"
 UCF_CURVE = "ucf101_levels.png"
-# Pictures that their example labels itself (keras_imfn.experiments.reporting.save_rows_png).
+# Pictures that their example labels itself (examples/experiments/reporting.py, save_rows_png).
 LABELLED_BY_THEIR_EXAMPLE = ("online_memory_t16.png", "online_memory_t32.png")
 
 

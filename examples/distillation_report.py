@@ -22,10 +22,10 @@ from keras_imfn import DistillationTrainer
 from keras_imfn import StopOnNonFiniteLoss
 from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
-from keras_imfn.experiments import cli
-from keras_imfn.experiments import markdown_table
-from keras_imfn.experiments import student_vs_teacher
-from keras_imfn.experiments import train_local_then_end_to_end
+from experiments import cli
+from experiments.reporting import markdown_table
+from experiments.evaluation import student_vs_teacher
+from keras_imfn.training import train_local_then_end_to_end
 
 VARIANTS = {
     # name: DistillationTrainer arguments

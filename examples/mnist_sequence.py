@@ -18,8 +18,8 @@ import sys
 
 
 from keras_imfn.distribution import data_parallel
-from keras_imfn.experiments import cli
-from keras_imfn.experiments import mnist_sequence as experiment
+from experiments import cli
+from experiments import mnist_sequence as experiment
 
 
 def main():

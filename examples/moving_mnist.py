@@ -26,10 +26,10 @@ labelled PNG (context, true future, every prediction of the first test clip).
 import argparse
 
 from keras_imfn.distribution import data_parallel
-from keras_imfn.experiments import cli
-from keras_imfn.experiments import moving_mnist_prediction as prediction
-from keras_imfn.experiments import moving_mnist_video as experiment
-from keras_imfn.experiments import video_tree
+from experiments import cli
+from experiments import moving_mnist_prediction as prediction
+from experiments import moving_mnist_video as experiment
+from experiments import video_tree
 
 
 def main():

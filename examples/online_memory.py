@@ -16,8 +16,8 @@ JSON, markdown and a labelled PNG.
 import argparse
 
 from keras_imfn.distribution import data_parallel
-from keras_imfn.experiments import cli
-from keras_imfn.experiments import online_memory as experiment
+from experiments import cli
+from experiments import online_memory as experiment
 
 
 def main():

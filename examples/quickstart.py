@@ -17,10 +17,10 @@ import keras
 
 from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
-from keras_imfn.experiments import cli
-from keras_imfn.experiments import level_errors
-from keras_imfn.experiments import level_errors_table
-from keras_imfn.experiments import train_local_then_end_to_end
+from experiments import cli
+from experiments.evaluation import level_errors
+from experiments.reporting import level_errors_table
+from keras_imfn.training import train_local_then_end_to_end
 
 
 def main():

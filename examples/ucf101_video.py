@@ -13,9 +13,9 @@ with its PSNR) and `<output>_levels.png`, PSNR against compression.
 import argparse
 
 from keras_imfn.distribution import data_parallel
-from keras_imfn.experiments import cli
-from keras_imfn.experiments import ucf101_video as experiment
-from keras_imfn.experiments import video_tree
+from experiments import cli
+from experiments import ucf101_video as experiment
+from experiments import video_tree
 
 
 def main():

@@ -3,7 +3,8 @@
 The public API is this namespace and the subpackages it lists in `__all__`:
 
 - the method: `SweeperMerge`, `SweeperInverse`, `TreeMemory`, `TreeMemoryCell`,
-  `IMFNStudent`, `SegmentedCell`, `DistillationTrainer`, and their parts (`level_widths`, `ResidualMLP`,
+  `IMFNStudent`, `SegmentedCell`, `DistillationTrainer`, and their parts (`level_widths`, `ResidualMLP`, `PatchDetokenizer`,
+  `patchify`, `unpatchify`,
   `PatchTokenizer`, `SequenceAutoencoder`, the base of every compressor);
 - prediction: `TreePredictor`, the next frames from the tree's memory of the
   context (`FramePredictor`, the base of every predictor);
@@ -13,11 +14,13 @@ The public API is this namespace and the subpackages it lists in `__all__`:
 - `keras_imfn.distribution`: more than one device (`data_parallel`,
   `layout_map` for `keras.distribution.ModelParallel`);
 - `keras_imfn.losses`, `keras_imfn.metrics`: SSIM, PSNR and pixel MSE;
-- `keras_imfn.experiments`: the training recipe, evaluation, tables and
-  pictures, and the experiments the example scripts run;
-- callbacks: `KeepBestWeights`, `StopOnNonFiniteLoss` (raising
+- `keras_imfn.pca`: principal components in closed form (PCA starts and rows);
+- `keras_imfn.training`: the training recipe, `train_local_then_end_to_end`;
+- callbacks: `DataEpochSync`, `KeepBestWeights`, `StopOnNonFiniteLoss` (raising
   `NonFiniteLossError`).
 
+The experiment drivers (presets, run directories, tables, pictures) live
+beside the examples (`examples/experiments/`), not in the package.
 Examples and docs import only from these; every other module path is internal.
 """
 
@@ -26,30 +29,38 @@ from keras_imfn import datasets
 from keras_imfn import distribution
 from keras_imfn import losses
 from keras_imfn import metrics
+from keras_imfn import pca
+from keras_imfn import training
+from keras_imfn.callbacks import DataEpochSync
 from keras_imfn.callbacks import KeepBestWeights
 from keras_imfn.callbacks import NonFiniteLossError
 from keras_imfn.callbacks import StopOnNonFiniteLoss
-from keras_imfn.layers import IMFNStudent
+from keras_imfn.layers import PatchDetokenizer
 from keras_imfn.layers import PatchTokenizer
+from keras_imfn.layers import patchify
+from keras_imfn.layers import unpatchify
 from keras_imfn.layers import ResidualMLP
 from keras_imfn.layers import SweeperInverse
 from keras_imfn.layers import SweeperMerge
-from keras_imfn.models import DistillationTrainer
 from keras_imfn.models import FramePredictor
-from keras_imfn.models import SegmentedCell
 from keras_imfn.models import SequenceAutoencoder
 from keras_imfn.models import TreeMemory
-from keras_imfn.models import TreeMemoryCell
 from keras_imfn.models import TreePredictor
 from keras_imfn.models import level_widths
+from keras_imfn.streaming import DistillationTrainer
+from keras_imfn.streaming import IMFNStudent
+from keras_imfn.streaming import SegmentedCell
+from keras_imfn.streaming import TreeMemoryCell
 from keras_imfn.version import __version__
 
 __all__ = [
+    "DataEpochSync",
     "DistillationTrainer",
     "FramePredictor",
     "IMFNStudent",
     "KeepBestWeights",
     "NonFiniteLossError",
+    "PatchDetokenizer",
     "PatchTokenizer",
     "ResidualMLP",
     "SegmentedCell",
@@ -63,18 +74,13 @@ __all__ = [
     "baselines",
     "datasets",
     "distribution",
-    "experiments",
     "level_widths",
     "losses",
     "metrics",
+    "patchify",
+    "pca",
+    "training",
+    "unpatchify",
     "__version__",
 ]
 
-
-def __getattr__(name):
-    # The experiment helpers import plotting and video decoding: loaded on first use.
-    if name == "experiments":
-        import importlib
-
-        return importlib.import_module("keras_imfn.experiments")
-    raise AttributeError(f"module 'keras_imfn' has no attribute {name!r}")

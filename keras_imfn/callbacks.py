@@ -15,7 +15,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Stops training with a clear error as soon as a logged loss is not finite.
 
     Pass it to `fit`; the package's training recipes
-    (`keras_imfn.experiments.train_local_then_end_to_end` and the
+    (`keras_imfn.training.train_local_then_end_to_end` and the
     experiments) add it for you. Unlike `keras.callbacks.TerminateOnNaN`,
     which ends `fit` quietly, it raises `NonFiniteLossError` naming the batch
     and every loss term, so a diverged run cannot pass for a finished one.
@@ -57,6 +57,41 @@ def with_non_finite_guard(callbacks):
     if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
         callbacks.append(StopOnNonFiniteLoss())
     return callbacks
+
+
+class DataEpochSync(keras.callbacks.Callback):
+    """Keeps a data set's epoch counter at `fit`'s epoch, so a resumed run
+    draws the batches it would have drawn.
+
+    `MNISTSequences` and `MovingMNISTSequences` draw fresh batches every
+    epoch from their `epoch` counter, which starts at 0 in a new process; a
+    run resumed by `keras.callbacks.BackupAndRestore` starts `fit` at a later
+    epoch. This callback sets `data.epoch = first_epoch + epoch` as each
+    epoch begins (`first_epoch`: the data's epoch at `fit`'s epoch 0, e.g.
+    the epochs of an earlier phase on the same data).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_imfn.datasets import mnist
+    >>> data = mnist.MNISTSequences(np.zeros((10, 28, 28), "uint8"), 4, 2, 1)
+    >>> DataEpochSync(data, first_epoch=3).on_epoch_begin(2)
+    >>> data.epoch
+    5
+    """
+
+    def __init__(self, data, first_epoch=0):
+        super().__init__()
+        if not hasattr(data, "epoch"):
+            raise TypeError(
+                "DataEpochSync keeps a data set's `epoch` counter; "
+                f"{type(data).__name__} has none."
+            )
+        self.data = data
+        self.first_epoch = int(first_epoch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.data.epoch = self.first_epoch + epoch
 
 
 class KeepBestWeights(keras.callbacks.Callback):

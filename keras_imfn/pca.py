@@ -2,6 +2,8 @@
 
 import numpy as np
 
+__all__ = ["principal_components"]
+
 
 def principal_components(samples, num_components):
     """Mean and top principal directions of `samples` `(n, D)` (numpy).

@@ -8,7 +8,7 @@ from conftest import to_numpy
 
 from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
-from keras_imfn.experiments.mnist_sequence import pca_reconstruction
+from experiments.mnist_sequence import pca_reconstruction
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import re
 import pytest
 
 import keras_imfn
-from keras_imfn.experiments import read_rows
-from keras_imfn.experiments import stored_layout
+from experiments.reporting import read_rows
+from experiments.reporting import stored_layout
 
 # One backend (tests/conftest.py): docs, pages and pictures: no Keras backend.
 pytestmark = pytest.mark.one_backend
@@ -29,7 +29,7 @@ PER_OBJECT = ("keras_imfn", "keras_imfn.baselines")
 MODULE_PAGES = ("keras_imfn.datasets.mnist", "keras_imfn.datasets.moving_mnist",
                 "keras_imfn.datasets.ucf101",
                 "keras_imfn.distribution", "keras_imfn.losses", "keras_imfn.metrics",
-                "keras_imfn.experiments")
+                "keras_imfn.pca", "keras_imfn.training")
 
 
 def directives():
@@ -48,7 +48,7 @@ def public_names():
         if name == "__version__":
             continue
         value = getattr(keras_imfn, name)
-        if isinstance(value, type):
+        if isinstance(value, type) or not hasattr(value, "__path__") and callable(value):
             names.append(f"keras_imfn.{name}")
         else:
             module = importlib.import_module(f"keras_imfn.{name}")

@@ -13,8 +13,6 @@ def package_doctests():
     finder = doctest.DocTestFinder(exclude_empty=True)
     tests = []
     for module in pkgutil.walk_packages(keras_imfn.__path__, "keras_imfn."):
-        if module.name.startswith("keras_imfn.experiments"):
-            continue  # experiment drivers: their examples are the example scripts
         for test in finder.find(importlib.import_module(module.name)):
             if test.examples:
                 tests.append(test)

@@ -82,7 +82,7 @@ def test_ucf101_frames_not_a_power_of_two_is_an_error_before_loading(monkeypatch
 
 
 def test_mnist_epochs_override_keeps_the_presets_split_of_imfn_steps(monkeypatch):
-    from keras_imfn.experiments import mnist_sequence
+    from experiments import mnist_sequence
 
     seen = {}
 
@@ -102,7 +102,7 @@ def test_pixel_mse_takes_sequences_of_any_rank():
     import keras
 
     from keras_imfn import TreeMemory
-    from keras_imfn.experiments import pixel_mse
+    from experiments.evaluation import pixel_mse
 
     x = np.random.default_rng(0).random((6, 4, 5)).astype("float32")
     tree = TreeMemory(8, 4, leaf_hidden_dim=16)

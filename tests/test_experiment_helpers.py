@@ -5,12 +5,12 @@ from conftest import random_sequences
 
 from keras_imfn import TreeMemory
 from keras_imfn.callbacks import NonFiniteLossError
-from keras_imfn.experiments import error_stats
-from keras_imfn.experiments import markdown_table
-from keras_imfn.experiments import read_rows
-from keras_imfn.experiments import save_rows_png
-from keras_imfn.experiments import stored_layout
-from keras_imfn.experiments import train_local_then_end_to_end
+from experiments.evaluation import error_stats
+from experiments.reporting import markdown_table
+from experiments.reporting import read_rows
+from experiments.reporting import save_rows_png
+from experiments.reporting import stored_layout
+from keras_imfn.training import train_local_then_end_to_end
 
 # One backend (tests/conftest.py): the recipe's compile/fit calls, tables and pictures: Keras, not the backend.
 pytestmark = pytest.mark.one_backend

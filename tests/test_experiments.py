@@ -5,12 +5,13 @@ import pytest
 from test_examples import run_example
 from test_ucf101 import make_tree
 
-from keras_imfn.experiments import mnist_sequence
-from keras_imfn.experiments import online_memory
-from keras_imfn.experiments import stored_layout
-from keras_imfn.experiments import level_errors
-from keras_imfn.experiments import ucf101_video
-from keras_imfn.experiments import video_tree
+from experiments import mnist_sequence
+from experiments import online_memory
+from experiments.run_dir import Run
+from experiments.reporting import stored_layout
+from experiments.evaluation import level_errors
+from experiments import ucf101_video
+from experiments import video_tree
 
 # One backend (tests/conftest.py): the experiments' files, tables and presets; their models' steps are checked on every backend.
 pytestmark = pytest.mark.one_backend
@@ -54,13 +55,46 @@ def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkey
 
 
 @pytest.mark.example  # a parameter count, the same on every backend: built once
-def test_paper_preset_builds_imfn_of_the_published_size():
-    # The source's IMFN at T=128, d=1024 has 61.43M parameters; the preset's
-    # one shared sweeper of one block comes within 10% (a sweeper per level
-    # would be about six times as large).
-    model = mnist_sequence.build_model("imfn", mnist_sequence.PRESETS["paper"])
-    assert model.share_weights and model.num_levels == 7
-    assert abs(model.count_params() / 61.43e6 - 1) < 0.1
+@pytest.mark.parametrize("preset", ["paper", "paper-cpu"])
+def test_paper_presets_build_imfn_sized_by_its_levels_within_the_published_size(preset):
+    # The source's IMFN at T=128, d=1024 has 61.43M parameters; the presets'
+    # tree has a sweeper per level, widening up the tree, and stays under it.
+    model = mnist_sequence.build_model("imfn", mnist_sequence.PRESETS[preset])
+    assert not model.share_weights and model.num_levels == 7
+    assert model.level_hidden_dims == [64, 128, 256, 512, 512, 512, 512]
+    assert model.leaf_loss_weight == 0.0
+    assert 50e6 < model.count_params() <= 61.43e6
+
+
+@pytest.mark.example
+def test_paper_smoke_resumes_a_stopped_model_from_its_backup(tmp_path, monkeypatch):
+    # The paper-cpu code path at a tiny shape: per-level widths, no leaf
+    # loss, held-out digits. A stop after training, before the row is saved,
+    # loses nothing: the rerun restores the finished epochs, trains none again.
+    run_dir = tmp_path / "run"
+    args = ["--preset", "paper-smoke", "--models", "imfn,transformer",
+            "--output", str(tmp_path / "paper.json"), "--run-dir", str(run_dir)]
+    scored = mnist_sequence.reconstruct_all
+
+    def stop_once(model, test, batch_size=100):
+        if not (run_dir / "stopped").exists() and model.name.startswith("transformer"):
+            (run_dir / "stopped").write_text("")
+            raise KeyboardInterrupt
+        return scored(model, test, batch_size)
+
+    monkeypatch.setattr(mnist_sequence, "reconstruct_all", stop_once)
+    with pytest.raises(KeyboardInterrupt):
+        run_example("mnist_sequence.py", monkeypatch, *args)
+    seconds = json.loads((run_dir / "transformer-0-seconds.json").read_text())
+    assert sorted(seconds) == ["end_to_end/0", "end_to_end/1"]  # two epochs of two steps
+    run_example("mnist_sequence.py", monkeypatch, *args)
+    assert json.loads((run_dir / "transformer-0-seconds.json").read_text()) == seconds
+    results = json.loads((tmp_path / "paper.json").read_text())
+    row = results["models"]["transformer"]
+    assert row["train_seconds"] == pytest.approx(sum(seconds.values()))
+    assert row["commits"] and row["backends"]
+    assert set(row["per_sequence_std"]) == {"mse", "psnr", "ssim"}
+    assert results["config"]["validation_digits"] == 1000
 
 
 def test_combine_makes_one_table_of_comparable_runs_only(tmp_path, monkeypatch, capsys):
@@ -286,8 +320,8 @@ def test_moving_mnist_prediction_smoke_compares_every_predictor_and_resumes(
 def test_run_directory_of_another_configuration_is_refused_before_any_row(tmp_path):
     # A teacher's backup is written long before its first finished row: the
     # configuration is checked from the start, not only against finished rows.
-    online_memory.Run(str(tmp_path), {"teacher_steps": 600})
+    Run(str(tmp_path), {"teacher_steps": 600})
     assert json.loads((tmp_path / "config.json").read_text()) == {"teacher_steps": 600}
-    online_memory.Run(str(tmp_path), {"teacher_steps": 600})  # the same one resumes
+    Run(str(tmp_path), {"teacher_steps": 600})  # the same one resumes
     with pytest.raises(ValueError, match="another configuration"):
-        online_memory.Run(str(tmp_path), {"teacher_steps": 3000})
+        Run(str(tmp_path), {"teacher_steps": 3000})

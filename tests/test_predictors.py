@@ -10,7 +10,7 @@ from keras_imfn import TreePredictor
 from keras_imfn.baselines import ConvLSTMPredictor
 from keras_imfn.baselines import GRUPredictor
 from keras_imfn.baselines import TransformerPredictor
-from keras_imfn.experiments import moving_mnist_prediction
+from experiments import moving_mnist_prediction
 from keras_imfn.layers.patch_tokenizer import PatchDetokenizer
 from keras_imfn.layers.patch_tokenizer import PatchTokenizer
 
@@ -127,7 +127,7 @@ def test_predictors_say_what_they_expect():
         TransformerPredictor(C, C, embed_dim=6, num_heads=4)
     with pytest.raises(ValueError, match="whole 3x3 patches"):
         ConvLSTMPredictor(C, C, patch_size=3)(x[:, :C])
-    with pytest.raises(ValueError, match="Build the tree first"):
+    with pytest.raises(ValueError, match="needs a built TreeMemory"):
         TreePredictor(TreeMemory(8, C))
     with pytest.raises(ValueError, match="`memory_weight` must be >= 0"):
         tree_predictor(memory_weight=-1)

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.one_backend
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC_MODULES = ["keras_imfn"] + [f"keras_imfn.{name}" for name in (
-    "baselines", "datasets", "distribution", "experiments", "losses", "metrics")]
+    "baselines", "datasets", "distribution", "losses", "metrics", "pca", "training")]
 SCRIPTS = sorted(ROOT.glob("examples/**/*.py")) + sorted(ROOT.glob("benchmarks/*.py"))
 
 

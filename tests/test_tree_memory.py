@@ -431,7 +431,7 @@ def test_targets_without_a_compiled_loss_are_an_error():
 
 @pytest.mark.one_backend  # the recipe's compile and fit calls: Keras, not the backend
 def test_train_local_then_end_to_end_compiles_both_phases_with_compile_kwargs():
-    from keras_imfn.experiments import train_local_then_end_to_end
+    from keras_imfn.training import train_local_then_end_to_end
 
     x = random_sequences(8, 4, 6)
     model = small_tree(4)

@@ -33,7 +33,7 @@ from keras import layers
 from keras import ops
 
 from keras_imfn.datasets import mnist
-from keras_imfn.experiments import mnist_sequence as ex
+from experiments import mnist_sequence as ex
 from keras_imfn.models import mamba_compressor as mc
 from keras_imfn.models import transformer_compressor as tc
 

@@ -9,9 +9,14 @@ what chose the defaults, see docs/concepts.md "Defaults").
     python examples/tuning/defaults_validation.py --data-dir ../shared/data/mnist
 """
 
+import sys
+import os
 import argparse
 import json
 import time
+
+# The experiment drivers live in examples/experiments, beside this folder.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras
 import numpy as np
@@ -19,7 +24,7 @@ import numpy as np
 from keras_imfn import StopOnNonFiniteLoss
 from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
-from keras_imfn.experiments import mnist_sequence as experiment
+from experiments import mnist_sequence as experiment
 
 HELD_OUT = 1000
 

@@ -13,16 +13,21 @@ rest on (docs/journal.md, MNIST section; raw lines in docs/tuning/).
         --steps 3000 --output-activation linear --tag g4lin
 """
 
+import sys
+import os
 import argparse
 import ast
 import json
 import time
 
+# The experiment drivers live in examples/experiments, beside this folder.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 import keras
 
 from keras_imfn import StopOnNonFiniteLoss
 from keras_imfn.datasets import mnist
-from keras_imfn.experiments import mnist_sequence as experiment
+from experiments import mnist_sequence as experiment
 
 HELD_OUT = 1000
 

@@ -8,17 +8,22 @@ mean image, on the README's held-out test sequences (embedded MNIST sample).
 budget); this script records them on each.
 """
 
+import sys
+import os
 import argparse
 import time
+
+# The experiment drivers live in examples/experiments, beside this folder.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras
 import numpy as np
 
 from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
-from keras_imfn.experiments import cli
-from keras_imfn.experiments import markdown_table
-from keras_imfn.experiments import mnist_sequence
+from experiments import cli
+from experiments.reporting import markdown_table
+from experiments import mnist_sequence
 
 
 def root_mse(model, x):

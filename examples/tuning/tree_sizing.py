@@ -21,7 +21,11 @@ The designs, for a memory of d numbers (the paper shape is d=1024):
   (`level_widths`), one block, leaf MLPs of width d/2;
 - `levels-noleaf`: `levels` without the leaf loss in training (no second
   pass of the leaf decoder);
-- `levels-wide`: widths from d/8 to at most d, leaf MLPs of width d.
+- `levels-wide`: widths from d/8 to at most d, leaf MLPs of width d;
+- `levels-noleaf-fitted`: `levels-noleaf` started by `adapt` with its leaf
+  MLPs fitted too (the whole tree a hierarchical PCA of the pixels), where
+  the others fit the sweepers to the leaves of an untrained encoder, as the
+  `cpu` preset does.
 """
 
 import argparse
@@ -31,12 +35,14 @@ import os
 import sys
 import time
 
-import keras
-import numpy as np
+# The experiment drivers live in examples/experiments, beside this folder.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import keras
+
+from keras_imfn import level_widths
 from keras_imfn.datasets import mnist
-from keras_imfn.experiments import mnist_sequence as experiment
-from keras_imfn.models.tree_memory import level_widths
+from experiments import mnist_sequence as experiment
 
 HELD_OUT = 1000
 SHAPES = {32: 256, 64: 512}
@@ -53,6 +59,7 @@ def designs(length, dim):
         "levels-noleaf": dict(narrow, imfn_leaf_loss_weight=0.0),
         "levels-wide": dict(imfn_hidden_dim=level_widths(levels, dim // 8, dim),
                             imfn_leaf_hidden_dim=dim),
+        "levels-noleaf-fitted": dict(narrow, imfn_leaf_loss_weight=0.0, imfn_fit_leaves=True),
     }
 
 
@@ -62,7 +69,7 @@ def trial(config, train, val, steps, log):
     data = mnist.MNISTSequences(train, config["sequence_length"], config["batch_size"], 100,
                                 seed=0)
     started = time.time()
-    model.adapt(fit_leaves=False, x=mnist.sample_sequences(
+    model.adapt(fit_leaves=config.get("imfn_fit_leaves", False), x=mnist.sample_sequences(
         train, config["sequence_length"], experiment.INIT_SEQUENCES, seed=1))
     start = experiment.score(val, experiment.reconstruct_all(model, val))
     model.compile(optimizer=keras.optimizers.Adam(experiment.FINE_TUNE_LEARNING_RATE,
@@ -75,7 +82,7 @@ def trial(config, train, val, steps, log):
         sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
         from step_cost import jax_step_flops
 
-        batch = data[0]
+        batch = data[0][0]  # (x,)
         flops = jax_step_flops(model, batch)["flops"] / len(batch)
     return dict(scores, start=start, params=model.count_params(),
                 flops_per_sequence=flops, train_seconds=seconds)

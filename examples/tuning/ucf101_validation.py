@@ -12,15 +12,20 @@ weights). Appends one JSON line per trial (the whole curve) to `--output`.
         --local-epochs 0 --end-to-end-epochs 12 --linear-only --tag linear_e2e
 """
 
+import sys
+import os
 import argparse
 import json
 import time
 
 from keras_imfn import KeepBestWeights
-from keras_imfn.experiments import level_errors
-from keras_imfn.experiments import train_local_then_end_to_end
-from keras_imfn.experiments import ucf101_video as experiment
-from keras_imfn.experiments import video_tree
+# The experiment drivers live in examples/experiments, beside this folder.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from experiments.evaluation import level_errors
+from keras_imfn.training import train_local_then_end_to_end
+from experiments import ucf101_video as experiment
+from experiments import video_tree
 
 
 def main():

@@ -19,8 +19,8 @@ from keras import layers
 from keras import ops
 
 from keras_imfn.models.frame_predictor import FramePredictor
-from keras_imfn.models.frame_predictor import from_patches
-from keras_imfn.models.frame_predictor import to_patches
+from keras_imfn.layers.patch_tokenizer import patchify
+from keras_imfn.layers.patch_tokenizer import unpatchify
 
 
 def _blank_steps(x, steps):
@@ -217,3 +217,20 @@ class TransformerPredictor(FramePredictor):
         config.update(embed_dim=self.embed_dim, num_heads=self.num_heads,
                       num_layers=self.num_layers, mlp_ratio=self.mlp_ratio)
         return config
+
+
+def to_patches(frames, patch_size):
+    """`(B, T, H, W, C)` -> `(B, T, H/p, W/p, p*p*C)`: `patchify` per frame."""
+    _, steps, height, width, channels = frames.shape
+    p = patch_size
+    patches = patchify(ops.reshape(frames, (-1, height, width, channels)), p)
+    return ops.reshape(patches, (-1, steps, height // p, width // p, p * p * channels))
+
+
+def from_patches(patches, patch_size, channels):
+    """The inverse of `to_patches`."""
+    _, steps, rows, cols, depth = patches.shape
+    p = patch_size
+    frames = unpatchify(ops.reshape(patches, (-1, rows * cols, depth)), p, rows * p, cols * p,
+                        channels)
+    return ops.reshape(frames, (-1, steps, rows * p, cols * p, channels))

@@ -147,6 +147,25 @@ def sample_sequences(images, sequence_length, num_sequences, seed):
     return images[index].astype("float32") / 255.0
 
 
+def split_validation(train_digits, held_out=1000):
+    """`(training, validation)` digits: the last `held_out` training digits
+    (at most a fifth of them) are held out for choosing settings, so the
+    test digits stay unread until the table.
+
+    >>> import numpy as np
+    >>> train, validation = split_validation(np.zeros((8000, 28, 28), "uint8"))
+    >>> len(train), len(validation)
+    (7000, 1000)
+    """
+    held_out = min(int(held_out), len(train_digits) // 5)
+    if held_out < 1:
+        raise ValueError(
+            "split_validation needs at least 5 training digits to hold one out. "
+            f"Received {len(train_digits)}."
+        )
+    return train_digits[:-held_out], train_digits[-held_out:]
+
+
 class MNISTSequences(keras.utils.PyDataset):
     """Batches of digit sequences for `model.fit`, fresh every epoch.
 

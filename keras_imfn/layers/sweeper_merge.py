@@ -187,7 +187,19 @@ class SweeperMerge(keras.layers.Layer):
         shape = tuple(np.shape(left))
         if not self.built:
             self.build([shape, shape])
-        mean, basis = pair_pca(left, right, self.memory_dim)
+        if inverse is not None and not inverse.built:
+            inverse.build(shape)
+        self.set_pair_pca(*pair_pca(left, right, self.memory_dim), inverse=inverse)
+
+    def set_pair_pca(self, mean, basis, inverse=None):
+        """Sets the linear skip to a PCA of pairs: `mean` `(2d,)` and
+        orthonormal `basis` `(2d, d)` (as `pair_pca` gives them), and an
+        inverse's to the transpose. The sweeper must be built."""
+        if self.skip != "linear":
+            raise ValueError(
+                "`set_pair_pca` sets the linear skip; this sweeper was "
+                f"built with skip={self.skip!r}. Use skip='linear'."
+            )
         self.linear.set_weights([basis, -mean @ basis])
         if inverse is not None:
             if inverse.skip != "linear" or inverse.memory_dim != self.memory_dim:
@@ -197,7 +209,7 @@ class SweeperMerge(keras.layers.Layer):
                     f"memory_dim={inverse.memory_dim}"
                 )
             if not inverse.built:
-                inverse.build(shape)
+                raise ValueError("Build the inverse (call it on a state) before setting it.")
             inverse.linear.set_weights([basis.T, mean])
 
     def compute_output_shape(self, input_shape):

@@ -126,21 +126,3 @@ class FramePredictor(keras.Model):
         config = super().get_config()
         config.update(context_frames=self.context_frames, future_frames=self.future_frames)
         return config
-
-
-def to_patches(frames, patch_size):
-    """`(B, T, H, W, C)` -> `(B, T, H/p, W/p, p*p*C)` (space to depth)."""
-    _, steps, height, width, channels = frames.shape
-    p = patch_size
-    x = ops.reshape(frames, (-1, steps, height // p, p, width // p, p, channels))
-    x = ops.transpose(x, (0, 1, 2, 4, 3, 5, 6))
-    return ops.reshape(x, (-1, steps, height // p, width // p, p * p * channels))
-
-
-def from_patches(patches, patch_size, channels):
-    """The inverse of `to_patches`."""
-    _, steps, rows, cols, _ = patches.shape
-    p = patch_size
-    x = ops.reshape(patches, (-1, steps, rows, cols, p, p, channels))
-    x = ops.transpose(x, (0, 1, 2, 4, 3, 5, 6))
-    return ops.reshape(x, (-1, steps, rows * p, cols * p, channels))

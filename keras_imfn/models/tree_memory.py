@@ -2,25 +2,24 @@ import math
 
 import keras
 import numpy as np
-from keras import layers
 from keras import ops
 
 from keras_imfn import distribution
+from keras_imfn.layers.leaf_mlp import leaf_decoder
+from keras_imfn.layers.leaf_mlp import leaf_encoder
 from keras_imfn.layers.sweeper_inverse import SweeperInverse
 from keras_imfn.layers.sweeper_merge import SweeperMerge
 from keras_imfn.layers.sweeper_merge import check_skip
-from keras_imfn.pca import principal_components
-from keras_imfn.models.inputs import check_sequence_shape
+from keras_imfn.models import tree_adapt
+from keras_imfn.models.tree_sizes import levels_of
+from keras_imfn.models.tree_sizes import per_level
+from keras_imfn.models.tree_sizes import plain
 from keras_imfn.models.losses import pixel_error
 from keras_imfn.models.sequence_autoencoder import SequenceAutoencoder
 from keras_imfn.models.losses import weighted_mean
 
 # Keeps the variance normalisation finite when a level's states collapse.
 _EPSILON = 1e-6
-# `adapt` fits a sigmoid decoder to the logits of pixels clipped this far from 0 and 1.
-_LOGIT_CLIP = 0.01
-# Ridge of `adapt`'s least squares, relative to the features' mean square.
-_RIDGE = 1e-4
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
@@ -51,7 +50,7 @@ class TreeMemory(SequenceAutoencoder):
     Evaluation (`evaluate`, `validation_data`) reports every loss of both.
     From the adapted start, end-to-end training is what the validation runs
     chose (`docs/concepts.md`, "Defaults"); local training, then end to end,
-    is the source's recipe (`keras_imfn.experiments.train_local_then_end_to_end`).
+    is the source's recipe (`keras_imfn.training.train_local_then_end_to_end`).
 
     A `sequence_length` that is not a power of two is zero-padded (in input
     space) to the next power of two; the padding is left out of every loss
@@ -138,9 +137,9 @@ class TreeMemory(SequenceAutoencoder):
         self.num_levels = _num_levels(self.sequence_length)
         self.padded_length = 2**self.num_levels
         self.share_weights = bool(share_weights)
-        self.hidden_dim = _per_level("hidden_dim", hidden_dim or 2 * self.memory_dim,
+        self.hidden_dim = per_level("hidden_dim", hidden_dim or 2 * self.memory_dim,
                                      self.num_levels, self.share_weights)
-        self.num_blocks = _per_level("num_blocks", num_blocks, self.num_levels,
+        self.num_blocks = per_level("num_blocks", num_blocks, self.num_levels,
                                      self.share_weights, minimum=0)
         self.activation = activation
         self.token_mixing = bool(token_mixing)
@@ -180,16 +179,8 @@ class TreeMemory(SequenceAutoencoder):
         feature_shape = self._set_feature_shape(input_shape)
         step_shape = (None,) + feature_shape
         if self.encoder is None:
-            dtype = self.dtype_policy
-            self.encoder = keras.Sequential(
-                [
-                    layers.Flatten(dtype=dtype),
-                    layers.Dense(self.leaf_hidden_dim, activation=self.activation, dtype=dtype,
-                                 name="hidden"),
-                    layers.Dense(self.memory_dim, dtype=dtype, name="output"),
-                ],
-                name="encoder",
-            )
+            self.encoder = leaf_encoder(self.leaf_hidden_dim, self.memory_dim, self.activation,
+                                        self.dtype_policy)
         if not self.encoder.built:
             self.encoder.build(step_shape)
         leaf_shape = tuple(self.encoder.compute_output_shape(step_shape))
@@ -201,19 +192,8 @@ class TreeMemory(SequenceAutoencoder):
             )
         self.leaf_shape = leaf_shape[1:]
         if self.decoder is None:
-            dtype = self.dtype_policy
-            self.decoder = keras.Sequential(
-                [
-                    layers.Dense(self.leaf_hidden_dim, activation=self.activation, dtype=dtype,
-                                 name="hidden"),
-                    layers.Dense(
-                        int(np.prod(feature_shape)), activation=self.output_activation,
-                        dtype=dtype, name="output",
-                    ),
-                    layers.Reshape(feature_shape, dtype=dtype),
-                ],
-                name="decoder",
-            )
+            self.decoder = leaf_decoder(self.leaf_hidden_dim, feature_shape, self.activation,
+                                        self.output_activation, self.dtype_policy)
         if not self.decoder.built:
             self.decoder.build(leaf_shape)
         decoded_shape = tuple(self.decoder.compute_output_shape(leaf_shape))
@@ -233,12 +213,12 @@ class TreeMemory(SequenceAutoencoder):
     @property
     def level_hidden_dims(self):
         """The sweeper MLP width of every level, bottom first."""
-        return _levels_of(self.hidden_dim, self.num_levels)
+        return levels_of(self.hidden_dim, self.num_levels)
 
     @property
     def level_num_blocks(self):
         """The sweeper MLP's residual blocks at every level, bottom first."""
-        return _levels_of(self.num_blocks, self.num_levels)
+        return levels_of(self.num_blocks, self.num_levels)
 
     def merge_for(self, level):
         """The `SweeperMerge` of `level` (the shared one if `share_weights`)."""
@@ -352,102 +332,24 @@ class TreeMemory(SequenceAutoencoder):
 
         Every check runs before any weight changes.
 
+        The data are read batch by batch, never held (`tree_adapt`): one
+        pass for the steps' moments, two for the leaves, one per level.
+
         Args:
-            x: numpy sequences `(n, sequence_length, *features)`, finite.
+            x: finite sequences `(n, sequence_length, *features)`: an array,
+                a `keras.utils.PyDataset` (e.g. `MNISTSequences`), a
+                `tf.data.Dataset`, or a list (any re-iterable) of batches;
+                batches may be `x` or `(x, y, ...)`.
             fit_leaves: fit the default leaf encoder and decoder. Defaults to
                 True when the tree has them; False keeps the leaves as they
                 are (e.g. a `PatchTokenizer` already set from frames) and
                 fits the sweepers to its leaves.
-            batch_size: sequences encoded at a time.
+            batch_size: sequences encoded at a time (for arrays).
 
         Returns:
             The model, so that `TreeMemory(...).adapt(x)` reads as one step.
         """
-        x = np.asarray(x)
-        custom = self._custom_encoder or self._custom_decoder
-        if fit_leaves is None:
-            fit_leaves = not custom
-        self._check_adapt(x, fit_leaves, custom)
-        if fit_leaves:
-            self._fit_leaves(x.reshape((-1,) + self.feature_shape), batch_size * self.sequence_length)
-        nodes = self._in_batches(lambda b: self.encode_leaves(self._prepare(b)), x, batch_size)
-        real = self.sequence_length  # children holding data, the rest padding
-        for level in range(self.num_levels):
-            pairs = math.ceil(real / 2)
-            self.merge_for(level).initialize_from_pairs(
-                nodes[:, 0 : 2 * pairs : 2], nodes[:, 1 : 2 * pairs : 2], self.inverse_for(level)
-            )
-            real = pairs
-            if level == self.num_levels - 1 or self.share_weights:
-                break  # no sweeper left to fit to the next level's pairs
-            nodes = self._in_batches(lambda b: self.merge_level(level, b), nodes, batch_size)
-        return self
-
-    def _check_adapt(self, x, fit_leaves, custom):
-        """Every reason `adapt(x)` cannot run, raised before it changes anything."""
-        if x.dtype.kind not in "fiu":
-            raise TypeError(f"TreeMemory.adapt expects numeric sequences. Received dtype {x.dtype}")
-        feature_shape = self.feature_shape or tuple(x.shape[2:])
-        check_sequence_shape(x.shape, self.sequence_length, feature_shape, "TreeMemory.adapt")
-        if not self.built:  # weights to fit, and the leaf shape (tokens) to count
-            self.build((None,) + x.shape[1:])
-        if not np.isfinite(x).all():
-            raise ValueError(
-                f"TreeMemory.adapt needs finite values; {np.size(x) - np.isfinite(x).sum()} "
-                "of the sequences' values are NaN or infinite. Clean or drop them first."
-            )
-        if self.num_levels and self.sweeper_skip != "linear":
-            raise ValueError(
-                "`adapt` sets the sweepers' linear skips to PCA; this tree has "
-                f"sweeper_skip={self.sweeper_skip!r}. Build it with sweeper_skip='linear' "
-                "(the default)."
-            )
-        if fit_leaves and custom:
-            raise ValueError(
-                "`adapt(fit_leaves=True)` fits the default leaf encoder and decoder; this "
-                "tree was given its own. Pass fit_leaves=False to fit the sweepers to the "
-                "leaves your encoder gives."
-            )
-        if fit_leaves and self.output_activation not in (None, "linear", "sigmoid"):
-            raise ValueError(
-                "`adapt` fits the default decoder for output_activation None or "
-                f"'sigmoid'; this tree has {self.output_activation!r}. Pass "
-                "fit_leaves=False, or build the tree with one of those."
-            )
-        # The root's PCA is fitted to one pair per sequence (per token).
-        tokens = 1 if self.leaf_shape is None or len(self.leaf_shape) == 1 else self.leaf_shape[0]
-        needed = math.ceil((self.memory_dim + 1) / tokens) if self.num_levels else 1
-        steps_needed = self.memory_dim + 1 if fit_leaves else 1
-        needed = max(needed, math.ceil(steps_needed / self.sequence_length))
-        if len(x) < needed:
-            raise ValueError(
-                f"`adapt` fits {self.memory_dim} principal components to every level, "
-                f"the root's from one pair per sequence: it needs at least {needed} "
-                f"sequences for memory_dim={self.memory_dim}. Received {len(x)}."
-            )
-
-    def _fit_leaves(self, steps, batch_size):
-        """Fits the default encoder's and decoder's output layers (see `adapt`)."""
-        flat = steps.reshape(len(steps), -1).astype("float64")
-        mean, basis = principal_components(flat, self.memory_dim)
-        _, hidden, out = self.encoder.layers
-        features = self._in_batches(lambda b: hidden(ops.reshape(b, (len(b), -1))), steps,
-                                    batch_size)
-        _set_least_squares(out, features, (flat - mean) @ basis)
-        codes = self._in_batches(self.encoder, steps, batch_size)
-        hidden, out, _ = self.decoder.layers
-        targets = flat
-        if self.output_activation == "sigmoid":
-            clipped = np.clip(flat, _LOGIT_CLIP, 1 - _LOGIT_CLIP)
-            targets = np.log(clipped) - np.log1p(-clipped)
-        _set_least_squares(out, self._in_batches(hidden, codes, batch_size), targets)
-
-    def _in_batches(self, fn, x, batch_size):
-        """`fn` over `x` in batches, as one float64 numpy array."""
-        return np.concatenate([
-            ops.convert_to_numpy(fn(ops.convert_to_tensor(x[i : i + batch_size], self.compute_dtype)))
-            for i in range(0, len(x), batch_size)
-        ]).astype("float64")
+        return tree_adapt.adapt(self, x, fit_leaves, batch_size)
 
     def subtree(self, num_levels):
         """A copy of the tree's bottom `num_levels` levels: a `TreeMemory` of
@@ -646,8 +548,8 @@ class TreeMemory(SequenceAutoencoder):
                     else None
                 ),
                 "share_weights": self.share_weights,
-                "hidden_dim": _plain(self.hidden_dim),
-                "num_blocks": _plain(self.num_blocks),
+                "hidden_dim": plain(self.hidden_dim),
+                "num_blocks": plain(self.num_blocks),
                 "activation": self.activation,
                 "token_mixing": self.token_mixing,
                 "sweeper_skip": self.sweeper_skip,
@@ -665,62 +567,6 @@ class TreeMemory(SequenceAutoencoder):
             if config.get(part) is not None:
                 config[part] = keras.saving.deserialize_keras_object(config[part])
         return cls(**config)
-
-
-def level_widths(num_levels, bottom, top=None):
-    """Sweeper widths that double up the tree, from `bottom`, capped at `top`.
-
-    Level `k` of a tree of `num_levels` levels runs `2**(num_levels - 1 - k)`
-    merges per sequence, so doubling the width each level up keeps each
-    level's MLP work about equal (an MLP's cost grows with its width) and
-    puts the parameters where the merges are few. Pass the result as
-    `TreeMemory(hidden_dim=...)`.
-
-    >>> level_widths(7, 64, top=2048)
-    [64, 128, 256, 512, 1024, 2048, 2048]
-    """
-    if int(num_levels) < 0 or int(bottom) < 1 or (top is not None and int(top) < 1):
-        raise ValueError(
-            "`level_widths` needs num_levels >= 0 and widths >= 1. Received: "
-            f"num_levels={num_levels}, bottom={bottom}, top={top}"
-        )
-    widths = [int(bottom) * 2**k for k in range(int(num_levels))]
-    return widths if top is None else [min(w, int(top)) for w in widths]
-
-
-def _per_level(name, value, num_levels, shared, minimum=1):
-    """`value` checked: an int, or a list of one int per level (not shared)."""
-    if isinstance(value, (list, tuple)):
-        values = list(value)
-        if shared:
-            raise ValueError(
-                f"`{name}` takes one value per level only for a tree of one sweeper per "
-                f"level; this tree has share_weights=True. Received: {name}={value}"
-            )
-        if len(values) != num_levels:
-            raise ValueError(
-                f"`{name}` takes one value per level: {num_levels} for this tree of "
-                f"{num_levels} levels (bottom first). Received {len(values)}: {value}"
-            )
-    else:
-        values = [value]
-    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum
-               for v in values):
-        raise ValueError(
-            f"`{name}` must be an int >= {minimum}, or a list of one per level. "
-            f"Received: {name}={value!r}"
-        )
-    return [int(v) for v in values] if isinstance(value, (list, tuple)) else int(value)
-
-
-def _plain(value):
-    """A per-level size as `get_config` gives it: an int or a plain list."""
-    return list(value) if isinstance(value, list) else value
-
-
-def _levels_of(value, num_levels):
-    """One entry per level (at least one) of an int or a per-level list."""
-    return list(value) if isinstance(value, list) else [value] * max(num_levels, 1)
 
 
 def _num_levels(sequence_length):
@@ -747,14 +593,3 @@ class _PendingPass:
         tree_pass = self.tree_pass if output is self.output else None
         self.output, self.tree_pass = None, None
         return tree_pass
-
-
-def _set_least_squares(dense, features, targets):
-    """Sets `dense`'s kernel and bias to the ridge least-squares fit of
-    `targets` `(n, out)` from `features` `(n, in)` (numpy)."""
-    design = np.concatenate([features, np.ones((len(features), 1))], axis=1)
-    gram = design.T @ design
-    ridge = _RIDGE * np.trace(gram) / len(gram)
-    solution = np.linalg.solve(gram + ridge * np.eye(len(gram)), design.T @ targets)
-    dtype = dense.kernel.dtype
-    dense.set_weights([solution[:-1].astype(dtype), solution[-1].astype(dtype)])

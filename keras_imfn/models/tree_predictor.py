@@ -1,12 +1,12 @@
 import keras
 from keras import ops
 
+from keras_imfn.models.inputs import check_built_tree
 from keras_imfn import distribution
 from keras_imfn.layers.residual_mlp import ResidualMLP
-from keras_imfn.layers.tree_bits import built_tree
+from keras_imfn.streaming.tree_bits import built_tree
 from keras_imfn.models.frame_predictor import FramePredictor
 from keras_imfn.models.losses import weighted_mean
-from keras_imfn.models.tree_memory import TreeMemory
 
 _EPSILON = 1e-6
 
@@ -56,11 +56,7 @@ class TreePredictor(FramePredictor):
     """
 
     def __init__(self, tree, hidden_dim=None, num_blocks=2, memory_weight=1.0, **kwargs):
-        if not isinstance(tree, TreeMemory):
-            raise TypeError(f"`tree` must be a TreeMemory. Received: {tree!r}")
-        if not tree.built:
-            raise ValueError("Build the tree first (call it on clips, or `adapt` it): the "
-                             "predictor takes its frame shape and memory shape from it.")
+        check_built_tree(tree, "TreePredictor")
         if float(memory_weight) < 0:
             raise ValueError(f"`memory_weight` must be >= 0. Received: {memory_weight}")
         super().__init__(tree.sequence_length, tree.sequence_length, **kwargs)

@@ -14,31 +14,35 @@ of that mean MSE (the source's definition); SSIM (Wang et al. 2004) is the
 mean over test images. Each is then averaged over seeds, with the standard
 deviation across seeds.
 
-A run writes one JSON line per finished (model, seed) into `run_dir`, with
-its example reconstructions beside it, so an interrupted run resumes where it
-stopped and still draws every model in its PNG.
+A run writes one JSON line per finished (model, seed) into `run_dir`
+(`run_dir.Run`), with its example reconstructions beside it, and backs up
+every model after each epoch, so an interrupted run loses at most an epoch
+and still draws every model in its PNG.
 """
 
 import copy
-import json
 import math
-import os
-import time
 
 import keras
 import numpy as np
 
+from keras_imfn import DataEpochSync
+from keras_imfn import StopOnNonFiniteLoss
+from keras_imfn import TreeMemory
+from keras_imfn import level_widths
 from keras_imfn import metrics
-from keras_imfn.callbacks import with_non_finite_guard
+from keras_imfn.baselines import GRUCompressor
+from keras_imfn.baselines import MambaCompressor
+from keras_imfn.baselines import TransformerCompressor
 from keras_imfn.datasets import mnist
-from keras_imfn.experiments import reporting
-from keras_imfn.experiments.training import train_local_then_end_to_end
 from keras_imfn.losses import SSIMLoss
-from keras_imfn.baselines.gru_compressor import GRUCompressor
-from keras_imfn.baselines.mamba_compressor import MambaCompressor
-from keras_imfn.baselines.transformer_compressor import TransformerCompressor
-from keras_imfn.models.tree_memory import TreeMemory
 from keras_imfn.pca import principal_components
+from keras_imfn.training import train_local_then_end_to_end
+
+from experiments import reporting
+from experiments.run_dir import EpochSeconds
+from experiments.run_dir import Run
+from experiments.run_dir import git_commit
 
 MODELS = ("imfn", "transformer", "mamba", "gru")
 # The rows of a table: the tree before and after its end-to-end phase, the
@@ -64,13 +68,37 @@ PRESETS = {
         end_to_end_steps=3000, steps_per_epoch=100, test_sequences=500, seeds=3,
         imfn_blocks=1, ssim_loss_weight=0.1,
     ),
-    # The published setting, for a GPU (the source's pixel MSE only). One
-    # sweeper shared by all 7 levels, one residual block: 57.8M parameters,
-    # the source's 61.43M within 6% (a sweeper per level would be 360M).
+    # The source's setting on 2 CPU cores: 128 digits in 1,024 numbers, the
+    # source's pixel MSE only, one seed. IMFN is the tree sized by its
+    # levels' work (docs/tuning/tree_sizing.md): a sweeper per level, widths
+    # doubling up the tree from 64 to 512, one block, leaf MLPs of width
+    # 512, no leaf loss (no second pass of the leaf decoder): 55.7M
+    # parameters. Every model trains the same steps and batch on the
+    # training digits less the last 1,000 (held out for choices), so that
+    # training, validation and test digits are disjoint; about six hours
+    # for the table (benchmarks/preset_steps.py).
+    "paper-cpu": dict(
+        sequence_length=128, memory_dim=1024, batch_size=32, local_steps=0,
+        end_to_end_steps=2000, steps_per_epoch=50, test_sequences=500, seeds=1,
+        imfn_blocks=1, imfn_hidden_dim=level_widths(7, 64, 512), imfn_leaf_hidden_dim=512,
+        imfn_leaf_loss_weight=0.0, ssim_loss_weight=0.0, validation_digits=1000,
+    ),
+    # The published setting, for a GPU: the same models as `paper-cpu`, the
+    # source's budget of steps and batch, three seeds.
     "paper": dict(
         sequence_length=128, memory_dim=1024, batch_size=64, local_steps=20000,
         end_to_end_steps=10000, steps_per_epoch=500, test_sequences=1000, seeds=3,
-        imfn_blocks=1, imfn_share_weights=True, ssim_loss_weight=0.0,
+        imfn_blocks=1, imfn_hidden_dim=level_widths(7, 64, 512), imfn_leaf_hidden_dim=512,
+        imfn_leaf_loss_weight=0.0, ssim_loss_weight=0.0, validation_digits=1000,
+    ),
+    # The tree-sizing table's check of the preset at a small shape: what the
+    # tests run of `paper-cpu`'s code path (per-level widths, no leaf loss,
+    # held-out digits).
+    "paper-smoke": dict(
+        sequence_length=8, memory_dim=64, batch_size=8, local_steps=0, end_to_end_steps=4,
+        steps_per_epoch=2, test_sequences=8, seeds=1, imfn_blocks=1,
+        imfn_hidden_dim=level_widths(3, 8, 32), imfn_leaf_hidden_dim=32,
+        imfn_leaf_loss_weight=0.0, ssim_loss_weight=0.0, validation_digits=1000,
     ),
 }
 LEARNING_RATE = 1e-3
@@ -82,7 +110,7 @@ FINE_TUNE_LEARNING_RATE = 6e-4
 # linear output (clipped to [0, 1] when scored, like every model) it learns.
 OUTPUT_ACTIVATIONS = {"imfn": "sigmoid", "transformer": "sigmoid", "mamba": "sigmoid",
                       "gru": None}
-# Training sequences that `TreeMemory.initialize_sweepers` fits its PCAs to.
+# Training sequences that `TreeMemory.adapt` fits the sweepers' PCAs to.
 INIT_SEQUENCES = 2000
 
 
@@ -149,11 +177,18 @@ def reconstruct_all(model, test, batch_size=100):
 
 
 def score(test, restored):
-    """MSE over all pixels, PSNR of that mean MSE, and mean SSIM per image."""
-    mse = float(((restored - test) ** 2).mean())
+    """MSE over all pixels, PSNR of that mean MSE, and mean SSIM per image;
+    `per_sequence_std`: each one's standard deviation over the test
+    sequences (PSNR of each sequence's MSE)."""
+    errors = ((restored - test) ** 2).reshape(len(test), -1).mean(axis=1)
+    mse = float(errors.mean())
     ssim = keras.ops.convert_to_numpy(metrics.ssim(test[..., None], restored[..., None]))
+    ssim = np.asarray(ssim).reshape(len(test), -1).mean(axis=1)
     psnr = float(keras.ops.convert_to_numpy(metrics.psnr_of_mean_mse(mse)))
-    return {"mse": mse, "psnr": psnr, "ssim": float(np.mean(ssim))}
+    sequence_psnr = 10 * np.log10(1.0 / np.maximum(errors, 1e-12))
+    return {"mse": mse, "psnr": psnr, "ssim": float(np.mean(ssim)),
+            "per_sequence_std": {"mse": float(errors.std()), "psnr": float(sequence_psnr.std()),
+                                 "ssim": float(ssim.std())}}
 
 
 def pca_reconstruction(train_digits, test, components):
@@ -207,39 +242,52 @@ def compile_model(model, data, config, learning_rate, structure=True):
     data.targets = "loss" in options  # (x, x) for the SSIM term
 
 
-def train_and_evaluate(name, config, train_digits, test, seed):
-    """Trains one model for one seed; returns result rows (IMFN gives two)."""
+def train_and_evaluate(name, config, train_digits, test, seed, run=None):
+    """Trains one model for one seed; returns result rows (IMFN gives two).
+
+    With a `run` (`run_dir.Run`), every epoch is backed up there and a
+    stopped model resumes from its last epoch, drawing the batches it would
+    have drawn; `train_seconds` adds up the kept epochs of every session.
+    """
+    run = run or Run(None, config)
     keras.utils.set_random_seed(seed)
     model = build_model(name, config)
     steps = config["local_steps"] + config["end_to_end_steps"]
     per_epoch = config["steps_per_epoch"]
+    timer = EpochSeconds(run.path(f"{name}-{seed}-seconds.json"))
     rows = {}
-    started = time.time()
     if name == "imfn":
         def score_local():
             restored = reconstruct_all(model, test)
             rows["imfn_local"] = dict(score(test, restored), examples=restored[:1],
-                                      train_seconds=time.time() - started)
+                                      train_seconds=timer.total())
 
-        train_imfn(model, config, train_digits, seed, after_local=score_local)
+        train_imfn(model, config, train_digits, seed, after_local=score_local,
+                   checkpoint_dir=run.path(f"{name}-{seed}"), callbacks=[timer])
     else:
         options = compile_options(config, LEARNING_RATE)
         model.compile(**options)
         data = mnist.MNISTSequences(train_digits, config["sequence_length"],
                                     config["batch_size"], per_epoch, seed=seed,
                                     targets="loss" in options)  # (x, x) for the SSIM term
+        callbacks = [DataEpochSync(data)]
+        if run.run_dir is not None:
+            # Kept after the last epoch: a stop before the row is saved loses nothing.
+            callbacks.append(keras.callbacks.BackupAndRestore(
+                run.path(f"{name}-{seed}-backup"), delete_checkpoint=False))
         model.fit(data, epochs=math.ceil(steps / per_epoch),
-                  callbacks=with_non_finite_guard([]), verbose=0)
+                  callbacks=callbacks + [timer, StopOnNonFiniteLoss()], verbose=0)
     restored = reconstruct_all(model, test)
     rows[name] = dict(score(test, restored), examples=restored[:1],
-                      train_seconds=time.time() - started)
+                      train_seconds=timer.total())
     for row in rows.values():
-        row["params"] = model.count_params()
+        row.update(params=model.count_params(), commit=git_commit(),
+                   backend=keras.backend.backend())
     return rows
 
 
 def train_imfn(model, config, train_digits, seed, data=None, after_local=None,
-               checkpoint_dir=None):
+               checkpoint_dir=None, callbacks=()):
     """Trains a `TreeMemory` as the table does: its closed-form start, the
     local phase (`local_steps`), then end to end (`end_to_end_steps`).
 
@@ -252,14 +300,17 @@ def train_imfn(model, config, train_digits, seed, data=None, after_local=None,
         after_local: optional callable run between the phases.
         checkpoint_dir: optional directory; each phase backs up every epoch
             there, so a stopped run resumes (see `train_local_then_end_to_end`).
+        callbacks: further `fit` callbacks, for both phases.
     """
     per_epoch = config["steps_per_epoch"]
     if data is None:
         data = mnist.MNISTSequences(
             train_digits, config["sequence_length"], config["batch_size"], per_epoch, seed=seed
         )
-    # Not a training step: sweepers start at PCA of (untrained) leaf pairs.
-    model.adapt(fit_leaves=False, x=mnist.sample_sequences(
+    # Not a training step: sweepers start at PCA of the leaf pairs (of an
+    # untrained leaf encoder unless the preset fits the leaves too). Seeded,
+    # so a resumed run starts the same tree before restoring it.
+    model.adapt(fit_leaves=config.get("imfn_fit_leaves", False), x=mnist.sample_sequences(
         train_digits, config["sequence_length"], INIT_SEQUENCES, seed=seed + 1_000_000
     ))
 
@@ -267,13 +318,14 @@ def train_imfn(model, config, train_digits, seed, data=None, after_local=None,
     # phase adds the SSIM term, with the digits as its targets.
     recipe = dict(learning_rate=LEARNING_RATE, fine_tune_learning_rate=FINE_TUNE_LEARNING_RATE,
                   compile_kwargs={"end_to_end": structure_loss(config)},
-                  inputs_as_targets=True, checkpoint_dir=checkpoint_dir, verbose=0)
-    train_local_then_end_to_end(model, data, math.ceil(config["local_steps"] / per_epoch), 0,
-                                **recipe)
+                  inputs_as_targets=True, checkpoint_dir=checkpoint_dir, verbose=0,
+                  callbacks=list(callbacks))
+    local_epochs = math.ceil(config["local_steps"] / per_epoch)
+    train_local_then_end_to_end(model, data, local_epochs, 0, **recipe)
     if after_local is not None:
         after_local()
     train_local_then_end_to_end(model, data, 0, math.ceil(config["end_to_end_steps"] / per_epoch),
-                                **recipe)
+                                data_epoch=local_epochs, **recipe)
 
 
 def run(config, models=MODELS, data_dir=None, run_dir=None, log=print):
@@ -284,8 +336,9 @@ def run(config, models=MODELS, data_dir=None, run_dir=None, log=print):
         models: names from `MODELS`.
         data_dir: directory of MNIST IDX files (else Keras download or the
             embedded sample, see `keras_imfn.datasets.mnist`).
-        run_dir: directory for per-(model, seed) results; a rerun with the
-            same directory skips what is already there.
+        run_dir: directory for per-(model, seed) results and per-epoch
+            backups; a rerun with the same directory skips what finished
+            and resumes the rest (`run_dir.Run`).
         log: where progress lines go.
     """
     for name in models:
@@ -293,24 +346,25 @@ def run(config, models=MODELS, data_dir=None, run_dir=None, log=print):
             raise ValueError(f"Unknown model {name!r}; expected names from {MODELS}.")
     (train_digits, _), (test_digits, _), source = mnist.load_digits(data_dir, verbose=False)
     log(f"MNIST from {source}")
+    if config.get("validation_digits"):  # the same training digits for every model
+        train_digits, _ = mnist.split_validation(train_digits, config["validation_digits"])
     test = mnist.sample_sequences(
         test_digits, config["sequence_length"], config["test_sequences"], seed=10_000
     )
-    done = _load_done(run_dir, config)
+    state = Run(run_dir, config)
     per_seed, examples = {}, {}
     for seed in range(config["seeds"]):
         for name in models:
             key = f"{name}/{seed}"
-            if key not in done:
-                rows = train_and_evaluate(name, config, train_digits, test, seed)
-                done[key] = {row_name: {k: v for k, v in row.items() if k != "examples"}
-                             for row_name, row in rows.items()}
-                fresh = {row_name: row["examples"] for row_name, row in rows.items()}
-                _save_done(run_dir, config, key, done[key], fresh)
+            if key not in state.rows:
+                rows = train_and_evaluate(name, config, train_digits, test, seed, state)
+                fresh = {row_name: row.pop("examples") for row_name, row in rows.items()}
+                state.save_arrays(key, fresh)
+                state.save_row(key, rows)
                 examples.update(fresh)
             else:
-                examples.update(_load_examples(run_dir, key))
-            for row_name, row in done[key].items():
+                examples.update(state.load_arrays(key))
+            for row_name, row in state.rows[key].items():
                 per_seed.setdefault(row_name, []).append(row)
                 log(f"seed {seed} {row_name:12s} MSE {row['mse']:.5f} PSNR {row['psnr']:.2f} "
                     f"SSIM {row['ssim']:.4f} params {row['params']:,} "
@@ -358,6 +412,14 @@ def summarise(per_seed):
         entry["params"] = int(rows[0]["params"])
         entry["train_seconds"] = float(np.mean([row["train_seconds"] for row in rows]))
         entry["seeds"] = len(rows)
+        if all("per_sequence_std" in row for row in rows):  # spread over the test sequences
+            entry["per_sequence_std"] = {
+                metric: float(np.mean([row["per_sequence_std"][metric] for row in rows]))
+                for metric in ("mse", "psnr", "ssim")}
+        for key in ("commit", "backend"):  # where and with what code each row ran
+            values = sorted({str(row[key]) for row in rows if row.get(key)})
+            if values:
+                entry[key + "s"] = values
         summary[name] = entry
     return summary
 
@@ -442,46 +504,3 @@ def save_reconstructions_png(path, originals, examples, results):
         path, rows, [row_label(name, results["models"], rows[0], row)
                      for name, row in zip(names, rows)], header="step t")
     return names
-
-
-def _done_path(run_dir):
-    return os.path.join(run_dir, "finished.jsonl")
-
-
-def _load_done(run_dir, config):
-    done = {}
-    if run_dir is None or not os.path.exists(_done_path(run_dir)):
-        return done
-    with open(_done_path(run_dir)) as f:
-        for line in f:
-            entry = json.loads(line)
-            if entry["config"] != config:
-                raise ValueError(
-                    f"{run_dir} holds results of another configuration "
-                    f"({entry['config']}); use a new --run-dir for this one."
-                )
-            done[entry["key"]] = entry["rows"]
-    return done
-
-
-def _examples_path(run_dir, key):
-    return os.path.join(run_dir, f"examples-{key.replace('/', '-')}.npz")
-
-
-def _load_examples(run_dir, key):
-    """The example reconstructions saved with a finished key ({} if none were)."""
-    path = _examples_path(run_dir, key)
-    if not os.path.exists(path):
-        return {}
-    with np.load(path) as saved:
-        return {name: saved[name] for name in saved.files}
-
-
-def _save_done(run_dir, config, key, rows, examples):
-    if run_dir is None:
-        return
-    os.makedirs(run_dir, exist_ok=True)
-    # The examples first: a key in finished.jsonl has its examples on disk.
-    np.savez(_examples_path(run_dir, key), **examples)
-    with open(_done_path(run_dir), "a") as f:
-        f.write(json.dumps({"key": key, "config": config, "rows": rows}) + "\n")

@@ -27,18 +27,19 @@ import time
 import keras
 import numpy as np
 
-from keras_imfn.callbacks import KeepBestWeights
-from keras_imfn.experiments import reporting
-from keras_imfn.experiments.evaluation import batches
-from keras_imfn.experiments.evaluation import error_stats
-from keras_imfn.experiments.evaluation import level_errors
-from keras_imfn.experiments.training import train_local_then_end_to_end
-from keras_imfn.layers.patch_tokenizer import PatchDetokenizer
-from keras_imfn.layers.patch_tokenizer import PatchTokenizer
-from keras_imfn.layers.patch_tokenizer import patchify
-from keras_imfn.layers.patch_tokenizer import unpatchify
-from keras_imfn.models.tree_memory import TreeMemory
+from keras_imfn import KeepBestWeights
+from keras_imfn import PatchDetokenizer
+from keras_imfn import PatchTokenizer
+from keras_imfn import TreeMemory
+from keras_imfn import patchify
+from keras_imfn import unpatchify
 from keras_imfn.pca import principal_components
+from keras_imfn.training import train_local_then_end_to_end
+
+from experiments import reporting
+from experiments.evaluation import batches
+from experiments.evaluation import error_stats
+from experiments.evaluation import level_errors
 
 
 def train_and_tabulate(config, train, validation, sample, test, data_summary, run_dir=None,

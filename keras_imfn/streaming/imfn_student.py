@@ -1,13 +1,14 @@
 import math
 
 import keras
-from keras import layers
 from keras import ops
 
+from keras_imfn.models.inputs import check_built_tree
+from keras_imfn.layers.leaf_mlp import leaf_encoder
 from keras_imfn.layers.residual_mlp import ResidualMLP
-from keras_imfn.layers.tree_bits import built_tree
-from keras_imfn.layers.tree_bits import counter_bit
-from keras_imfn.layers.tree_bits import without_tree_metrics
+from keras_imfn.streaming.tree_bits import built_tree
+from keras_imfn.streaming.tree_bits import counter_bit
+from keras_imfn.streaming.tree_bits import without_tree_metrics
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
@@ -154,16 +155,8 @@ class IMFNStudent(keras.layers.Layer):
         step_shape = (None,) + tuple(input_shape)[1:]
         self.feature_shape = step_shape[1:]
         if self.encoder is None:
-            dtype = self.dtype_policy
-            self.encoder = keras.Sequential(
-                [
-                    layers.Flatten(dtype=dtype),
-                    layers.Dense(self.leaf_hidden_dim, activation=self.activation, dtype=dtype,
-                                 name="hidden"),
-                    layers.Dense(self.memory_dim, dtype=dtype, name="output"),
-                ],
-                name="encoder",
-            )
+            self.encoder = leaf_encoder(self.leaf_hidden_dim, self.memory_dim, self.activation,
+                                        self.dtype_policy)
         if not self.encoder.built:  # a teacher's encoder comes built
             self.encoder.build(step_shape)
         encoded = tuple(self.encoder.compute_output_shape(step_shape))
@@ -334,11 +327,7 @@ class IMFNStudent(keras.layers.Layer):
 
 def _check_tree(tree, memory_dim):
     """Raises a clear error unless `tree` is a built vector-leaf tree of `memory_dim`."""
-    if not getattr(tree, "built", False) or not hasattr(tree, "leaf_shape"):
-        raise ValueError(
-            f"The student needs a built TreeMemory (fit or call it on data first). "
-            f"Received: {tree!r}"
-        )
+    check_built_tree(tree, "IMFNStudent", argument="teacher")
     if tuple(tree.leaf_shape) != (int(memory_dim),):
         raise ValueError(
             "IMFNStudent follows teachers with vector leaves (batch, d) of its "

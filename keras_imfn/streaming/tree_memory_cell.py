@@ -2,11 +2,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_imfn.layers.tree_bits import built_tree
-from keras_imfn.layers.tree_bits import check_not_past_end
-from keras_imfn.layers.tree_bits import counter_bit
-from keras_imfn.layers.tree_bits import without_tree_metrics
-from keras_imfn.models.tree_memory import TreeMemory
+from keras_imfn.models.inputs import check_built_tree
+from keras_imfn.streaming.tree_bits import built_tree
+from keras_imfn.streaming.tree_bits import check_not_past_end
+from keras_imfn.streaming.tree_bits import counter_bit
+from keras_imfn.streaming.tree_bits import without_tree_metrics
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
@@ -48,6 +48,7 @@ class TreeMemoryCell(keras.layers.Layer):
     Example:
 
     >>> import numpy as np, keras
+    >>> from keras_imfn import TreeMemory
     >>> x = np.random.rand(2, 8, 28, 28).astype("float32")
     >>> tree = TreeMemory(memory_dim=16, sequence_length=8)
     >>> _ = tree(x)
@@ -66,13 +67,7 @@ class TreeMemoryCell(keras.layers.Layer):
     def __init__(self, tree, **kwargs):
         kwargs.setdefault("dtype", getattr(tree, "dtype_policy", None))
         super().__init__(**kwargs)
-        if not isinstance(tree, TreeMemory):
-            raise TypeError(f"`tree` must be a TreeMemory. Received: {tree!r}")
-        if not tree.built:
-            raise ValueError(
-                "TreeMemoryCell streams a built TreeMemory: call the tree on data "
-                "(or fit it) first, so that its leaf shape is known."
-            )
+        check_built_tree(tree, "TreeMemoryCell")
         self.tree = tree
         self.num_levels = tree.num_levels
         self.leaf_shape = tuple(tree.leaf_shape)

@@ -2,7 +2,7 @@
 
 For each sequence length T, a `TreeMemory` teacher of `d = 8 T` (8 numbers
 per digit) is trained on MNIST digit sequences as the `cpu` table trains its
-IMFN (`mnist_sequence.train_teacher`), then read online three ways:
+IMFN (`mnist_sequence.train_imfn`), then read online three ways:
 
 * the exact cell (`TreeMemoryCell`): the teacher streamed, state
   `(log2 T + 1) d + 1` numbers;
@@ -21,22 +21,25 @@ weights and a JSON line) into `run_dir`, so a stopped run resumes where it
 stopped.
 """
 
-import json
 import os
 import time
 
 import keras
 import numpy as np
 
-from keras_imfn.callbacks import with_non_finite_guard
+from keras_imfn import DataEpochSync
+from keras_imfn import DistillationTrainer
+from keras_imfn import IMFNStudent
+from keras_imfn import SegmentedCell
+from keras_imfn import StopOnNonFiniteLoss
+from keras_imfn import TreeMemoryCell
 from keras_imfn.datasets import mnist
-from keras_imfn.experiments import mnist_sequence
-from keras_imfn.experiments import reporting
-from keras_imfn.layers.imfn_student import IMFNStudent
-from keras_imfn.models.distillation_trainer import DistillationTrainer
-from keras_imfn.models.segmented_cell import SegmentedCell
-from keras_imfn.models.tree_memory_cell import TreeMemoryCell
 
+from experiments import mnist_sequence
+from experiments import reporting
+from experiments.run_dir import Run
+
+# The last training digits held out for validation (`mnist.split_validation`).
 HELD_OUT = 1000
 VARIANTS = {
     # The teacher's inverse path alone (no training).
@@ -66,12 +69,6 @@ PRESETS = {
     "cpu": dict(lengths=(16, 32, 64), numbers_per_step=8, teacher_steps=3000,
                 student_steps=1200, batch_size=32, steps_per_epoch=100, test_sequences=256),
 }
-
-
-def split_digits(train_digits):
-    """(training digits, validation digits): the last `HELD_OUT` are held out."""
-    held_out = min(HELD_OUT, len(train_digits) // 5)
-    return train_digits[:-held_out], train_digits[-held_out:]
 
 
 def teacher_config(config, length):
@@ -127,75 +124,6 @@ def step_seconds(cell, x, steps, repeats=5):
     return {t: float(np.median(v)) for t, v in times.items()}
 
 
-class Run:
-    """Per-length state on disk: the configuration, teacher weights, finished
-    rows (JSON lines). A run directory of another configuration is refused
-    from the start, before a backup of it could be resumed."""
-
-    def __init__(self, run_dir, config):
-        self.run_dir = run_dir
-        self.config = _jsonable(config)
-        self.rows = {}
-        if run_dir is None:
-            return
-        config_path = os.path.join(run_dir, "config.json")
-        if os.path.exists(config_path):
-            with open(config_path) as f:
-                self._check(json.load(f))
-        if os.path.exists(self._rows_path()):
-            with open(self._rows_path()) as f:
-                for line in f:
-                    entry = json.loads(line)
-                    self._check(entry["config"])
-                    self.rows[entry["key"]] = entry["row"]
-        os.makedirs(run_dir, exist_ok=True)
-        with open(config_path, "w") as f:
-            json.dump(self.config, f)
-
-    def _check(self, config):
-        if config != self.config:
-            raise ValueError(
-                f"{self.run_dir} holds results of another configuration ({config}); "
-                "use a new --run-dir for this one."
-            )
-
-    def _rows_path(self):
-        return os.path.join(self.run_dir, "finished.jsonl")
-
-    def path(self, name):
-        return None if self.run_dir is None else os.path.join(self.run_dir, name)
-
-    def trained(self, key, weights_name, model, train, log):
-        """Loads `model`'s weights if `key` finished before, else runs `train()`
-        and records it; returns the training seconds."""
-        path = self.path(weights_name)
-        if path and os.path.exists(path) and key in self.rows:
-            optimizer = getattr(model, "optimizer", None)
-            if optimizer is not None and not optimizer.built:
-                # The file holds the optimizer's state too: load it, not skip it.
-                optimizer.build(model.trainable_variables)
-            model.load_weights(path)
-            return self.rows[key]["train_seconds"]
-        started = time.time()
-        train()
-        seconds = time.time() - started
-        if path:
-            model.save_weights(path)
-        self.save_row(key, {"train_seconds": seconds})
-        log(f"{key} trained in {seconds:.0f} s")
-        return seconds
-
-    def save_row(self, key, row):
-        self.rows[key] = row
-        if self.run_dir is not None:  # created by __init__
-            with open(self._rows_path(), "a") as f:
-                f.write(json.dumps({"key": key, "config": self.config, "row": row}) + "\n")
-
-
-def _jsonable(config):
-    return json.loads(json.dumps(config))
-
-
 def train_teacher(length, config, train_digits, run, seed, log):
     """The teacher of length T, trained as the `cpu` table trains IMFN, or loaded."""
     tconfig = teacher_config(config, length)
@@ -248,14 +176,14 @@ def train_student(teacher, variant, config, train_digits, run, seed, log):
     data = mnist.MNISTSequences(train_digits, tree.sequence_length, config["batch_size"],
                                 per_epoch, seed=seed)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0))
-    callbacks = []
+    callbacks = [DataEpochSync(data)]  # a resumed run redraws no batch
     if run.run_dir is not None:
         callbacks.append(keras.callbacks.BackupAndRestore(
             run.path(f"T{length}-{variant}-backup")))
     seconds = run.trained(
         f"T{length}/{variant}/trained", f"T{length}-{variant}.weights.h5", trainer,
         lambda: trainer.fit(data, epochs=-(-config["student_steps"] // per_epoch),
-                            callbacks=with_non_finite_guard(callbacks), verbose=0),
+                            callbacks=callbacks + [StopOnNonFiniteLoss()], verbose=0),
         log)
     return trainer, seconds
 
@@ -339,7 +267,7 @@ def run(config, data_dir=None, run_dir=None, lengths=None, seed=0, log=print, va
     """The experiment over `lengths` (default: the preset's) and the students of
     `variants` (default: every one of `VARIANTS`); returns the results and pictures."""
     (train_digits, _), (test_digits, _), source = mnist.load_digits(data_dir, verbose=False)
-    train_digits, validation_digits = split_digits(train_digits)
+    train_digits, validation_digits = mnist.split_validation(train_digits, HELD_OUT)
     digits = (train_digits, validation_digits, test_digits)
     results, pictures = {"config": dict(config, source=source), "lengths": {}}, {}
     for length in lengths or config["lengths"]:

@@ -2,10 +2,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_imfn.layers.tree_bits import built_tree
-from keras_imfn.layers.tree_bits import check_not_past_end
-from keras_imfn.layers.tree_bits import without_tree_metrics
-from keras_imfn.models.tree_memory import TreeMemory
+from keras_imfn.models.inputs import check_built_tree
+from keras_imfn.streaming.tree_bits import built_tree
+from keras_imfn.streaming.tree_bits import check_not_past_end
+from keras_imfn.streaming.tree_bits import without_tree_metrics
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
@@ -66,8 +66,7 @@ class SegmentedCell(keras.layers.Layer):
     def __init__(self, tree, cell, segment_length, **kwargs):
         kwargs.setdefault("dtype", getattr(tree, "dtype_policy", None))
         super().__init__(**kwargs)
-        if not isinstance(tree, TreeMemory) or not tree.built:
-            raise ValueError(f"`tree` must be a built TreeMemory. Received: {tree!r}")
+        check_built_tree(tree, "SegmentedCell")
         if len(tree.leaf_shape) != 1:
             raise ValueError(
                 "SegmentedCell streams trees with vector leaves (batch, d); this "

@@ -2,11 +2,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_imfn.models.inputs import check_built_tree
 from keras_imfn import distribution
-from keras_imfn.layers.imfn_student import IMFNStudent
+from keras_imfn.streaming.imfn_student import IMFNStudent
 from keras_imfn.models.inputs import check_numeric
 from keras_imfn.models.inputs import check_sequence_shape
-from keras_imfn.models.tree_memory import TreeMemory
 
 STEP_WEIGHTINGS = ("uniform", "linear")
 _EPSILON = 1e-6
@@ -59,6 +59,7 @@ class DistillationTrainer(keras.Model):
     Example:
 
     >>> import numpy as np
+    >>> from keras_imfn import TreeMemory
     >>> x = np.random.rand(16, 8, 28, 28).astype("float32")
     >>> teacher = TreeMemory(memory_dim=32, sequence_length=8)
     >>> _ = teacher(x[:1])
@@ -79,13 +80,7 @@ class DistillationTrainer(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(teacher, TreeMemory):
-            raise TypeError(f"`teacher` must be a TreeMemory. Received: {teacher!r}")
-        if not teacher.built:
-            raise ValueError(
-                "The teacher must be built (called on data or fitted) before "
-                "distillation, so that its input shape is known."
-            )
+        check_built_tree(teacher, "DistillationTrainer", argument="teacher")
         if student is None:
             student = IMFNStudent.from_teacher(teacher)
         if not isinstance(student, IMFNStudent):

@@ -4,7 +4,10 @@ import os
 
 import keras
 
+from keras_imfn.callbacks import DataEpochSync
 from keras_imfn.callbacks import with_non_finite_guard
+
+__all__ = ["train_local_then_end_to_end"]
 
 PHASES = ("local", "end_to_end")
 
@@ -20,6 +23,7 @@ def train_local_then_end_to_end(
     verbose="auto",
     compile_kwargs=None,
     inputs_as_targets=False,
+    data_epoch=0,
     **fit_kwargs,
 ):
     """Trains a `TreeMemory` with local losses, then fine-tunes it end to end.
@@ -60,6 +64,11 @@ def train_local_then_end_to_end(
             Arrays or a `keras.utils.PyDataset` yielding `(x,)` or `x`;
             otherwise the data give the targets a compiled loss needs
             (`y=...` or `(x, y)` batches).
+        data_epoch: for data that draw fresh batches from an `epoch`
+            counter (`MNISTSequences`, `MovingMNISTSequences`): its value at
+            the first epoch of this call. The counter is kept at it plus the
+            epochs trained (`DataEpochSync`), so a resumed run draws the
+            batches it would have drawn.
         **fit_kwargs: other `fit` arguments (`batch_size`, `validation_data`,
             `callbacks`, ...).
 
@@ -85,6 +94,9 @@ def train_local_then_end_to_end(
         options = compile_by_phase[phase]
         model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=1.0), **options)
         phase_callbacks = list(callbacks)
+        if hasattr(data, "epoch"):
+            phase_callbacks.insert(0, DataEpochSync(data, data_epoch))
+        data_epoch += epochs
         if checkpoint_dir is not None:
             finished = os.path.join(checkpoint_dir, f"{phase}.weights.h5")
             if os.path.exists(finished):

@@ -11,7 +11,7 @@ level with `video_tree`, as the UCF-101 table is: against the untrained tree
 frame of each group.
 
 Digits: the training digits less the held-out ones
-(`online_memory.split_digits`: the validation digits, whose fixed seeded
+(`mnist.split_validation`: the validation digits, whose fixed seeded
 clips choose the weights, the untrained start included); the test clips
 are `moving_mnist.test_sequences` of the test digits (fixed and seeded: the
 same on every machine). Clips are the first
@@ -20,8 +20,8 @@ same on every machine). Clips are the first
 
 from keras_imfn.datasets import mnist
 from keras_imfn.datasets import moving_mnist
-from keras_imfn.experiments import video_tree
-from keras_imfn.experiments.online_memory import split_digits
+
+from experiments import video_tree
 
 PRESETS = {
     # Seconds: what the tests run.
@@ -52,7 +52,7 @@ def run(config, data_dir=None, run_dir=None, seed=0, verbose=2):
     """
     video_tree.check_config(config)
     (train_digits, _), (test_digits, _), source = mnist.load_digits(data_dir, verbose=False)
-    train_digits, validation_digits = split_digits(train_digits)
+    train_digits, validation_digits = mnist.split_validation(train_digits)
     train = moving_mnist.MovingMNISTSequences(
         train_digits, config["batch_size"], config["steps_per_epoch"],
         num_frames=config["frames"], frame_size=config["size"], seed=seed, channel_axis=True)

@@ -16,7 +16,8 @@ levels); the best weights, the untrained start included, make the table.
 import numpy as np
 
 from keras_imfn.datasets import ucf101
-from keras_imfn.experiments import video_tree
+
+from experiments import video_tree
 
 PRESETS = {
     # Seconds: what the tests run.
@@ -188,7 +189,7 @@ def run(config, data_dir, split=1, run_dir=None, cache_dir=None, verbose=2):
     """Trains the tree on the train split and tabulates the test split.
 
     With `run_dir`, training is resumable (see
-    `keras_imfn.experiments.train_local_then_end_to_end`), the best weights
+    `keras_imfn.training.train_local_then_end_to_end`), the best weights
     so far included.
 
     Returns:

@@ -12,7 +12,7 @@ next-frame model), `GRUPredictor`, `TransformerPredictor`, and the
 copy-last-frame reference (the last context frame, repeated).
 
 Data as `moving_mnist_video`: fresh training clips every epoch from the
-training digits less the held-out ones (`online_memory.split_digits`);
+training digits less the held-out ones (`mnist.split_validation`);
 fixed seeded validation clips of those held-out digits choose each model's
 epoch (the untrained start included); the test clips are
 `moving_mnist.test_sequences` of the test digits (fixed and seeded), each
@@ -27,19 +27,20 @@ import numpy as np
 
 import keras
 
+from keras_imfn import DataEpochSync
+from keras_imfn import KeepBestWeights
+from keras_imfn import TreePredictor
 from keras_imfn import metrics
-from keras_imfn.baselines.predictors import ConvLSTMPredictor
-from keras_imfn.baselines.predictors import GRUPredictor
-from keras_imfn.baselines.predictors import TransformerPredictor
-from keras_imfn.callbacks import KeepBestWeights
+from keras_imfn.baselines import ConvLSTMPredictor
+from keras_imfn.baselines import GRUPredictor
+from keras_imfn.baselines import TransformerPredictor
 from keras_imfn.datasets import mnist
 from keras_imfn.datasets import moving_mnist
-from keras_imfn.experiments import moving_mnist_video
-from keras_imfn.experiments import video_tree
-from keras_imfn.experiments.evaluation import batches
-from keras_imfn.experiments.online_memory import Run
-from keras_imfn.experiments.online_memory import split_digits
-from keras_imfn.models.tree_predictor import TreePredictor
+
+from experiments import moving_mnist_video
+from experiments import video_tree
+from experiments.evaluation import batches
+from experiments.run_dir import Run
 
 # The tree predictor trains its tree with the update (`tree`), or only the
 # update on the adapted tree, held fixed (`tree-frozen`): both counted whole.
@@ -149,14 +150,15 @@ def validation_score(validation, context):
 
 def train(name, model, config, train_digits, validation, run, seed, log):
     """Trains `model` for the preset's steps (or loads it); returns its record."""
-    data = ContextAndFuture(moving_mnist.MovingMNISTSequences(
+    sequences = moving_mnist.MovingMNISTSequences(
         train_digits, config["batch_size"], config["steps_per_epoch"],
         num_frames=config["context"] + config["future"], frame_size=config["size"], seed=seed,
-        channel_axis=True), config["context"])
+        channel_axis=True)
+    data = ContextAndFuture(sequences, config["context"])
     model.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0))
     best = KeepBestWeights(validation_score(validation, config["context"]),
                            path=run.path(f"{name}-best"))
-    callbacks = [best]
+    callbacks = [DataEpochSync(sequences), best]  # a resumed run redraws no batch
     if run.run_dir is not None:
         callbacks.append(keras.callbacks.BackupAndRestore(run.path(f"{name}-backup")))
 
@@ -183,7 +185,7 @@ def run(config, data_dir=None, run_dir=None, seed=0, models=MODELS, log=print):
                          f"`future` must equal `context`. Received context={config['context']}"
                          f", future={config['future']}")
     (train_digits, _), (test_digits, _), source = mnist.load_digits(data_dir, verbose=False)
-    train_digits, validation_digits = split_digits(train_digits)
+    train_digits, validation_digits = mnist.split_validation(train_digits)
     context, frames = config["context"], config["context"] + config["future"]
     sample = clips(train_digits, config["adapt_clips"], config, seed=[seed, 1])
     validation = clips(validation_digits, config["validation_clips"], config, seed=[seed, 2])
@@ -234,7 +236,7 @@ LABELS = {"tree": "tree predictor (IMFN)", "tree-frozen": "tree predictor, tree 
 
 
 def markdown_table(results):
-    from keras_imfn.experiments import reporting
+    from experiments import reporting
 
     rows = []
     for name, row in sorted(results["rows"].items(), key=lambda kv: kv[1]["mse_per_frame"]):
@@ -249,7 +251,7 @@ def markdown_table(results):
 
 def save_strip(path, results, examples, context):
     """Context frames, the true future and every model's prediction, labelled."""
-    from keras_imfn.experiments import reporting
+    from experiments import reporting
 
     clip = examples["clip"]
     rows = [clip[:context], clip[context:]]

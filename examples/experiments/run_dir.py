@@ -1,0 +1,156 @@
+"""The one run directory of every experiment: resumable, refusing a mixed table.
+
+A run directory holds the run's configuration (`config.json`), one JSON line
+per finished piece of work (`finished.jsonl`: a key and its row), and the
+files each piece writes (weights, example reconstructions, per-epoch
+backups). A rerun with the same directory skips every finished key and
+resumes an unfinished model from its last epoch's backup; a directory of
+another configuration is refused from the start, before any of its
+backups could be resumed.
+"""
+
+import json
+import os
+import subprocess
+import time
+
+import keras
+import numpy as np
+
+
+class Run:
+    """A resumable run directory (`None`: a run that keeps nothing).
+
+    Args:
+        run_dir: the directory, made if missing; or None.
+        config: the run's configuration (JSON-able); must equal the one a
+            directory already holds.
+    """
+
+    def __init__(self, run_dir, config):
+        self.run_dir = run_dir
+        self.config = json.loads(json.dumps(config))
+        self.rows = {}
+        if run_dir is None:
+            return
+        config_path = os.path.join(run_dir, "config.json")
+        if os.path.exists(config_path):
+            with open(config_path) as f:
+                self._check(json.load(f))
+        if os.path.exists(self._rows_path()):
+            with open(self._rows_path()) as f:
+                for line in f:
+                    entry = json.loads(line)
+                    self._check(entry["config"])
+                    self.rows[entry["key"]] = entry["row"]
+        os.makedirs(run_dir, exist_ok=True)
+        with open(config_path, "w") as f:
+            json.dump(self.config, f)
+
+    def _check(self, config):
+        if config != self.config:
+            raise ValueError(
+                f"{self.run_dir} holds results of another configuration ({config}); "
+                "use a new --run-dir for this one."
+            )
+
+    def _rows_path(self):
+        return os.path.join(self.run_dir, "finished.jsonl")
+
+    def path(self, name):
+        """The path of `name` in the run directory (None without one)."""
+        return None if self.run_dir is None else os.path.join(self.run_dir, name)
+
+    def save_row(self, key, row):
+        """Records `key` as finished with its `row` (JSON-able)."""
+        self.rows[key] = row
+        if self.run_dir is not None:  # made by __init__
+            with open(self._rows_path(), "a") as f:
+                f.write(json.dumps({"key": key, "config": self.config, "row": row}) + "\n")
+
+    def save_arrays(self, key, arrays):
+        """Saves numpy `arrays` (a dict) for `key`; write them before `save_row`,
+        so that a finished key always has its arrays on disk."""
+        if self.run_dir is not None:
+            np.savez(self._arrays_path(key), **arrays)
+
+    def load_arrays(self, key):
+        """The arrays saved for `key` ({} if none were)."""
+        path = None if self.run_dir is None else self._arrays_path(key)
+        if path is None or not os.path.exists(path):
+            return {}
+        with np.load(path) as saved:
+            return {name: saved[name] for name in saved.files}
+
+    def _arrays_path(self, key):
+        return self.path(f"arrays-{key.replace('/', '-')}.npz")
+
+    def trained(self, key, weights_name, model, train, log):
+        """Loads `model`'s weights if `key` finished before, else runs `train()`
+        and records it; returns the training seconds."""
+        path = self.path(weights_name)
+        if path and os.path.exists(path) and key in self.rows:
+            optimizer = getattr(model, "optimizer", None)
+            if optimizer is not None and not optimizer.built:
+                # The file holds the optimizer's state too: load it, not skip it.
+                optimizer.build(model.trainable_variables)
+            model.load_weights(path)
+            return self.rows[key]["train_seconds"]
+        started = time.time()
+        train()
+        seconds = time.time() - started
+        if path:
+            model.save_weights(path)
+        self.save_row(key, {"train_seconds": seconds})
+        log(f"{key} trained in {seconds:.0f} s")
+        return seconds
+
+
+class EpochSeconds(keras.callbacks.Callback):
+    """Adds up a model's training seconds over every session of a resumed run.
+
+    Each finished epoch's seconds are written to `path` (a JSON dict keyed by
+    phase and epoch) after the epoch's backup, so an epoch trained again
+    after a stop replaces its entry rather than counting twice. Without a
+    `path`, it counts this session only.
+    """
+
+    def __init__(self, path=None):
+        super().__init__()
+        self.path = path
+        self.seconds = {}
+        if path and os.path.exists(path):
+            with open(path) as f:
+                self.seconds = json.load(f)
+        self._started = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        phase = "end_to_end" if getattr(self.model, "end_to_end", True) else "local"
+        self.seconds[f"{phase}/{epoch}"] = time.time() - self._started
+        if self.path:
+            with open(self.path + ".tmp", "w") as f:
+                json.dump(self.seconds, f)
+            os.replace(self.path + ".tmp", self.path)
+
+    def total(self):
+        return float(sum(self.seconds.values()))
+
+
+def git_commit():
+    """The commit of the code that ran (with `+changes` for a dirty tree), or None."""
+    root = os.path.dirname(os.path.abspath(__file__))
+
+    def git(*words):
+        try:
+            return subprocess.run(["git", *words], cwd=root, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+
+    commit = git("rev-parse", "HEAD")
+    if commit and git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+changes"
+    return commit
