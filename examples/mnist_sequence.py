@@ -49,7 +49,7 @@ def main():
                 runs.append(json.load(f))
         results = experiment.combine(runs)
         results["command"] = " ".join(["python"] + sys.argv)
-        table = experiment.markdown_table(results)
+        table = experiment.results_table(results)
         print(table)
         with open(args.output, "w") as f:
             json.dump(results, f, indent=2)
@@ -74,7 +74,7 @@ def main():
         )
     stem = os.path.splitext(args.output)[0]
     rows = experiment.save_reconstructions_png(stem + ".png", originals, examples, results)
-    cli.write_results(args.output, results, experiment.markdown_table(results),
+    cli.write_results(args.output, results, experiment.results_table(results),
                       f"\nPNG rows, top to bottom: {', '.join(rows)}\n")
 
 

@@ -57,7 +57,7 @@ def main():
         config["end_to_end_epochs"] = args.epochs - config["local_epochs"]
     with data_parallel(args.data_parallel):
         results, model, test = experiment.run(config, args.data_dir, args.run_dir)
-    stem = cli.write_results(args.output, results, video_tree.markdown_table(results))
+    stem = cli.write_results(args.output, results, video_tree.results_table(results))
     video_tree.save_strip_png(stem + ".png", model, test, results)
     video_tree.save_level_curve(stem + "_levels.png", results, dataset="Moving MNIST")
 
@@ -68,7 +68,7 @@ def predict(args):
         config["epochs"] = args.epochs
     with data_parallel(args.data_parallel):
         results, examples = prediction.run(config, args.data_dir, args.run_dir)
-    stem = cli.write_results(args.output, results, prediction.markdown_table(results))
+    stem = cli.write_results(args.output, results, prediction.results_table(results))
     prediction.save_strip(stem + ".png", results, examples, config["context"])
 
 

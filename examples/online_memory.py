@@ -45,7 +45,7 @@ def main():
     with data_parallel(args.data_parallel):
         results, pictures = experiment.run(config, args.data_dir, args.run_dir, args.lengths,
                                            variants=args.variants)
-    stem = cli.write_results(args.output, results, experiment.markdown_table(results))
+    stem = cli.write_results(args.output, results, experiment.results_table(results))
     experiment.save_png(stem + ".png", results, pictures)
 
 

@@ -56,7 +56,7 @@ def main():
         results, model, test = experiment.run(
             config, args.data_dir, args.split, run_dir=args.run_dir, cache_dir=args.cache_dir
         )
-    stem = cli.write_results(args.output, results, video_tree.markdown_table(results))
+    stem = cli.write_results(args.output, results, video_tree.results_table(results))
     video_tree.save_strip_png(stem + ".png", model, test, results)
     video_tree.save_level_curve(stem + "_levels.png", results)
 

@@ -108,3 +108,25 @@ def test_adapt_keeps_custom_leaves_unless_asked():
         np.testing.assert_array_equal(old, new)
     with pytest.raises(ValueError, match="fit_leaves=False"):
         model.adapt(x, fit_leaves=True)
+
+
+def test_adapt_streams_a_py_dataset_a_list_of_batches_and_arrays_alike(digits):
+    # The start is a function of second moments: reading the same sequences
+    # as a PyDataset of batches, a list of (x, y) batches or one array gives
+    # the same tree (up to float rounding).
+    train, _ = digits
+    data = mnist.MNISTSequences(train, 4, 64, steps_per_epoch=3, seed=0)
+    x = np.concatenate([data[i][0] for i in range(len(data))])
+    roots = []
+    for source in (x, data, [(x[:100], x[:100]), (x[100:], x[100:])]):
+        keras.utils.set_random_seed(0)
+        model = TreeMemory(memory_dim=32, sequence_length=4).adapt(source)
+        roots.append(to_numpy(model.encode(x[:16])))
+    np.testing.assert_allclose(roots[1], roots[0], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(roots[2], roots[0], rtol=1e-3, atol=1e-3)
+
+
+def test_adapt_refuses_a_one_shot_iterator_it_cannot_read_again(digits):
+    x = mnist.sample_sequences(digits[0], 4, 64, seed=0)
+    with pytest.raises(TypeError, match="one-shot iterator"):
+        TreeMemory(memory_dim=16, sequence_length=4).adapt(iter([x]))

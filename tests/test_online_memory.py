@@ -430,5 +430,8 @@ def test_segmented_student_round_trips_and_checks_its_arguments(tmp_path):
 
     with pytest.raises(ValueError, match="initial state must be zeros"):
         SegmentedCell(teacher, StartsAtOnes(16), 4)
+    # A cell of another memory size is refused when built, not when called.
+    with pytest.raises(ValueError, match="memory_dim=16; this cell outputs 12"):
+        SegmentedCell(teacher, keras.layers.SimpleRNNCell(12), 4)
     with pytest.raises(ValueError, match=r"num_levels. must be in \[1, 3\]"):
         teacher.subtree(4)

@@ -1,15 +1,15 @@
 """Evaluation of the experiments: per-level errors of a tree, the error
 statistics of a table row, a student against its teacher."""
 
-import math
-
 import keras
 import numpy as np
 
+from keras_imfn import metrics
+
 
 def psnr_of_mse(mse):
-    """PSNR in dB of a mean squared error, for signals in [0, 1]."""
-    return 10.0 * math.log10(1.0 / mse) if mse > 0 else math.inf
+    """`keras_imfn.metrics.psnr_of_mean_mse` of one mean MSE, as a float."""
+    return float(keras.ops.convert_to_numpy(metrics.psnr_of_mean_mse(mse)))
 
 
 def error_stats(per_item_mse):
@@ -40,6 +40,13 @@ def batches(x, batch_size):
     else:
         for start in range(0, len(x), batch_size):
             yield x[start : start + batch_size]
+
+
+def in_batches(fn, x, batch_size=64):
+    """`fn` over `x` batch by batch (`batches`), the outputs as one numpy array:
+    the one batched-inference loop of the experiments."""
+    return np.concatenate([keras.ops.convert_to_numpy(fn(batch))
+                           for batch in batches(x, batch_size)])
 
 
 def level_errors(model, x, batch_size=128):
@@ -82,12 +89,8 @@ def level_errors(model, x, batch_size=128):
 
 def pixel_mse(model, memories, x, batch_size=128):
     """Pixel MSE of decoding `memories` with `model.decode` against `x`."""
-    errors = []
-    for start in range(0, len(x), batch_size):
-        decoded = keras.ops.convert_to_numpy(model.decode(memories[start : start + batch_size]))
-        error = (decoded - x[start : start + batch_size]) ** 2
-        errors.append(error.mean(axis=tuple(range(1, error.ndim))))
-    return float(np.concatenate(errors).mean())
+    decoded = in_batches(model.decode, memories, batch_size)
+    return float(((decoded - x) ** 2).mean())
 
 
 def student_vs_teacher(trainer, x, batch_size=128):

@@ -40,6 +40,7 @@ from keras_imfn.pca import principal_components
 from keras_imfn.training import train_local_then_end_to_end
 
 from experiments import reporting
+from experiments.evaluation import in_batches
 from experiments.run_dir import EpochSeconds
 from experiments.run_dir import Run
 from experiments.run_dir import git_commit
@@ -169,11 +170,7 @@ def _matched_width(name, config, target, options):
 
 def reconstruct_all(model, test, batch_size=100):
     """The model's reconstructions of `test`, clipped to [0, 1], as numpy."""
-    parts = [
-        keras.ops.convert_to_numpy(model(test[start : start + batch_size]))
-        for start in range(0, len(test), batch_size)
-    ]
-    return np.clip(np.concatenate(parts), 0.0, 1.0)
+    return np.clip(in_batches(model, test, batch_size), 0.0, 1.0)
 
 
 def score(test, restored):
@@ -468,7 +465,7 @@ def combine(runs):
             "runs": commands}
 
 
-def markdown_table(results):
+def results_table(results):
     """`Model | MSE ± std | PSNR ± std | SSIM ± std | Params` over seeds.
 
     Plus the training time per seed and each model's training loss (the

@@ -235,7 +235,7 @@ LABELS = {"tree": "tree predictor (IMFN)", "tree-frozen": "tree predictor, tree 
           "transformer": "Transformer", "copy_last": "copy last frame"}
 
 
-def markdown_table(results):
+def results_table(results):
     from experiments import reporting
 
     rows = []

@@ -37,6 +37,7 @@ from keras_imfn.datasets import mnist
 
 from experiments import mnist_sequence
 from experiments import reporting
+from experiments.evaluation import in_batches
 from experiments.run_dir import Run
 
 # The last training digits held out for validation (`mnist.split_validation`).
@@ -81,21 +82,15 @@ def teacher_config(config, length):
 
 def final_memories(model, x, batch_size=64):
     """The last-step memory `(n, d)` of `model` (an RNN or a trainer) on `x`."""
-    parts = [keras.ops.convert_to_numpy(model(x[i : i + batch_size]))[:, -1]
-             for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts)
+    return in_batches(model, x, batch_size)[:, -1]
 
 
 def trajectories(model, x, batch_size=64):
-    parts = [keras.ops.convert_to_numpy(model(x[i : i + batch_size]))
-             for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts)
+    return in_batches(model, x, batch_size)
 
 
 def decoded(teacher, memories, batch_size=64):
-    parts = [keras.ops.convert_to_numpy(teacher.decode(memories[i : i + batch_size]))
-             for i in range(0, len(memories), batch_size)]
-    return np.clip(np.concatenate(parts), 0.0, 1.0)
+    return np.clip(in_batches(teacher.decode, memories, batch_size), 0.0, 1.0)
 
 
 def per_step_error(predicted, target):
@@ -278,7 +273,7 @@ def run(config, data_dir=None, run_dir=None, lengths=None, seed=0, log=print, va
     return results, pictures
 
 
-def markdown_table(results):
+def results_table(results):
     """One table: per T, every row's test MSE, SSIM, ratio, state and costs."""
     rows = []
     for length, by_name in results["lengths"].items():

@@ -245,7 +245,7 @@ def check_config(config):
 
 
 
-def markdown_table(results):
+def results_table(results):
     """`Level | Compression | MSE ± std | PSNR ± std` plus the reference PSNRs."""
     leaf = results["leaf"]
     rows = [["leaf (tokenizer)", "1-to-1", f"{leaf['mse']:.6f}", f"{leaf['psnr']:.2f}",

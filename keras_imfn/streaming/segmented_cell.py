@@ -82,6 +82,14 @@ class SegmentedCell(keras.layers.Layer):
         for attribute in ("state_size", "get_initial_state"):
             if not hasattr(cell, attribute):
                 raise TypeError(f"`cell` must be a Keras RNN cell. Received: {cell!r}")
+        output_size = getattr(cell, "output_size", None)
+        if output_size is not None and int(output_size) != tree.memory_dim:
+            raise ValueError(
+                "SegmentedCell reads each segment's memory from `cell`'s output, which the "
+                f"tree merges as a node of memory_dim={tree.memory_dim}; this cell outputs "
+                f"{output_size} numbers. Build the cell for the tree's subtree of one "
+                "segment, e.g. IMFNStudent.from_teacher(tree.subtree(height))."
+            )
         if any(np.any(ops.convert_to_numpy(s)) for s in cell.get_initial_state(batch_size=1)):
             raise ValueError(
                 "SegmentedCell restarts `cell` at every segment by zeroing its state, "
