@@ -216,7 +216,7 @@ def test_distillation_compile_takes_no_loss_and_adds_the_students_layer_losses()
     trainer = DistillationTrainer(teacher, student=IMFNStudent(memory_dim=16, encoder=encoder))
     trainer(x[:1])
     total = float(to_numpy(trainer.compute_loss(x)))
-    trajectory = float(to_numpy(trainer.trajectory_loss_tracker.result()))
+    trajectory = float(to_numpy(trainer.loss_tracker("trajectory_loss").result()))
     penalty = sum(float(to_numpy(loss)) for loss in trainer.losses)
     assert penalty > 0
     assert total == pytest.approx(trajectory + penalty, rel=1e-5)
@@ -248,7 +248,7 @@ def test_distillation_loss_is_the_documented_formula(batch):
     pixel = ((decoded - x) ** 2).mean()
     total = float(to_numpy(trainer.compute_loss(x)))
     assert total == pytest.approx((per_step * weights).sum() + 0.5 * pixel, rel=1e-4)
-    assert float(to_numpy(trainer.final_step_loss_tracker.result())) == pytest.approx(
+    assert float(to_numpy(trainer.loss_tracker("final_step_loss").result())) == pytest.approx(
         per_step[-1], rel=1e-4)
 
 

@@ -146,7 +146,12 @@ def main():
             with open(args.output, "a") as f:
                 f.write(json.dumps(row) + "\n")
     if args.markdown:
-        rows = [r for r in done if r["steps"] == args.steps and r["batch_size"] == args.batch_size]
+        rows, seen = [], set()  # one row per (T, design): the first finished
+        for r in done:
+            key = (r["length"], r["design"])
+            if r["steps"] == args.steps and r["batch_size"] == args.batch_size and key not in seen:
+                rows.append(r)
+                seen.add(key)
         with open(args.markdown, "w") as f:
             f.write(f"Command: `python {' '.join(sys.argv)}`\n\n"
                     f"{args.steps} steps of batch {args.batch_size} per design, one seed, "

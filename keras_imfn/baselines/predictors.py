@@ -18,9 +18,9 @@ import numpy as np
 from keras import layers
 from keras import ops
 
-from keras_imfn.models.frame_predictor import FramePredictor
 from keras_imfn.layers.patch_tokenizer import patchify
 from keras_imfn.layers.patch_tokenizer import unpatchify
+from keras_imfn.models.frame_predictor import FramePredictor
 
 
 def _blank_steps(x, steps):

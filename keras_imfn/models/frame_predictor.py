@@ -3,11 +3,12 @@ from keras import ops
 
 from keras_imfn import distribution
 from keras_imfn.models.inputs import check_numeric
-from keras_imfn.models.losses import pixel_error
-from keras_imfn.models.losses import weighted_mean
+from keras_imfn.models.loss_logging import LoggedLosses
+from keras_imfn.models.loss_logging import pixel_error
+from keras_imfn.models.loss_logging import weighted_mean
 
 
-class FramePredictor(keras.Model):
+class FramePredictor(LoggedLosses, keras.Model):
     """The base of every next-frames predictor: context in, future out.
 
     A predictor reads `context_frames` frames `(B, C, H, W, channels)` and
@@ -43,7 +44,7 @@ class FramePredictor(keras.Model):
         self.context_frames = int(context_frames)
         self.future_frames = int(future_frames)
         self.frame_shape = None
-        self.loss_trackers = [keras.metrics.Mean(name=name) for name in self.loss_names()]
+        self.make_loss_trackers()
 
     def loss_names(self):
         return ["prediction_loss"]
@@ -96,8 +97,10 @@ class FramePredictor(keras.Model):
         return (input_shape[0], self.future_frames) + tuple(input_shape[2:])
 
     def own_losses(self, context, future, y_pred, sample_weight, training):
-        """`{name: scalar}` of losses beside the pixel loss (none here)."""
-        return {}
+        """The objective and the logged losses `(objective, {name: scalar})`:
+        here the pixel loss of the predicted frames; subclasses add theirs."""
+        prediction = weighted_mean(pixel_error(future, y_pred), sample_weight)
+        return prediction, {"prediction_loss": prediction}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         distribution.check_supported()
@@ -109,12 +112,9 @@ class FramePredictor(keras.Model):
         future = self._check_frames(y, self.future_frames, "future")
         if y_pred is None:
             y_pred = self(x, training=training)
-        logged = {"prediction_loss": weighted_mean(pixel_error(future, y_pred), sample_weight)}
-        logged.update(self.own_losses(x, future, y_pred, sample_weight, training))
-        objective = sum(logged[name] for name in self.loss_names())
+        objective, logged = self.own_losses(x, future, y_pred, sample_weight, training)
         objective = distribution.scale_for_replicas(objective)
-        for tracker in self.loss_trackers:  # weighted by batch size, as Keras's `loss`
-            tracker.update_state(logged[tracker.name], sample_weight=ops.shape(future)[0])
+        self.log_losses(logged, ops.shape(future)[0])
         if self.loss is not None or self.losses:
             objective = objective + super().compute_loss(x, y, y_pred, sample_weight, training)
         return objective

@@ -4,11 +4,12 @@ from keras import ops
 from keras_imfn import distribution
 from keras_imfn.models.inputs import check_numeric
 from keras_imfn.models.inputs import check_sequence_shape
-from keras_imfn.models.losses import pixel_error
-from keras_imfn.models.losses import weighted_mean
+from keras_imfn.models.loss_logging import LoggedLosses
+from keras_imfn.models.loss_logging import pixel_error
+from keras_imfn.models.loss_logging import weighted_mean
 
 
-class SequenceAutoencoder(keras.Model):
+class SequenceAutoencoder(LoggedLosses, keras.Model):
     """Base of every model that compresses `T` steps into one memory.
 
     `TreeMemory` and the baseline compressors share what is here: the
@@ -66,10 +67,7 @@ class SequenceAutoencoder(keras.Model):
         self.sequence_length = int(sequence_length)
         self.output_activation = output_activation
         self.feature_shape = None
-        self.loss_trackers = [keras.metrics.Mean(name=name) for name in self.loss_names()]
-        # Names of the trackers a training step leaves untouched (set by
-        # `compute_loss`, read by `get_metrics_result`): not logged as zeros.
-        self._unlogged = ()
+        self.make_loss_trackers()
 
     def loss_names(self):
         """Names of the model's own losses, as `fit` logs them."""
@@ -146,19 +144,12 @@ class SequenceAutoencoder(keras.Model):
         objective, logged = self.own_losses(x, y_pred, sample_weight, training)
         # Under tf.distribute, one replica's share, as Keras scales its losses.
         objective = distribution.scale_for_replicas(objective)
-        for tracker in self.loss_trackers:  # weighted by batch size, as Keras's `loss`
-            if tracker.name in logged:
-                tracker.update_state(logged[tracker.name], sample_weight=ops.shape(x)[0])
-        self._unlogged = tuple(t.name for t in self.loss_trackers if t.name not in logged)
+        self.log_losses(logged, ops.shape(x)[0])
         if self.loss is not None or self.losses:
             objective = objective + super().compute_loss(
                 x, y, y_pred, sample_weight, training
             )
         return objective
-
-    def get_metrics_result(self):
-        logs = super().get_metrics_result()
-        return {name: value for name, value in logs.items() if name not in self._unlogged}
 
     def _check_targets(self, y):
         """These models train on `x` alone: targets only feed a compiled loss."""

@@ -8,15 +8,15 @@ from keras_imfn import distribution
 from keras_imfn.layers.leaf_mlp import leaf_decoder
 from keras_imfn.layers.leaf_mlp import leaf_encoder
 from keras_imfn.layers.sweeper_inverse import SweeperInverse
-from keras_imfn.layers.sweeper_merge import SweeperMerge
 from keras_imfn.layers.sweeper_merge import check_skip
+from keras_imfn.layers.sweeper_merge import SweeperMerge
 from keras_imfn.models import tree_adapt
+from keras_imfn.models.loss_logging import pixel_error
+from keras_imfn.models.loss_logging import weighted_mean
+from keras_imfn.models.sequence_autoencoder import SequenceAutoencoder
 from keras_imfn.models.tree_sizes import levels_of
 from keras_imfn.models.tree_sizes import per_level
 from keras_imfn.models.tree_sizes import plain
-from keras_imfn.models.losses import pixel_error
-from keras_imfn.models.sequence_autoencoder import SequenceAutoencoder
-from keras_imfn.models.losses import weighted_mean
 
 # Keeps the variance normalisation finite when a level's states collapse.
 _EPSILON = 1e-6

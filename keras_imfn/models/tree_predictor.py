@@ -1,12 +1,12 @@
 import keras
 from keras import ops
 
-from keras_imfn.models.inputs import check_built_tree
 from keras_imfn import distribution
 from keras_imfn.layers.residual_mlp import ResidualMLP
-from keras_imfn.streaming.tree_bits import built_tree
 from keras_imfn.models.frame_predictor import FramePredictor
-from keras_imfn.models.losses import weighted_mean
+from keras_imfn.models.inputs import check_built_tree
+from keras_imfn.models.loss_logging import weighted_mean
+from keras_imfn.streaming.tree_bits import built_tree
 
 _EPSILON = 1e-6
 
@@ -101,7 +101,9 @@ class TreePredictor(FramePredictor):
         axes = tuple(range(1, len(target.shape)))
         scale = ops.mean(distribution.batch_variance(target, (0,) + axes[:-1]))
         error = ops.mean(ops.square(memory - target), axis=axes) / (scale + _EPSILON)
-        return {"memory_loss": self.memory_weight * weighted_mean(error, sample_weight)}
+        objective, logged = super().own_losses(context, future, y_pred, sample_weight, training)
+        logged["memory_loss"] = self.memory_weight * weighted_mean(error, sample_weight)
+        return objective + logged["memory_loss"], logged
 
     def get_config(self):
         config = super().get_config()

@@ -2,18 +2,19 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_imfn.models.inputs import check_built_tree
 from keras_imfn import distribution
-from keras_imfn.streaming.imfn_student import IMFNStudent
+from keras_imfn.models.inputs import check_built_tree
 from keras_imfn.models.inputs import check_numeric
 from keras_imfn.models.inputs import check_sequence_shape
+from keras_imfn.models.loss_logging import LoggedLosses
+from keras_imfn.streaming.imfn_student import IMFNStudent
 
 STEP_WEIGHTINGS = ("uniform", "linear")
 _EPSILON = 1e-6
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
-class DistillationTrainer(keras.Model):
+class DistillationTrainer(LoggedLosses, keras.Model):
     """Distils a `TreeMemory` teacher into an `IMFNStudent` with `fit(x)`.
 
     The student runs over the sequence (`keras.layers.RNN`, all steps
@@ -108,14 +109,15 @@ class DistillationTrainer(keras.Model):
         self.step_weighting = step_weighting
         self.pixel_loss_weight = float(pixel_loss_weight)
         self.one_step_loss_weight = float(one_step_loss_weight)
-        self.trajectory_loss_tracker = keras.metrics.Mean(name="trajectory_loss")
-        self.final_step_loss_tracker = keras.metrics.Mean(name="final_step_loss")
-        self.pixel_loss_tracker = (
-            keras.metrics.Mean(name="pixel_loss") if self.pixel_loss_weight > 0 else None
-        )
-        self.one_step_loss_tracker = (
-            keras.metrics.Mean(name="one_step_loss") if self.one_step_loss_weight > 0 else None
-        )
+        self.make_loss_trackers()
+
+    def loss_names(self):
+        names = ["trajectory_loss", "final_step_loss"]
+        if self.pixel_loss_weight > 0:
+            names.append("pixel_loss")
+        if self.one_step_loss_weight > 0:
+            names.append("one_step_loss")
+        return names
 
     @property
     def student(self):
@@ -180,26 +182,23 @@ class DistillationTrainer(keras.Model):
         scale = self._target_scale(targets)
         per_step = self._per_step_error(y_pred, targets, scale)
         weights = ops.convert_to_tensor(self.step_weights(y_pred.shape[1]), per_step.dtype)
-        trajectory_loss = ops.sum(per_step * weights)
-        batch = ops.shape(x)[0]  # each logged loss weighted by batch size, as Keras's `loss`
-        self.trajectory_loss_tracker.update_state(trajectory_loss, sample_weight=batch)
-        self.final_step_loss_tracker.update_state(per_step[-1], sample_weight=batch)
-        total = trajectory_loss
-        if self.pixel_loss_tracker is not None:
+        logged = {"trajectory_loss": ops.sum(per_step * weights),
+                  "final_step_loss": per_step[-1]}
+        total = logged["trajectory_loss"]
+        if self.pixel_loss_weight > 0:
             if x.shape[1] != self.teacher.sequence_length:
                 raise ValueError(
                     "The pixel loss decodes whole sequences: `x` must have the "
                     f"teacher's length {self.teacher.sequence_length}; received {x.shape[1]}."
                 )
             decoded = self.teacher.decode(y_pred[:, -1])
-            pixel_loss = ops.mean(ops.square(decoded - ops.cast(x, decoded.dtype)))
-            self.pixel_loss_tracker.update_state(pixel_loss, sample_weight=batch)
-            total = total + self.pixel_loss_weight * pixel_loss
-        if self.one_step_loss_tracker is not None:
-            one_step_loss = ops.sum(self._per_step_error(self._one_step(x, targets), targets, scale)
-                                    * weights)
-            self.one_step_loss_tracker.update_state(one_step_loss, sample_weight=batch)
-            total = total + self.one_step_loss_weight * one_step_loss
+            logged["pixel_loss"] = ops.mean(ops.square(decoded - ops.cast(x, decoded.dtype)))
+            total = total + self.pixel_loss_weight * logged["pixel_loss"]
+        if self.one_step_loss_weight > 0:
+            logged["one_step_loss"] = ops.sum(
+                self._per_step_error(self._one_step(x, targets), targets, scale) * weights)
+            total = total + self.one_step_loss_weight * logged["one_step_loss"]
+        self.log_losses(logged, ops.shape(x)[0])  # weighted by batch size, as Keras's `loss`
         total = distribution.scale_for_replicas(total)
         for extra in self.losses:  # e.g. the student's weight regularizers
             total = total + self._aggregate_additional_loss(extra)

@@ -21,16 +21,16 @@ Both need the `data` extra: `pip install keras-imfn[data]`.
 
 import numpy as np  # noqa: F401 (tests patch its savez through this module)
 
-from keras_imfn.datasets.ucf101.loaders import ClipStream
-from keras_imfn.datasets.ucf101.summary import ClipSummary
-from keras_imfn.datasets.ucf101.summary import VideoSkippedWarning
 from keras_imfn.datasets.ucf101.cache import default_cache_dir
+from keras_imfn.datasets.ucf101.loaders import ClipStream
 from keras_imfn.datasets.ucf101.loaders import load_clips
 from keras_imfn.datasets.ucf101.loaders import load_tfds_clips
 from keras_imfn.datasets.ucf101.splits import read_class_index
 from keras_imfn.datasets.ucf101.splits import read_split_list
 from keras_imfn.datasets.ucf101.splits import split_groups
 from keras_imfn.datasets.ucf101.splits import video_group
+from keras_imfn.datasets.ucf101.summary import ClipSummary
+from keras_imfn.datasets.ucf101.summary import VideoSkippedWarning
 
 __all__ = [
     "ClipStream",

@@ -22,10 +22,10 @@ from keras_imfn.datasets.ucf101.decoding import _to_unit_float
 from keras_imfn.datasets.ucf101.decoding import _too_short
 from keras_imfn.datasets.ucf101.decoding import _window_count
 from keras_imfn.datasets.ucf101.decoding import _windows
-from keras_imfn.datasets.ucf101.splits import SUBSETS
 from keras_imfn.datasets.ucf101.splits import _check_split
 from keras_imfn.datasets.ucf101.splits import _list_videos
 from keras_imfn.datasets.ucf101.splits import _select_groups
+from keras_imfn.datasets.ucf101.splits import SUBSETS
 from keras_imfn.datasets.ucf101.summary import ClipSummary
 from keras_imfn.datasets.ucf101.summary import VideoSkippedWarning
 
