@@ -86,7 +86,7 @@ def test_mnist_epochs_override_keeps_the_presets_split_of_imfn_steps(monkeypatch
 
     seen = {}
 
-    def fake_run(config, models, data_dir=None, run_dir=None):
+    def fake_run(config, models, data_dir=None, run_dir=None, train=True):
         seen.update(config)
         raise SystemExit(0)
 

@@ -24,7 +24,7 @@ def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkey
             "--run-dir", str(run_dir)]
     run_example("mnist_sequence.py", monkeypatch, *args)
     printed = capsys.readouterr().out
-    assert "| Model | MSE ± std | PSNR ± std | SSIM ± std | Params |" in printed
+    assert "| Model | MSE ± std over test sequences | PSNR ± std | SSIM ± std | Params |" in printed
     results = json.loads(output.read_text())
     assert set(results["models"]) == {"imfn_local", "imfn", "gru", "pca", "mean_image"}
     for row in results["models"].values():
@@ -87,6 +87,12 @@ def test_paper_smoke_resumes_a_stopped_model_from_its_backup(tmp_path, monkeypat
         run_example("mnist_sequence.py", monkeypatch, *args)
     seconds = json.loads((run_dir / "transformer-0-seconds.json").read_text())
     assert sorted(seconds) == ["end_to_end/0", "end_to_end/1"]  # two epochs of two steps
+    # The partial outputs of the stopped run: the finished rows, the rest pending.
+    run_example("mnist_sequence.py", monkeypatch, *args, "--report-only")
+    partial = json.loads((tmp_path / "paper.json").read_text())
+    assert partial["pending"] == ["transformer/0"] and "imfn" in partial["models"]
+    assert "Not finished yet (the run goes on): transformer/0" in (
+        tmp_path / "paper.md").read_text()
     run_example("mnist_sequence.py", monkeypatch, *args)
     assert json.loads((run_dir / "transformer-0-seconds.json").read_text()) == seconds
     results = json.loads((tmp_path / "paper.json").read_text())
@@ -94,7 +100,9 @@ def test_paper_smoke_resumes_a_stopped_model_from_its_backup(tmp_path, monkeypat
     assert row["train_seconds"] == pytest.approx(sum(seconds.values()))
     assert row["commits"] and row["backends"]
     assert set(row["per_sequence_std"]) == {"mse", "psnr", "ssim"}
-    assert results["config"]["validation_digits"] == 1000
+    assert results["config"]["validation_digits"] == 1000 and results["pending"] == []
+    # One seed: the table's spread is over the test sequences.
+    assert "MSE ± std over test sequences" in (tmp_path / "paper.md").read_text()
 
 
 def test_combine_makes_one_table_of_comparable_runs_only(tmp_path, monkeypatch, capsys):

@@ -325,7 +325,7 @@ def train_imfn(model, config, train_digits, seed, data=None, after_local=None,
                                 data_epoch=local_epochs, **recipe)
 
 
-def run(config, models=MODELS, data_dir=None, run_dir=None, log=print):
+def run(config, models=MODELS, data_dir=None, run_dir=None, log=print, train=True):
     """Runs the experiment; returns the results dict (see `summarise`).
 
     Args:
@@ -337,6 +337,9 @@ def run(config, models=MODELS, data_dir=None, run_dir=None, log=print):
             backups; a rerun with the same directory skips what finished
             and resumes the rest (`run_dir.Run`).
         log: where progress lines go.
+        train: False reports what `run_dir` holds and trains nothing: the
+            table of the finished models, the others listed as `pending`
+            (a long run's partial outputs, to commit while it goes on).
     """
     for name in models:
         if name not in MODELS:
@@ -349,10 +352,13 @@ def run(config, models=MODELS, data_dir=None, run_dir=None, log=print):
         test_digits, config["sequence_length"], config["test_sequences"], seed=10_000
     )
     state = Run(run_dir, config)
-    per_seed, examples = {}, {}
+    per_seed, examples, pending = {}, {}, []
     for seed in range(config["seeds"]):
         for name in models:
             key = f"{name}/{seed}"
+            if key not in state.rows and not train:
+                pending.append(key)
+                continue
             if key not in state.rows:
                 rows = train_and_evaluate(name, config, train_digits, test, seed, state)
                 fresh = {row_name: row.pop("examples") for row_name, row in rows.items()}
@@ -370,7 +376,7 @@ def run(config, models=MODELS, data_dir=None, run_dir=None, log=print):
         examples[name] = row.pop("examples")
         per_seed[name] = [row]
     results = {"config": dict(config, models=list(models), source=source),
-               "models": summarise(per_seed)}
+               "models": summarise(per_seed), "pending": pending}
     return _with_objectives(results), test[:2], examples
 
 
@@ -466,18 +472,28 @@ def combine(runs):
 
 
 def results_table(results):
-    """`Model | MSE ± std | PSNR ± std | SSIM ± std | Params` over seeds.
+    """`Model | MSE ± std | PSNR ± std | SSIM ± std | Params` over seeds (over
+    the test sequences when every trained row has one seed).
 
     Plus the training time per seed and each model's training loss (the
     reference rows are not trained: `–`).
     """
+    rows = results["models"]
+    over_sequences = all(row.get("seeds", 1) == 1 and "per_sequence_std" in row
+                         for name, row in rows.items() if name not in ("pca", "mean_image"))
+
+    def cell(row, metric, digits):
+        spread = row[metric]["std"]
+        if over_sequences and "per_sequence_std" in row:
+            spread = row["per_sequence_std"][metric]
+        return f"{row[metric]['mean']:.{digits}f} ± {spread:.{digits}f}"
+
+    spread = "std over test sequences" if over_sequences else "std"
     return reporting.markdown_table(
-        ["Model", "MSE ± std", "PSNR ± std", "SSIM ± std", "Params", "train s", "loss"],
-        [[name, f"{row['mse']['mean']:.6f} ± {row['mse']['std']:.6f}",
-          f"{row['psnr']['mean']:.2f} ± {row['psnr']['std']:.2f}",
-          f"{row['ssim']['mean']:.4f} ± {row['ssim']['std']:.4f}",
+        ["Model", f"MSE ± {spread}", "PSNR ± std", "SSIM ± std", "Params", "train s", "loss"],
+        [[name, cell(row, "mse", 6), cell(row, "psnr", 2), cell(row, "ssim", 4),
           f"{row['params']:,}", f"{row['train_seconds']:.0f}", row.get("loss", "–")]
-         for name, row in results["models"].items()],
+         for name, row in rows.items()],
     )
 
 
@@ -492,12 +508,26 @@ def row_label(name, models, original, row):
             f"{seeds}\nthis sequence: MSE {reporting.row_mse(original, row):.4f}")
 
 
+# Digits per row of a picture: a longer sequence wraps over several rows.
+PICTURE_WIDTH = 32
+
+
 def save_reconstructions_png(path, originals, examples, results):
     """One labelled row of digits per model under the originals (the first
-    test sequence); returns the row names, top to bottom."""
+    test sequence); a sequence longer than `PICTURE_WIDTH` wraps, each of its
+    rows labelled with its steps. Returns the row names, top to bottom."""
     names = ["original"] + list(examples)
     rows = [originals[0]] + [examples[name][0] for name in examples]
-    reporting.save_rows_png(
-        path, rows, [row_label(name, results["models"], rows[0], row)
-                     for name, row in zip(names, rows)], header="step t")
+    labels = [row_label(name, results["models"], rows[0], row)
+              for name, row in zip(names, rows)]
+    if len(rows[0]) > PICTURE_WIDTH:
+        parts, part_labels = [], []
+        for row, label in zip(rows, labels):
+            for start in range(0, len(row), PICTURE_WIDTH):
+                end = min(start + PICTURE_WIDTH, len(row))
+                parts.append(row[start:end])
+                part_labels.append(f"{label}\nsteps {start + 1}-{end}" if start == 0 else
+                                   f"{label.splitlines()[0].split(':')[0]}, steps {start + 1}-{end}")
+        rows, labels = parts, part_labels
+    reporting.save_rows_png(path, rows, labels, header="step t")
     return names
