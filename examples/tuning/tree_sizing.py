@@ -25,7 +25,9 @@ The designs, for a memory of d numbers (the paper shape is d=1024):
 - `levels-noleaf-fitted`: `levels-noleaf` started by `adapt` with its leaf
   MLPs fitted too (the whole tree a hierarchical PCA of the pixels), where
   the others fit the sweepers to the leaves of an untrained encoder, as the
-  `cpu` preset does.
+  `cpu` preset does;
+- `equal-fitted`: `equal` with that start, to tell the start's share of the
+  gain from the sizes'.
 """
 
 import argparse
@@ -60,6 +62,7 @@ def designs(length, dim):
         "levels-wide": dict(imfn_hidden_dim=level_widths(levels, dim // 8, dim),
                             imfn_leaf_hidden_dim=dim),
         "levels-noleaf-fitted": dict(narrow, imfn_leaf_loss_weight=0.0, imfn_fit_leaves=True),
+        "equal-fitted": dict(imfn_fit_leaves=True),
     }
 
 
