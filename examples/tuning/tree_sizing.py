@@ -93,11 +93,14 @@ def trial(config, train, val, steps, log):
 
 def markdown(rows):
     header = ("| T | d | design | params | GFLOP / sequence | val MSE | val SSIM | "
-              "MSE vs equal | start MSE | train s |\n" + "|---" * 10 + "|\n")
+              "MSE vs `equal` (same start) | start MSE | train s |\n" + "|---" * 10 + "|\n")
     lines = []
+    order = list(designs(32, 256))
+    rows = sorted(rows, key=lambda r: (r["length"], order.index(r["design"])))
     for row in rows:
+        same_start = "equal-fitted" if row["design"].endswith("-fitted") else "equal"
         equal = next((r for r in rows if r["length"] == row["length"]
-                      and r["design"] == "equal"), None)
+                      and r["design"] == same_start), None)
         ratio = f"{row['mse'] / equal['mse']:.3f}" if equal else "–"
         flops = row["flops_per_sequence"]
         flops = "–" if flops is None else f"{flops / 1e9:.3f}"
@@ -118,6 +121,8 @@ def main():
     parser.add_argument("--steps", type=int, default=600, help="training steps (x100)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--validation-sequences", type=int, default=200)
+    parser.add_argument("--render-only", action="store_true",
+                        help="train nothing: write --markdown from the lines in --output")
     args = parser.parse_args()
     if args.steps <= 0 or args.steps % 100:
         parser.error(f"--steps must be a positive multiple of 100; got {args.steps}")
@@ -130,7 +135,7 @@ def main():
     if os.path.exists(args.output):
         with open(args.output) as f:
             done = [json.loads(line) for line in f]
-    for length in args.lengths:
+    for length in [] if args.render_only else args.lengths:
         dim = SHAPES[length]
         val = mnist.sample_sequences(held_out, length, args.validation_sequences, seed=10_000)
         for name, options in designs(length, dim).items():
@@ -156,7 +161,9 @@ def main():
                 rows.append(r)
                 seen.add(key)
         with open(args.markdown, "w") as f:
-            f.write(f"Command: `python {' '.join(sys.argv)}`\n\n"
+            command = " ".join(arg for arg in sys.argv if arg != "--render-only")
+            f.write(f"Command: `python {command}` (a rerun skips the designs it finds in "
+                    "the output)\n\n"
                     f"{args.steps} steps of batch {args.batch_size} per design, one seed, "
                     f"{args.validation_sequences} validation sequences.\n\n{markdown(rows)}")
 
