@@ -2,8 +2,9 @@
 metrics, the tree they load."""
 
 import keras
-import numpy as np
 from keras import ops
+
+from keras_imfn.backend_errors import raise_if
 
 
 def counter_bit(counter, bit):
@@ -26,18 +27,11 @@ def without_tree_metrics(metrics, tree):
 
 
 def check_not_past_end(counter, length, name):
-    """A clear error for a step past `length`, where the counter's value is known
-    (eagerly); a symbolic or traced counter passes (the caller's output is NaN there)."""
-    try:
-        seen = ops.convert_to_numpy(counter)
-    except Exception:
-        return
-    if seen.size and float(np.max(seen)) >= length:
-        raise ValueError(
-            f"{name} streams at most sequence_length={length} steps (the tree's "
-            f"length); this step would be step {int(np.max(seen)) + 1}. Start a "
-            "new state with `get_initial_state`."
-        )
+    """A clear error for a step past `length`, eagerly or inside a compiled
+    loop (`keras_imfn.backend_errors.raise_if`), on every backend."""
+    raise_if(counter >= length,
+             f"{name} streams at most sequence_length={length} steps (the tree's length); "
+             "this sequence is longer. Start a new state with `get_initial_state`.")
 
 
 def built_tree(serialized, feature_shape):
