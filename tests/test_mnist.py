@@ -111,3 +111,38 @@ def test_shared_mnist_idx_files(shared_mnist):
         assert x.dtype == np.uint8 and x.shape[1:] == (28, 28) and len(x) == len(y)
         assert 0 <= y.min() and y.max() <= 9 and x.max() > 200  # real strokes
     assert len(x_train) + len(x_test) == 10_000
+
+
+@pytest.mark.one_backend  # callbacks and epoch counters; fit itself runs on every backend elsewhere
+def test_a_resumed_fit_draws_the_batches_it_would_have_drawn(tmp_path):
+    # A run stopped after epoch 1 and resumed in a new process (a new data
+    # set, its counter at 0) goes on at epoch 2, and so does the data's
+    # counter, so no epoch's batches are drawn twice.
+    import keras
+
+    from keras_imfn import DataEpochSync
+    from keras_imfn import TreeMemory
+
+    digits = np.random.default_rng(0).integers(0, 255, (50, 28, 28)).astype("uint8")
+
+    def attempt(stop_after=None):
+        data = mnist.MNISTSequences(digits, 4, 2, steps_per_epoch=2, seed=0)
+        seen = []
+
+        class Record(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                seen.append((epoch, data.epoch))
+
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch == stop_after:
+                    raise KeyboardInterrupt
+
+        model = TreeMemory(memory_dim=8, sequence_length=4, leaf_hidden_dim=8)
+        model.compile(optimizer="adam")
+        backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+        model.fit(data, epochs=4, verbose=0, callbacks=[DataEpochSync(data), backup, Record()])
+        return seen
+
+    with pytest.raises(KeyboardInterrupt):
+        attempt(stop_after=1)
+    assert attempt() == [(2, 2), (3, 3)]

@@ -43,6 +43,28 @@ class LoggedLosses:
         return {name: value for name, value in logs.items() if name not in self._unlogged}
 
 
+class PendingPass:
+    """The forward pass of the last training call, until `compute_loss` takes it.
+
+    Keras's train step calls the model, then `compute_loss(x, y, y_pred)`;
+    holding what the call computed (a tree's leaves and levels, a predictor's
+    memory) lets the losses reuse it instead of running the model again. It
+    is matched to `y_pred` by identity, so a loss computed on any other
+    output runs its own pass.
+    """
+
+    def __init__(self):
+        self.output, self.value = None, None
+
+    def keep(self, output, value):
+        self.output, self.value = output, value
+
+    def take(self, output):
+        value = self.value if output is self.output else None
+        self.output, self.value = None, None
+        return value
+
+
 def weighted_mean(values, sample_weight):
     """Mean of per-sequence `values` `(B,)`, weighted by `sample_weight`."""
     if sample_weight is None:

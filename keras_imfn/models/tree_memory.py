@@ -11,6 +11,7 @@ from keras_imfn.layers.sweeper_inverse import SweeperInverse
 from keras_imfn.layers.sweeper_merge import check_skip
 from keras_imfn.layers.sweeper_merge import SweeperMerge
 from keras_imfn.models import tree_adapt
+from keras_imfn.models.loss_logging import PendingPass
 from keras_imfn.models.loss_logging import pixel_error
 from keras_imfn.models.loss_logging import weighted_mean
 from keras_imfn.models.sequence_autoencoder import SequenceAutoencoder
@@ -156,7 +157,7 @@ class TreeMemory(SequenceAutoencoder):
         self.encoder = encoder
         self.decoder = decoder
         self.leaf_shape = None
-        self._pending = _PendingPass()
+        self._pending = PendingPass()
 
         num_sweepers = min(self.num_levels, 1) if self.share_weights else self.num_levels
         self.merges, self.inverses = [], []
@@ -439,7 +440,7 @@ class TreeMemory(SequenceAutoencoder):
             return self.reconstruct(inputs)
         x = self._prepare(inputs)
         tree_pass = self._forward(x, "end_to_end" if self.end_to_end else "local")
-        self._pending.keep(tree_pass)
+        self._pending.keep(tree_pass["reconstruction"], tree_pass)
         return tree_pass["reconstruction"]
 
     # --------------------------------------------------------------- training
@@ -572,24 +573,3 @@ class TreeMemory(SequenceAutoencoder):
 def _num_levels(sequence_length):
     """Levels of a tree over `sequence_length` steps: `ceil(log2 T)`."""
     return math.ceil(math.log2(sequence_length))
-
-
-class _PendingPass:
-    """The tree pass of the last training call, until `compute_loss` takes it.
-
-    Keras's train step calls the model, then `compute_loss(x, y, y_pred)`;
-    holding the pass here lets the losses reuse its leaves and levels instead
-    of running the tree again. It is matched to `y_pred` by identity, so a
-    loss computed on any other output runs its own pass.
-    """
-
-    def __init__(self):
-        self.output, self.tree_pass = None, None
-
-    def keep(self, tree_pass):
-        self.output, self.tree_pass = tree_pass["reconstruction"], tree_pass
-
-    def take(self, output):
-        tree_pass = self.tree_pass if output is self.output else None
-        self.output, self.tree_pass = None, None
-        return tree_pass

@@ -5,6 +5,7 @@ from keras_imfn import distribution
 from keras_imfn.layers.residual_mlp import ResidualMLP
 from keras_imfn.models.frame_predictor import FramePredictor
 from keras_imfn.models.inputs import check_built_tree
+from keras_imfn.models.loss_logging import PendingPass
 from keras_imfn.models.loss_logging import weighted_mean
 from keras_imfn.streaming.tree_bits import built_tree
 
@@ -68,7 +69,7 @@ class TreePredictor(FramePredictor):
             self.hidden_dim, tree.memory_dim, self.num_blocks, token_mixing=tree.token_mixing,
             output_initializer="zeros", name="update",
         )
-        self._pending = None
+        self._pending = PendingPass()
 
     def loss_names(self):
         return ["prediction_loss", "memory_loss"]
@@ -87,14 +88,13 @@ class TreePredictor(FramePredictor):
     def predict_future(self, context, training):
         memory = self.predict_memory(context)
         future = self.tree.decode(memory)
-        self._pending = (future, memory) if training else None
+        if training:
+            self._pending.keep(future, memory)
         return future
 
     def own_losses(self, context, future, y_pred, sample_weight, training):
-        pending, self._pending = self._pending, None
-        if pending is not None and pending[0] is y_pred:
-            memory = pending[1]
-        else:
+        memory = self._pending.take(y_pred) if training else None
+        if memory is None:
             memory = self.predict_memory(self._check_frames(context, self.context_frames,
                                                             "context"))
         target = ops.stop_gradient(self.tree.encode(future))
