@@ -126,6 +126,19 @@ def test_adapt_streams_a_py_dataset_a_list_of_batches_and_arrays_alike(digits):
     np.testing.assert_allclose(roots[2], roots[0], rtol=1e-3, atol=1e-3)
 
 
+def test_adapt_reads_steps_batches_of_data_that_never_end(digits):
+    import tensorflow as tf
+
+    x = mnist.sample_sequences(digits[0], 4, 64, seed=0)
+    endless = tf.data.Dataset.from_tensor_slices(x).batch(32).repeat()
+    roots = []
+    for data, steps in ((endless, 2), (x, None)):  # two batches of 32: the same sequences
+        keras.utils.set_random_seed(0)
+        model = TreeMemory(memory_dim=16, sequence_length=4).adapt(data, steps=steps)
+        roots.append(to_numpy(model.encode(x[:4])))
+    np.testing.assert_allclose(roots[0], roots[1], rtol=1e-3, atol=1e-3)
+
+
 def test_adapt_refuses_a_one_shot_iterator_it_cannot_read_again(digits):
     x = mnist.sample_sequences(digits[0], 4, 64, seed=0)
     with pytest.raises(TypeError, match="one-shot iterator"):

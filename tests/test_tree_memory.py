@@ -486,14 +486,40 @@ def test_per_level_tree_trajectory_is_the_root_of_zeroed_prefixes_and_the_cell_s
     np.testing.assert_allclose(to_numpy(streamed), trajectory, atol=1e-5)
 
 
-def test_adapt_starts_a_per_level_tree_at_its_hierarchical_pca():
+def test_adapt_sets_every_level_of_a_per_level_tree_to_pca_of_its_pairs():
+    # Each level's linear skip spans the top principal directions of the pairs
+    # it merges (keras_imfn.pca, an SVD of the held pairs), though adapt only
+    # accumulated their moments; the inverse is its transpose.
+    from keras_imfn.pca import principal_components
+
     x = random_sequences(64, 8, 6)
     model = per_level_tree()
-    model.adapt(x)
-    # The MLPs start at zero output beside the PCA skips, at every width.
-    for merge in model.merges:
-        pair = np.random.rand(2, 2 * 16).astype("float32")
-        np.testing.assert_allclose(to_numpy(merge.mlp(pair)), 0.0, atol=1e-6)
+    model.adapt(x, batch_size=16)
+    nodes = to_numpy(model.encode_leaves(x)).astype("float64")
+    for level in range(model.num_levels):
+        pairs = nodes.reshape(len(x), -1, 32).reshape(-1, 32)
+        mean, basis = principal_components(pairs, 16)
+        kernel, _ = model.merges[level].linear.get_weights()
+        centred = pairs - mean
+        # The same reconstruction error: the same subspace, up to directions
+        # of no variance, where any basis is as good.
+        for projection in (kernel.astype("float64"), basis):
+            residual = centred - centred @ projection @ projection.T
+            np.testing.assert_allclose(np.square(residual).sum(),
+                                       np.square(centred - centred @ basis @ basis.T).sum(),
+                                       rtol=1e-3, atol=1e-6)
+        np.testing.assert_allclose(model.inverses[level].linear.get_weights()[0], kernel.T,
+                                   atol=1e-6)
+        nodes = to_numpy(model.merge_level(level, nodes.astype("float32"))).astype("float64")
+
+
+def test_local_training_keeps_the_leaf_loss_whatever_its_end_to_end_weight():
+    x = random_sequences(16, 8, 6)
+    model = per_level_tree(leaf_loss_weight=0.0)
+    model.end_to_end = False
+    model.compile(optimizer="adam")
+    history = model.fit(x, epochs=1, batch_size=8, verbose=0)
+    assert "leaf_loss" in history.history  # the leaf MLPs' only loss in this phase
 
 
 def test_zero_leaf_loss_weight_drops_the_leaf_loss_from_training_not_from_evaluation():

@@ -77,7 +77,7 @@ PRESETS = {
     # `adapt` with its leaves fitted too: 55.7M parameters. Every model
     # trains the same steps and batch on the training digits less the last
     # 1,000 (held out for choices), so that training, validation and test
-    # digits are disjoint. IMFN, the Transformer and Mamba take about six
+    # digits are disjoint. IMFN, the Transformer and Mamba take six to seven
     # hours here (benchmarks/results/mnist_table_cost_paper-cpu_jax.md);
     # the GRU, a sequential scan of 128 steps at this width, would take
     # as long again alone and is left out.

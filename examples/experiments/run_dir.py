@@ -110,8 +110,8 @@ class EpochSeconds(keras.callbacks.Callback):
     """Adds up a model's training seconds over every session of a resumed run.
 
     Each finished epoch's seconds are written to `path` (a JSON dict keyed by
-    phase and epoch) after the epoch's backup, so an epoch trained again
-    after a stop replaces its entry rather than counting twice. Without a
+    phase and epoch), so an epoch trained again after a stop (its backup not
+    yet written) replaces its entry rather than counting twice. Without a
     `path`, it counts this session only.
     """
 

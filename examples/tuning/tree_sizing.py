@@ -9,7 +9,7 @@ JAX. Each finished (design, T) appends a JSON line to `--output`; a rerun
 skips what is there. `--markdown` writes the table.
 
     KERAS_BACKEND=jax python examples/tuning/tree_sizing.py --data-dir ../shared/data/mnist \
-        --output docs/tuning/tree_sizing.jsonl --markdown docs/tuning/tree_sizing.md
+        --steps 400 --output docs/tuning/tree_sizing.jsonl --markdown docs/tuning/tree_sizing.md
 
 The designs, for a memory of d numbers (the paper shape is d=1024):
 
@@ -162,7 +162,8 @@ def main():
                 seen.add(key)
         with open(args.markdown, "w") as f:
             command = " ".join(arg for arg in sys.argv if arg != "--render-only")
-            f.write(f"Command: `python {command}` (a rerun skips the designs it finds in "
+            f.write(f"Command: `KERAS_BACKEND={keras.backend.backend()} python {command}` "
+                    "(a rerun skips the designs it finds in "
                     "the output)\n\n"
                     f"{args.steps} steps of batch {args.batch_size} per design, one seed, "
                     f"{args.validation_sequences} validation sequences.\n\n{markdown(rows)}")

@@ -10,6 +10,7 @@ two for the leaf least squares, one per level. Data are what
 a `tf.data.Dataset`, or any re-iterable of batches (`x` or `(x, ...)`).
 """
 
+import itertools
 import math
 
 import numpy as np
@@ -110,22 +111,25 @@ def _inputs(batch):
     return np.asarray(ops.convert_to_numpy(x) if not isinstance(x, np.ndarray) else x)
 
 
-def adapt(tree, data, fit_leaves, batch_size):
+def adapt(tree, data, fit_leaves, batch_size, steps=None):
     """The start of `TreeMemory.adapt` (see there); returns the tree."""
-    passes = batches_of(data, batch_size)
+    every = batches_of(data, batch_size)
+    if steps is not None and int(steps) < 1:
+        raise ValueError(f"`steps` must be a positive number of batches. Received: {steps}")
+    passes = every if steps is None else (lambda: itertools.islice(every(), int(steps)))
     custom = tree._custom_encoder or tree._custom_decoder
     if fit_leaves is None:
         fit_leaves = not custom
-    steps = Moments() if fit_leaves else None
+    step_moments = Moments() if fit_leaves else None
     count = 0
     for x in passes():  # every check before any weight changes
         _check_batch(tree, x, fit_leaves, custom)
         count += len(x)
         if fit_leaves:
-            steps.add(x.reshape(-1, int(np.prod(tree.feature_shape))))
+            step_moments.add(x.reshape(-1, int(np.prod(tree.feature_shape))))
     _check_count(tree, count, fit_leaves)
     if fit_leaves:
-        _fit_leaves(tree, passes, steps)
+        _fit_leaves(tree, passes, step_moments)
     real = tree.sequence_length  # children holding data, the rest padding
     for level in range(tree.num_levels):
         pairs = math.ceil(real / 2)

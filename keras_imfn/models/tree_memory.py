@@ -90,10 +90,10 @@ class TreeMemory(SequenceAutoencoder):
             tree (plus the leaf loss); False trains the local losses. Set it
             and `compile()` again to switch phases.
         leaf_loss_weight: float >= 0. Weight of the leaf loss (each leaf
-            decoded alone) in the training objective. `0` drops it from a
-            training step, and with it the leaf decoder's second pass over
-            every step (evaluation still reports it); in the local phase the
-            leaf loss is what trains the decoder, so keep it there.
+            decoded alone) in the end-to-end objective. `0` drops it from an
+            end-to-end training step, and with it the leaf decoder's second
+            pass over every step (evaluation still reports it). The local
+            phase always trains on it: it is the leaf MLPs' only loss there.
         **kwargs: Base model arguments (`name`, `dtype`, ...).
 
     Example:
@@ -313,7 +313,7 @@ class TreeMemory(SequenceAutoencoder):
             nodes = self.merge_level(k, nodes)
         return self.decode_level(level, nodes)
 
-    def adapt(self, x, fit_leaves=None, batch_size=256):
+    def adapt(self, x, fit_leaves=None, batch_size=256, steps=None):
         """Starts the tree in closed form from training sequences `x`.
 
         The Keras convention for a data-dependent start (as
@@ -346,11 +346,14 @@ class TreeMemory(SequenceAutoencoder):
                 are (e.g. a `PatchTokenizer` already set from frames) and
                 fits the sweepers to its leaves.
             batch_size: sequences encoded at a time (for arrays).
+            steps: batches read per pass, as `Normalization.adapt`'s
+                `steps`; needed for data that never end (a repeated
+                `tf.data.Dataset`). Default: all of them.
 
         Returns:
             The model, so that `TreeMemory(...).adapt(x)` reads as one step.
         """
-        return tree_adapt.adapt(self, x, fit_leaves, batch_size)
+        return tree_adapt.adapt(self, x, fit_leaves, batch_size, steps)
 
     def subtree(self, num_levels):
         """A copy of the tree's bottom `num_levels` levels: a `TreeMemory` of
@@ -457,7 +460,7 @@ class TreeMemory(SequenceAutoencoder):
 
         Returns:
             A dict with `reconstruction` (decoded from the root), `leaf_error`
-            `(B,)` (None when a training part has `leaf_loss_weight=0`) and
+            `(B,)` (None end to end with `leaf_loss_weight=0`) and
             `level_losses` (a list of `(B,)`, empty end to end).
         """
         leaves = self.encode_leaves(x)
@@ -467,7 +470,7 @@ class TreeMemory(SequenceAutoencoder):
             nodes = self.merge_level(level, children)
             if part != "end_to_end":
                 level_losses.append(self._level_loss(level, children, nodes))
-        skip_leaves = part != "all" and self.leaf_loss_weight == 0
+        skip_leaves = part == "end_to_end" and self.leaf_loss_weight == 0
         return {
             "reconstruction": self.decode_level(self.num_levels - 1, nodes),
             "leaf_error": None if skip_leaves else pixel_error(x, self.decode_leaves(leaves)),
@@ -525,12 +528,14 @@ class TreeMemory(SequenceAutoencoder):
             logged[f"level_{level}_loss"] = weighted_mean(loss, sample_weight)
         if self.end_to_end or not training:
             logged["reconstruction_loss"] = weighted_mean(pixel_error(x, y_pred), sample_weight)
-        terms = [logged[f"level_{k}_loss"] for k in range(len(tree_pass["level_losses"]))]
         if self.end_to_end:
-            terms = [logged["reconstruction_loss"]]
-        if "leaf_loss" in logged and self.leaf_loss_weight:
-            terms.append(self.leaf_loss_weight * logged["leaf_loss"])
-        return sum(terms[1:], terms[0]), logged
+            objective = logged["reconstruction_loss"]
+            if "leaf_loss" in logged and self.leaf_loss_weight:
+                objective = objective + self.leaf_loss_weight * logged["leaf_loss"]
+            return objective, logged
+        # Local: the leaf loss is the leaf MLPs' only loss, whatever its end-to-end weight.
+        levels = [logged[f"level_{k}_loss"] for k in range(len(tree_pass["level_losses"]))]
+        return sum(levels, logged["leaf_loss"]), logged
 
     # ---------------------------------------------------------- serialization
 
