@@ -46,6 +46,17 @@ from experiments.run_dir import Run
 from experiments.run_dir import git_commit
 
 MODELS = ("imfn", "transformer", "mamba", "gru")
+# IMFN at the source's shape, the tree sized by its levels' work
+# (docs/tuning/tree_sizing.md): a sweeper per level, widths doubling up the
+# tree from 64 to 512, one block, leaf MLPs of width 512, no leaf loss end to
+# end (no second pass of the leaf decoder), started by `adapt` with its
+# leaves fitted too: 55.7M parameters. The source's pixel MSE only, on the
+# training digits less the last 1,000 (held out for choices).
+PAPER_IMFN = dict(
+    imfn_blocks=1, imfn_hidden_dim=level_widths(7, 64, 512), imfn_leaf_hidden_dim=512,
+    imfn_leaf_loss_weight=0.0, imfn_fit_leaves=True, ssim_loss_weight=0.0,
+    validation_digits=1000,
+)
 # The rows of a table: the tree before and after its end-to-end phase, the
 # baselines, then the references.
 ROW_ORDER = ("imfn_local", "imfn", "transformer", "mamba", "gru", "mean_image", "pca")
@@ -69,33 +80,22 @@ PRESETS = {
         end_to_end_steps=3000, steps_per_epoch=100, test_sequences=500, seeds=3,
         imfn_blocks=1, ssim_loss_weight=0.1,
     ),
-    # The source's setting on 2 CPU cores: 128 digits in 1,024 numbers, the
-    # source's pixel MSE only, one seed. IMFN is the tree sized by its
-    # levels' work (docs/tuning/tree_sizing.md): a sweeper per level, widths
-    # doubling up the tree from 64 to 512, one block, leaf MLPs of width
-    # 512, no leaf loss (no second pass of the leaf decoder), started by
-    # `adapt` with its leaves fitted too: 55.7M parameters. Every model
-    # trains the same steps and batch on the training digits less the last
-    # 1,000 (held out for choices), so that training, validation and test
-    # digits are disjoint. IMFN, the Transformer and Mamba take six to seven
-    # hours here (benchmarks/results/mnist_table_cost_paper-cpu_jax.md);
-    # the GRU, a sequential scan of 128 steps at this width, would take
-    # as long again alone and is left out.
+    # The source's setting on 2 CPU cores: 128 digits in 1,024 numbers,
+    # `PAPER_IMFN`, one seed, the same steps and batch for every model.
+    # IMFN, the Transformer and Mamba take six to seven hours here
+    # (benchmarks/results/mnist_table_cost_paper-cpu_jax.md); the GRU, a
+    # sequential scan of 128 steps at this width, would take as long again
+    # alone and is left out.
     "paper-cpu": dict(
         sequence_length=128, memory_dim=1024, batch_size=32, local_steps=0,
-        end_to_end_steps=3000, steps_per_epoch=50, test_sequences=500, seeds=1,
-        imfn_blocks=1, imfn_hidden_dim=level_widths(7, 64, 512), imfn_leaf_hidden_dim=512,
-        imfn_leaf_loss_weight=0.0, imfn_fit_leaves=True, ssim_loss_weight=0.0,
-        validation_digits=1000,
+        end_to_end_steps=3000, steps_per_epoch=50, test_sequences=500, seeds=1, **PAPER_IMFN,
     ),
     # The published setting, for a GPU: the same models as `paper-cpu`, the
     # source's budget of steps and batch, three seeds.
     "paper": dict(
         sequence_length=128, memory_dim=1024, batch_size=64, local_steps=20000,
         end_to_end_steps=10000, steps_per_epoch=500, test_sequences=1000, seeds=3,
-        imfn_blocks=1, imfn_hidden_dim=level_widths(7, 64, 512), imfn_leaf_hidden_dim=512,
-        imfn_leaf_loss_weight=0.0, imfn_fit_leaves=True, ssim_loss_weight=0.0,
-        validation_digits=1000,
+        **PAPER_IMFN,
     ),
     # The tree-sizing table's check of the preset at a small shape: what the
     # tests run of `paper-cpu`'s code path (per-level widths, no leaf loss,
