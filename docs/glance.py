@@ -1,7 +1,8 @@
-"""Results at a glance, rendered from the saved JSON: README's section and the
-top of docs/results.md.
+"""Results at a glance, rendered from the saved JSON: README's section, the
+same bullets on the site's home page (docs/index.md) and the top of
+docs/results.md.
 
-    python docs/glance.py          # rewrites both blocks in place
+    python docs/glance.py          # rewrites the three blocks in place
     python docs/glance.py --check  # exits 1 where a block differs from the JSON
 
 Each block sits between the markers `START` and `END`; nothing outside them is
@@ -56,6 +57,30 @@ def command(results):
     return f"`{results['command']}`{backend}"
 
 
+def picture(alt, path):
+    """An image that opens full size when clicked (the site scales it to the page)."""
+    return f"[![{alt}]({path})]({path})"
+
+
+def seeds_text(count):
+    """`one seed` / `3 seeds`: a JSON without a `seeds` field is one training run."""
+    return "one seed" if count == 1 else f"{count} seeds"
+
+
+def backend_of(results):
+    """The Keras backend a JSON's rows ran on: its own field, else its runs' fields."""
+    if "backend" in results:
+        return results["backend"]
+    found = sorted({run["backend"] for run in results.get("runs", []) if run.get("backend")})
+    return " and ".join(found) if found else "not recorded"
+
+
+def _and(items):
+    """`a`, `a and b`, `a, b and c`."""
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def psnr_of(mse):
     """10 log10(1 / MSE): how every table here turns an MSE into PSNR."""
     return 10 * math.log10(1 / mse)
@@ -89,7 +114,49 @@ def mnist_numbers():
     models = results["models"]
     best = min(BASELINES, key=lambda name: models[name]["mse"]["mean"])
     return dict(config=results["config"], models=models, ours=models["imfn"], best=best,
-                published=published)
+                published=published, backend=backend_of(results), start=mnist_start(results))
+
+
+def mnist_start(results):
+    """The config of the run that gave the table's `imfn_local` row (None without one):
+    the combined table keeps only the settings every run shares."""
+    for run in results["runs"]:
+        if "imfn_local" in run["models"]:
+            output = run["command"].split("--output ")[1].split()[0]
+            return load(pathlib.Path(output).stem)["config"]
+    return None
+
+
+def start_note(numbers, short=False):
+    """What the `imfn_local` row of the T=16 table and its picture is, in words."""
+    config, models = numbers["start"], numbers["models"]
+    if config is None:
+        return ""
+    start, mean = models["imfn_local"]["mse"]["mean"], models["mean_image"]["mse"]["mean"]
+    if config["local_steps"]:
+        what = (f"the tree after its local phase only ({config['local_steps']:,} steps on the "
+                "per-level losses), decoded from the root, before its end-to-end phase")
+    elif config.get("imfn_fit_leaves"):
+        what = ("the tree before any training step: `adapt`'s closed-form start, decoded "
+                "from the root")
+    else:
+        what = ("the tree before any training step, decoded from the root: `adapt`'s "
+                "closed-form start, a hierarchical PCA of the features of a leaf encoder not "
+                "yet trained (this run does not fit the leaves, so its leaf decoder is "
+                "untrained too)")
+    if short:
+        what = (f"IMFN after its local phase only ({config['local_steps']:,} steps)"
+                if config["local_steps"] else
+                "IMFN's closed-form start (`adapt`) before any training step" + (
+                    "" if config.get("imfn_fit_leaves") else
+                    ", its leaf encoder and decoder not yet trained"))
+        return (f"Its `imfn_local` row is not a trained model: it is {what}, decoded from the "
+                f"root (MSE {start:.4f}, {'worse' if start > mean else 'better'} than the mean "
+                f"image's {mean:.4f}); the `imfn` row is the same tree after training.")
+    return (f"The picture's `imfn_local` row (IMFN at its start in the table) is {what}: not a "
+            f"trained model. Its MSE, {start:.4f}, is {'worse' if start > mean else 'better'} "
+            f"than the mean image's, {mean:.4f}; the `imfn` row is the same tree after "
+            f"{config['end_to_end_steps']:,} end-to-end steps.")
 
 
 STEP_COST = ("step_cost_before_cpu_jax", "step_cost_after_cpu_jax")  # benchmarks/results/
@@ -137,6 +204,13 @@ def mnist_block(link):
              f"{flops['imfn', 'end_to_end']:,.0f} ({flops['imfn', 'local']:,.0f} local)"],
             ["IMFN, published (source's own setting)", f"{published['imfn_mse']:.4f}",
              f"{psnr_of(published['imfn_mse']):.2f}", "–", "–", "–"]]
+    if "imfn_local" in models:
+        start = models["imfn_local"]
+        rows.append([
+            "IMFN at its start (`imfn_local`: " + ("local phase only)" if numbers["start"]
+                                                   ["local_steps"] else "untrained)"),
+            _mean_std(start, "mse", 4), _mean_std(start, "psnr", 2), _mean_std(start, "ssim", 3),
+            f"{start['params']:,}", "–"])
     rows += [[label, _mean_std(models[name], "mse", 4), _mean_std(models[name], "psnr", 2),
               _mean_std(models[name], "ssim", 3), f"{models[name]['params']:,}",
               f"{flops[name, 'train']:,.0f}" if (name, "train") in flops else "–"]
@@ -157,7 +231,7 @@ def mnist_block(link):
         f"Sequences of {config['sequence_length']} test digits, each compressed into "
         f"{config['memory_dim']} numbers; {config['steps']:,} steps of batch "
         f"{config['batch_size']} for every model, "
-        f"mean ± std over {config['seeds']} seeds. {verdict}; the closest baseline, the "
+        f"mean ± std over {config['seeds']} seeds, backend {numbers['backend']}. {verdict}; the closest baseline, the "
         f"{BASELINES[best]}, has {models[best]['mse']['mean']:.4f} MSE and "
         f"{models[best]['ssim']['mean']:.3f} SSIM. The goal of MSE <= {goal['mse_at_most']:.3f} "
         f"with SSIM >= {goal['ssim_at_least']:.2f} ({goal['set_in']}) is "
@@ -172,10 +246,11 @@ def mnist_block(link):
         "Parameters are matched, as the source does; the last column is the other budget, "
         "the FLOPs of one training step per sequence at this shape (XLA's count, "
         "`benchmarks/step_cost.py`, IMFN end to end and in its local phase). " + flops_sentence(flops),
-        f"![The first test sequence: the original digits, then each model's reconstruction]"
-        f"({MNIST_PICTURE})",
+        picture("The first test sequence: the original digits, then each model's "
+                "reconstruction", MNIST_PICTURE),
         "Every model on the first test sequence, composed by `python docs/pictures.py` from "
-        "the picture each run saved (rows cropped, pixels unchanged; labels from the JSON).",
+        "the picture each run saved (rows cropped, pixels unchanged; labels from the JSON; "
+        "click for full size). " + start_note(numbers),
         sentence,
         f"{command(results)}, combining one run per model ({len(results['runs'])} runs; their "
         f"commands and the whole story: {link('mnist')}).",
@@ -188,9 +263,27 @@ def mnist_block(link):
 def ucf_numbers():
     results, published = load(UCF), load("published")["ucf101"]
     levels = results["levels"]
-    return dict(results=results, levels=levels, published=published,
+    config, data = results["config"], results["data"]
+    epochs = config["local_epochs"] + config["end_to_end_epochs"]
+    clips = data["train"]["clips_trained_on"]
+    budget = dict(epochs=epochs, local=config["local_epochs"],
+                  end_to_end=config["end_to_end_epochs"],
+                  clips=clips, batch=config["batch_size"],
+                  steps=epochs * math.ceil(clips / config["batch_size"]),
+                  seeds=config.get("seeds", 1), backend=backend_of(results))
+    selected = data["validation"]["selected"]
+    return dict(results=results, levels=levels, published=published, budget=budget,
+                untrained=selected["phase"] == "start", selected=selected,
                 tree=[level["psnr"]["mean"] for level in levels],
                 pca=[level["pca_psnr"] for level in levels])
+
+
+def ucf_budget(numbers):
+    """`36 epochs (24 local, 12 end to end) of 104 training clips, 936 steps x batch 4, ...`."""
+    b = numbers["budget"]
+    return (f"{b['epochs']} epochs ({b['local']} local, {b['end_to_end']} end to end) of "
+            f"{b['clips']:,} training clips, {b['steps']:,} steps x batch {b['batch']}, "
+            f"{seeds_text(b['seeds'])}, backend {b['backend']}")
 
 
 def ucf_block(link):
@@ -218,16 +311,20 @@ def ucf_block(link):
         f"{'met' if numbers['tree'][0] >= goal['l0_psnr_at_least'] else 'not met'}, "
         f"L3 >= {goal['l3_psnr_at_least']} dB "
         f"{'met' if numbers['tree'][-1] >= goal['l3_psnr_at_least'] else 'not met'}). "
-        f"The weights chosen on held-out clips are {chosen}."
+        f"The weights chosen on held-out clips are {chosen}"
+        + (", so the tree column reports that start, not a trained tree. " if numbers["untrained"]
+           else ". ")
+        + f"Training budget: {ucf_budget(numbers)}."
     )
     return "\n\n".join([
         "## UCF-101 video: reconstruction from every level of the tree",
-        table(["level", "compression", "IMFN tree (ours), PSNR (dB)", "published",
-               "PCA, same size", "group mean frame"], rows),
-        f"![PSNR against compression: the tree, PCA of the same size, the group mean frame "
-        f"and the published figures]({UCF_CURVE})",
-        f"![The first test clip: the original frames, then the reconstruction from L0 to L3]"
-        f"({UCF_PICTURE})",
+        table(["level", "compression", "IMFN tree (ours" + (", its untrained start" if
+               numbers["untrained"] else "") + "), PSNR (dB)", "published", "PCA, same size",
+               "group mean frame"], rows),
+        picture("PSNR against compression: the tree, PCA of the same size, the group mean "
+                "frame and the published figures", UCF_CURVE),
+        picture("The first test clip: the original frames, then the reconstruction from L0 to "
+                f"L{levels[-1]['level']}", UCF_PICTURE),
         sentence,
         f"{command(results)}; the whole story: {link('ucf101')}.",
     ])
@@ -240,10 +337,13 @@ def online_numbers():
     runs = {}
     for name in ONLINE:
         results = load(name)
+        config = results["config"]
         for length, rows in results["lengths"].items():
-            runs[int(length)] = dict(rows=rows, command=command(results),
-                                     steps=(results["config"]["teacher_steps"],
-                                            results["config"]["student_steps"]))
+            runs[int(length)] = dict(rows=rows, command=f"`{results['command']}`", name=name,
+                                     steps=(config["teacher_steps"], config["student_steps"]),
+                                     batch=config["batch_size"], seeds=config.get("seeds", 1),
+                                     backend=backend_of(results),
+                                     per_step=config.get("numbers_per_step"))
     # The chosen student of the smallest state (d + 1 numbers), and the chosen
     # wider ones (segmented), each chosen on validation among its state size.
     picked = {length: sorted((row["state_numbers"], name) for name, row in run["rows"].items()
@@ -255,57 +355,69 @@ def online_numbers():
                 goal=load("published")["online_memory"]["goal"])
 
 
+def online_budget(run):
+    """`teacher 3,000 and each student 1,200 steps x batch 32`."""
+    (teacher_steps, student_steps), batch = run["steps"], run["batch"]
+    return f"teacher {teacher_steps:,} and each student {student_steps:,} steps x batch {batch}"
+
+
 def online_block(link):
     numbers = online_numbers()
     runs, chosen, wider, goal = (numbers[k] for k in ("runs", "chosen", "wider", "goal"))
     lengths = sorted(runs)
-    names = []
-    for length in lengths:
-        names += [name for name in runs[length]["rows"] if name not in names]
-    names.sort(key=lambda name: name in REFERENCES)  # the references last
 
-    def label(name):
-        tag = " (chosen on validation)" if any(
-            chosen[t] == name or name in wider[t] for t in lengths) else ""
+    def label(name, length):
+        tag = " (chosen on validation)" if name == chosen[length] or name in wider[length] else ""
         return {"mean_image": REFERENCES["mean_image"],
                 "pca": REFERENCES["pca"]}.get(name, name + tag)
 
-    rows = []
-    for name in names:
-        row = [label(name)]
-        for length in lengths:
-            entry = runs[length]["rows"].get(name)
-            if entry is None:
-                row += ["not run", "–", "–"]
-                continue
+    # One table per T (a single table of every T is too wide to read).
+    parts = []
+    for length, name in zip(lengths, ONLINE):
+        run = runs[length]
+        names = sorted(run["rows"], key=lambda row: row in REFERENCES)  # the references last
+        rows = []
+        for row in names:
+            entry = run["rows"][row]
             ratio = f"{entry['test']['ratio']:.3f}"
-            picked = name == chosen[length] or name in wider[length]
-            row += [f"{entry['test']['mse']:.4f}", f"**{ratio}**" if picked else ratio,
-                    "–" if entry["state_numbers"] is None else f"{entry['state_numbers']:,}"]
-        rows.append(row)
-    headers = ["model"]
-    for length in lengths:
-        headers += [f"T={length}: MSE", "/ teacher", "state (numbers)"]
+            picked = row == chosen[length] or row in wider[length]
+            rows.append([label(row, length), f"{entry['test']['mse']:.4f}",
+                         f"**{ratio}**" if picked else ratio,
+                         "–" if entry["state_numbers"] is None else f"{entry['state_numbers']:,}"])
+        parts += [
+            f"**T={length}**: {online_budget(run)}; {seeds_text(run['seeds'])}; backend "
+            f"{run['backend']}; {run['command']}.",
+            table(["model", "MSE", "MSE / teacher's", "state (numbers)"], rows),
+            picture(f"T={length}: original, teacher, exact cell, each student, the references",
+                    f"{name}.png"),
+            f"T={length}, the first test stream: the original digits, then each row of the "
+            "table above, top to bottom, with its test MSE (click for full size).",
+        ]
     first = lengths[0]
     cell = {length: runs[length]["rows"]["exact cell"] for length in lengths}
     student = {length: runs[length]["rows"][chosen[length]] for length in lengths}
     ratios = " and ".join(f"{student[length]['test']['ratio']:.3f} times"
                           + (" the teacher's MSE" if length == first else "") + f" at T={length}"
-                          + f" ({chosen[length].removeprefix('student: ')})"
+                          + f" ({chosen[length].removeprefix(STUDENT_PREFIX)}, "
+                          f"{student[length]['state_numbers']:,} numbers)"
                           for length in lengths)
     met = [length for length in lengths if student[length]["test"]["ratio"] <= goal["student_over_teacher_at_most"]]
     sentence = (
         f"Each stream of digits read online, its memory decoded by the teacher. The exact cell "
         f"is the teacher (ratio {cell[first]['test']['ratio']:.3f}) with a state of "
-        f"{cell[first]['state_numbers']:,} numbers at T={first}; the chosen student keeps "
-        f"{student[first]['state_numbers']:,} and its decoded memory has "
+        f"{cell[first]['state_numbers']:,} numbers at T={first}; the chosen student of one "
+        f"memory vector (d + 1 numbers, d = {runs[first]['per_step']} numbers per digit x T) has "
         f"{ratios} (goal <= {goal['student_over_teacher_at_most']}, {goal['set_in']}: "
         + (f"met at T={', '.join(str(t) for t in met)} only" if met and met != lengths else
            "met" if met else "not met") + ")."
+        + "".join(f" At T={t} the {chosen[first].removeprefix(STUDENT_PREFIX)} student was not "
+                  f"run; the one-vector student chosen there is "
+                  f"{chosen[t].removeprefix(STUDENT_PREFIX)}."
+                  for t in lengths if chosen[first] not in runs[t]["rows"])
     )
     segmented = [f"{runs[t]['rows'][name]['test']['ratio']:.3f} at T={t} with "
                  f"{runs[t]['rows'][name]['state_numbers']:,} numbers "
-                 f"({name.removeprefix('student: ')})"
+                 f"({name.removeprefix(STUDENT_PREFIX)})"
                  for t in lengths for name in wider[t]]
     if segmented:
         wide_met = sorted({t for t in lengths for name in wider[t] if runs[t]["rows"][name]
@@ -315,21 +427,12 @@ def online_block(link):
                      "the best of each state size on validation: " + "; ".join(segmented)
                      + (f" (within the goal at T={', '.join(map(str, wide_met))})"
                         if wide_met else " (none within the goal)") + ".")
-    by_steps = {}
-    for length in lengths:
-        by_steps.setdefault(runs[length]["steps"], []).append(f"T={length}")
-    sentence += " Training steps, teacher / each student: " + "; ".join(
-        f"{teacher:,} / {student:,} at {' and '.join(at)}"
-        for (teacher, student), at in by_steps.items()) + "."
-    pictures = [f"![T={length}: original, teacher, exact cell, each student, the references]"
-                f"({name}.png)" for length, name in zip(lengths, ONLINE)]
     return "\n\n".join([
         "## Online memory: the exact streaming cell and the distilled students",
-        table(headers, rows),
-        *pictures,
-        sentence,
-        "; ".join(runs[length]["command"] for length in lengths)
-        + f"; the whole story: {link('online')}.",
+        "Each T has its own table (the student's state grows with T); the bold ratios are "
+        "the students chosen on validation, one per state size.",
+        *parts,
+        sentence + f" The whole story: {link('online')}.",
     ])
 
 
@@ -347,8 +450,20 @@ def moving_numbers():
     best = min(baselines, key=lambda name: rows[name]["mse_per_frame"])
     # The tree predictor of the headline: the variant that scored best on validation.
     tree = max(trees, key=lambda name: rows[name]["validation"]["score"])
+    config = results["config"]
+    budget = dict(steps=config["steps_per_epoch"] * (config["local_epochs"]
+                                                    + config["end_to_end_epochs"]),
+                  batch=config["batch_size"], seeds=config.get("seeds", 1),
+                  backend=backend_of(results))
+    trained = {(rows[name]["steps"], rows[name]["batch_size"])
+               for name in rows if rows[name]["steps"]}
+    predicting = dict(steps=", ".join(f"{steps:,} steps x batch {batch}"
+                                      for steps, batch in sorted(trained)),
+                      every=len(trained) == 1, seeds=prediction["config"].get("seeds", 1),
+                      backend=backend_of(prediction))
     return dict(results=results, prediction=prediction, goal=goal, levels=levels, gaps=gaps,
-                rows=rows, best=best, tree=tree, baselines=baselines)
+                rows=rows, best=best, tree=tree, baselines=baselines, budget=budget,
+                predicting=predicting)
 
 
 def moving_block(link):
@@ -364,11 +479,12 @@ def moving_block(link):
     need = goal["goal"]
     met = [min(gaps) >= need["pca_gap_db_at_least"],
            ratio <= need["mse_ratio_last_to_first_at_most"]]
-    steps = config["steps_per_epoch"] * (config["local_epochs"] + config["end_to_end_epochs"])
+    budget = numbers["budget"]
     reconstruction = (
         f"{config['size']}x{config['size']} clips of {config['frames']} frames; PSNR ± std over "
-        f"{data['test']['clips']} fixed test clips of the test digits; {steps:,} training steps "
-        f"of {config['batch_size']} fresh clips. The learned tree is {_level_with(gaps)} PCA of "
+        f"{data['test']['clips']} fixed test clips of the test digits; {budget['steps']:,} "
+        f"training steps x batch {budget['batch']} of fresh clips, "
+        f"{seeds_text(budget['seeds'])}, backend {budget['backend']}. The learned tree is {_level_with(gaps)} PCA of "
         f"the same size, {min(gaps):+.2f} to {max(gaps):+.2f} dB across the levels, and the "
         f"MSE ratio L{levels[-1]['level']}/L0 is {ratio:.2f} (goals, {need['set_in']}: "
         f">= {need['pca_gap_db_at_least']} dB above PCA at every level "
@@ -393,31 +509,34 @@ def moving_block(link):
                    for row in anchors["rows"]]
     tree, other = rows[chosen]["mse_per_frame"], rows[best]["mse_per_frame"]
     ahead = tree < other
+    spent = numbers["predicting"]
     predicting = (
         f"{pconfig['future']} frames predicted from {pconfig['context']}, "
         f"{prediction['data']['test']['clips']} fixed test clips; MSE and MAE summed over the "
         f"pixels of a frame, averaged over frames and clips, as OpenSTL reports them. Every "
-        f"model trained for the same steps on the same fresh clips, each baseline at the width "
+        f"model trained for the same steps on the same fresh clips ({spent['steps']}"
+        f"{' for every model' if spent['every'] else ''}, {seeds_text(spent['seeds'])}, "
+        f"backend {spent['backend']}), each baseline at the width "
         f"whose parameter count is nearest the tree predictor's. The tree predictor (the "
         f"variant chosen on validation: {VARIANTS[chosen]}) has {tree:.1f} MSE per frame, "
         f"{tree / other:.2f} times the best baseline's ({PREDICTORS[best]}, {other:.1f}; goal, "
         f"{need['set_in']}: {need['prediction']}: {'met' if ahead else 'not met'}). "
-        f"All are far from the OpenSTL anchors, trained for 200 epochs on a GPU."
+        f"All are far from the OpenSTL anchors ({anchors['budget']})."
     )
     return "\n\n".join([
         "## Moving MNIST: reconstruction from every level, and prediction",
         table(["level", "compression", "IMFN tree (ours), PSNR (dB)", "untrained tree",
                "PCA, same size", "tree - PCA (dB)", "group mean frame"], level_rows),
-        f"![PSNR against compression: the tree, PCA of the same size and the group mean "
-        f"frame]({MOVING}_levels.png)",
-        f"![The first test clip: the original frames, then the reconstruction from L0 to "
-        f"L{levels[-1]['level']}]({MOVING}.png)",
+        picture("PSNR against compression: the tree, PCA of the same size and the group mean "
+                "frame", f"{MOVING}_levels.png"),
+        picture("The first test clip: the original frames, then the reconstruction from L0 to "
+                f"L{levels[-1]['level']}", f"{MOVING}.png"),
         reconstruction,
         command(results) + ".",
         table(["model", "MSE / frame", "MAE / frame", "SSIM", "parameters", "steps x batch"],
               table_rows),
-        f"![The first test clip: the context, the true future, then each model's prediction]"
-        f"({PREDICTION}.png)",
+        picture("The first test clip: the context, the true future, then each model's "
+                "prediction", f"{PREDICTION}.png"),
         predicting,
         f"{command(prediction)}; the whole story: {link('moving')}.",
     ])
@@ -486,14 +605,19 @@ def paper_block(link):
         table(["model", "MSE ± std", "PSNR (dB) ± std", "SSIM ± std", "parameters",
                "training GFLOP / sequence", "train hours"], rows),
         f"Our rows: {config['test_sequences']} fixed sequences of {config['sequence_length']} "
-        f"test digits, ± the std over those sequences (one seed); every model trains "
-        f"{config['end_to_end_steps']:,} steps of batch {config['batch_size']} on the pixel MSE "
+        f"test digits, ± the std over those sequences ({seeds_text(config['seeds'])}); every "
+        f"model trains {config['local_steps'] + config['end_to_end_steps']:,} steps of batch "
+        f"{config['batch_size']} on the pixel MSE "
         f"(backend {results.get('backend', '?')}, 2 CPU cores), on training digits disjoint from "
         f"the {config['validation_digits']:,} held out for choices and from the test digits. "
         "The published rows are the source's, ± over its seeds, at its own budget. FLOPs: "
         "XLA's count of one training step (`benchmarks/step_cost.py`). " + verdict,
-        f"![The first test sequence at T=128: the original digits and each model's "
-        f"reconstruction, 32 digits a row]({PAPER_TABLE}.png)",
+        picture(f"The first test sequence at T={config['sequence_length']}: the original "
+                "digits and each model's reconstruction", f"{PAPER_TABLE}.png"),
+        f"The first test sequence at T={config['sequence_length']}, wrapped over several rows "
+        "labelled with their steps: the original digits, then "
+        + _and(f"{PAPER_ROWS.get(name, name).replace('**', '')} (`{name}`)" for name in models)
+        + " (click for full size).",
         f"{command(results)}: the run trains with the same command less `--report-only` "
         f"(and resumes with it); with it, the table of what has finished (the story: "
         f"{link('paper')}).",
@@ -509,69 +633,163 @@ def results_block():
                         online_block(link), moving_block(link)])
 
 
-def readme_block():
-    """README's "Results at a glance": the headline numbers and the picture."""
+def paper_numbers():
+    """The T=128 table (partial while it runs) beside the published rows."""
+    results = load(PAPER_TABLE)
+    config = results["config"]
+    pending = []
+    for entry in results.get("pending") or []:  # `model/seed`
+        name = entry.split("/")[0]
+        label = BASELINES.get(name, "IMFN" if name.startswith("imfn") else name)
+        if label not in pending:
+            pending.append(label)
+    return dict(config=config, models=results["models"], pending=pending,
+                published=load("published")["mnist_paper"]["rows"], backend=backend_of(results),
+                steps=config["local_steps"] + config["end_to_end_steps"])
+
+
+def glance_bullets():
+    """The headline bullets of README and of the site's home page."""
     mnist, ucf, online = mnist_numbers(), ucf_numbers(), online_numbers()
-    moving = moving_numbers()
+    moving, paper = moving_numbers(), paper_numbers()
     ours, models, best = mnist["ours"], mnist["models"], mnist["best"]
-    first = min(online["runs"])
-    rows = online["runs"][first]["rows"]
-    student, cell = rows[online["chosen"][first]], rows["exact cell"]
-    # The same student at the longer T, where it was run.
-    longer = ", ".join(
-        f"{online['runs'][t]['rows'][online['chosen'][first]]['test']['ratio']:.3f} at T={t}"
-        if online["chosen"][t] == online["chosen"][first] else f"not run at T={t}"
-        for t in sorted(online["runs"]) if t != first)
-    # The wider (segmented) student of each longer T, the best on validation.
-    wide = []
-    for t in sorted(online["runs"]):
-        names = online["wider"][t]
-        if names:
-            rows_t = online["runs"][t]["rows"]
-            pick = rows_t[min(names, key=lambda name: rows_t[name]["validation"]["mse"])]
-            wide.append(f"{pick['test']['ratio']:.3f} at T={t} with "
-                        f"{pick['state_numbers']:,} numbers")
-    wide_sentence = (f"; a student of a wider state (the stream cut into segments) "
-                     f"decodes to {' and '.join(wide)}" if wide else "")
-    levels = ucf["levels"]
     config = mnist["config"]
-    return "\n".join([
-        f"- **MNIST sequences** ({config['sequence_length']} digits in "
-        f"{config['memory_dim']} numbers, {config['seeds']} seeds): IMFN reconstructs with MSE "
+
+    # MNIST at the source's own setting first: ours beside the published rows.
+    pconfig, pmodels, published = paper["config"], paper["models"], paper["published"]
+    if "imfn" in pmodels:
+        theirs = [f"its {'IMFN' if name == 'imfn' else BASELINES[name]} "
+                  f"{row['mse']:.4f} and {row['ssim']:.3f}" for name, row in published.items()]
+        mine = [f"our {BASELINES[name]} {pmodels[name]['mse']['mean']:.4f} and "
+                f"{pmodels[name]['ssim']['mean']:.3f}" for name in BASELINES if name in pmodels]
+        paper_result = (
+            f"IMFN reconstructs with MSE {pmodels['imfn']['mse']['mean']:.4f} and SSIM "
+            f"{pmodels['imfn']['ssim']['mean']:.3f}" + (f", {_and(mine)}" if mine else "")
+            + f"; the source's published table (its own budget, over its seeds): "
+            f"{_and(theirs)}")
+    else:
+        paper_result = "IMFN has not finished yet"
+    status = (f" This table is partial: our {_and(paper['pending'])} "
+              f"{'are' if len(paper['pending']) > 1 else 'is'} still training."
+              if paper["pending"] else "")
+    paper_bullet = (
+        f"- **MNIST at the source's setting** ({pconfig['sequence_length']} digits in "
+        f"{pconfig['memory_dim']:,} numbers; {paper['steps']:,} steps x batch "
+        f"{pconfig['batch_size']}, {seeds_text(pconfig['seeds'])}, backend {paper['backend']}): "
+        f"{paper_result}.{status}")
+    mnist_bullet = (
+        f"- **MNIST sequences, every baseline** ({config['sequence_length']} digits in "
+        f"{config['memory_dim']} numbers; {config['steps']:,} steps x batch "
+        f"{config['batch_size']} for every model, {seeds_text(config['seeds'])}, backend "
+        f"{mnist['backend']}): IMFN reconstructs with MSE "
         f"{ours['mse']['mean']:.4f} and SSIM {ours['ssim']['mean']:.3f}; the best baseline, the "
         f"{BASELINES[best]}, {models[best]['mse']['mean']:.4f} and "
         f"{models[best]['ssim']['mean']:.3f}; PCA of the same size "
-        f"{models['pca']['mse']['mean']:.4f} and {models['pca']['ssim']['mean']:.3f}.",
-        f"- **UCF-101 video** (a mini data set of a few videos): PSNR "
-        f"{ucf['tree'][0]:.2f} dB from L0 ({levels[0]['compression']}-to-1) and "
+        f"{models['pca']['mse']['mean']:.4f} and {models['pca']['ssim']['mean']:.3f}.")
+
+    levels, results = ucf["levels"], ucf["results"]
+    start = ("the weights chosen on held-out clips are the untrained hierarchical-PCA start "
+             "(no epoch of training scored higher), so the tree reported is that start: "
+             if ucf["untrained"] else "")
+    ucf_bullet = (
+        f"- **UCF-101 video** (a mini data set of {results['data']['train']['videos_read']} "
+        f"training and {results['data']['test']['videos_read']} test videos; {ucf_budget(ucf)}): "
+        f"{start}PSNR {ucf['tree'][0]:.2f} dB from L0 ({levels[0]['compression']}-to-1) and "
         f"{ucf['tree'][-1]:.2f} dB from L{levels[-1]['level']} "
         f"({levels[-1]['compression']}-to-1), "
         f"{_level_with([t - p for t, p in zip(ucf['tree'], ucf['pca'])])} PCA of the same size "
         f"({ucf['pca'][0]:.2f} and {ucf['pca'][-1]:.2f}); published "
-        f"{ucf['published']['psnr'][0]:.2f} and {ucf['published']['psnr'][-1]:.2f}.",
-        f"- **Online memory** (T={first}): the exact streaming cell equals the teacher "
-        f"({cell['state_numbers']:,} numbers of state); the distilled student keeps "
-        f"{student['state_numbers']:,} and decodes to {student['test']['ratio']:.3f} times the "
-        f"teacher's MSE" + (f" ({longer})" if longer else "") + wide_sentence + ".",
-        f"- **Moving MNIST** (fresh clips every step): the learned tree is "
+        f"{ucf['published']['psnr'][0]:.2f} and {ucf['published']['psnr'][-1]:.2f}.")
+
+    runs, chosen, wider = online["runs"], online["chosen"], online["wider"]
+    lengths = sorted(runs)
+    first = lengths[0]
+    # The budget of each T, grouped where the runs agree.
+    by_budget = {}
+    for t in lengths:
+        by_budget.setdefault((online_budget(runs[t]), runs[t]["seeds"], runs[t]["backend"]),
+                             []).append(f"T={t}")
+    budgets = "; ".join(f"{_and(at)}: {budget}" for (budget, _, _), at in by_budget.items())
+    seeds = {seeds for _, seeds, _ in by_budget}
+    backends = sorted({backend for _, _, backend in by_budget})
+    cell = runs[first]["rows"]["exact cell"]
+    name = chosen[first]
+    # The one-vector student of each T: the chosen one of the first T where it was run.
+    student, missing = [], []
+    for t in lengths:
+        rows_t = runs[t]["rows"]
+        if name in rows_t:
+            row = rows_t[name]
+            student.append(f"{row['test']['ratio']:.3f}"
+                           + (" times the teacher's MSE" if not student else "")
+                           + f" at T={t} with {row['state_numbers']:,} numbers"
+                           + (" of state" if not student else ""))
+        else:
+            row = rows_t[chosen[t]]
+            missing.append(f"at T={t} it was not run, and the one-vector student that was "
+                           f"chosen there ({chosen[t].removeprefix(STUDENT_PREFIX)}) decodes to "
+                           f"{row['test']['ratio']:.3f} with {row['state_numbers']:,}")
+    wide = []
+    for t in lengths:
+        if wider[t]:
+            rows_t = runs[t]["rows"]
+            pick = rows_t[min(wider[t], key=lambda n: rows_t[n]["validation"]["mse"])]
+            wide.append(f"{pick['test']['ratio']:.3f} at T={t} with "
+                        f"{pick['state_numbers']:,} numbers")
+    online_bullet = (
+        f"- **Online memory** ({budgets}; {_and(seeds_text(n) for n in sorted(seeds))}; backend "
+        f"{_and(backends)}): the exact streaming cell equals the teacher "
+        f"({cell['state_numbers']:,} numbers of state at T={first}); the student of one memory "
+        f"vector (d + 1 numbers, d = {runs[first]['per_step']} per digit) chosen on validation, "
+        f"{name.removeprefix(STUDENT_PREFIX)}, decodes to {_and(student)}"
+        + "".join(f"; {text}" for text in missing)
+        + (f"; a student of a wider state (the stream cut into segments) decodes to "
+           f"{' and '.join(wide)}" if wide else "") + ".")
+
+    budget, spent = moving["budget"], moving["predicting"]
+    moving_bullet = (
+        f"- **Moving MNIST** (fresh clips every step; the tree {budget['steps']:,} steps x batch "
+        f"{budget['batch']}, {seeds_text(budget['seeds'])}, backend {budget['backend']}; the "
+        f"predictors {spent['steps']}{' each' if spent['every'] else ''}, "
+        f"{seeds_text(spent['seeds'])}, backend {spent['backend']}): the learned tree is "
         f"{moving['gaps'][0]:+.2f} dB against PCA of the same size at L0 and "
         f"{moving['gaps'][-1]:+.2f} dB at L{moving['levels'][-1]['level']}; predicting "
         f"{moving['prediction']['config']['future']} frames from "
         f"{moving['prediction']['config']['context']}, the tree predictor has "
         f"{moving['rows'][moving['tree']]['mse_per_frame']:.1f} MSE per frame, the best baseline of "
         f"the same size and steps ({PREDICTORS[moving['best']]}) "
-        f"{moving['rows'][moving['best']]['mse_per_frame']:.1f}.",
+        f"{moving['rows'][moving['best']]['mse_per_frame']:.1f}.")
+    return [paper_bullet, mnist_bullet, ucf_bullet, online_bullet, moving_bullet]
+
+
+def glance_block(docs, results_link, journal_link):
+    """The bullets, the hero picture and where to read on; `docs` prefixes the picture."""
+    return "\n".join(glance_bullets() + [
         "",
-        f"![MNIST, the first test sequence: the original digits, then each model's "
-        f"reconstruction](docs/{MNIST_PICTURE})",
+        picture("MNIST, T=16, the first test sequence: the original digits, then each model's "
+                "reconstruction", f"{docs}{MNIST_PICTURE}"),
         "",
-        "Tables, pictures and commands: [docs/results.md](docs/results.md); how each was "
-        "reached: [docs/journal.md](docs/journal.md). `python docs/glance.py` writes this "
-        "section from the saved JSON.",
+        "The picture: the T=16 comparison, every model on the first test sequence, its MSE "
+        "beside it (click for full size). " + start_note(mnist_numbers(), short=True),
+        "",
+        f"Tables, pictures and commands: {results_link}; how each was reached: "
+        f"{journal_link}. `python docs/glance.py` writes this section from the saved JSON.",
     ])
 
 
-TARGETS = {ROOT / "README.md": readme_block, DOCS / "results.md": results_block}
+def readme_block():
+    """README's "Results at a glance": the headline numbers and the picture."""
+    return glance_block("docs/", "[docs/results.md](docs/results.md)",
+                        "[docs/journal.md](docs/journal.md)")
+
+
+def index_block():
+    """The same on the site's home page, docs/index.md (links inside the site)."""
+    return glance_block("", "[Results](results.md)", "[the journal](journal.md)")
+
+
+TARGETS = {ROOT / "README.md": readme_block, DOCS / "index.md": index_block,
+           DOCS / "results.md": results_block}
 
 
 def replace_block(text, block, path="the file"):

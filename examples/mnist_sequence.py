@@ -9,6 +9,8 @@ reconstructions (one row per model, labelled with its MSE and PSNR).
     python examples/mnist_sequence.py --preset cpu --data-dir ../shared/data/mnist \
         --output docs/mnist_cpu.json
     python examples/mnist_sequence.py --combine gpu.json imfn.json --output table.json
+    python examples/mnist_sequence.py --evaluate-preset mnist_t16_d128 \
+        --data-dir ../shared/data/mnist     # a shipped tree on its table's test split
 """
 
 import argparse
@@ -16,10 +18,12 @@ import json
 import os
 import sys
 
+import keras
 
 from keras_imfn.distribution import data_parallel
 from experiments import cli
 from experiments import mnist_sequence as experiment
+from experiments.reporting import markdown_table
 
 
 def main():
@@ -43,8 +47,19 @@ def main():
     parser.add_argument("--combine", nargs="+", metavar="JSON",
                         help="train nothing: one table from these results files (a model "
                              "in a later file replaces the same model of an earlier one)")
+    parser.add_argument("--save-preset", metavar="DIR",
+                        help="train nothing: save the IMFN tree of --run-dir (seed 0, "
+                             "finished) as a preset directory (TreeMemory.save_to_preset)")
+    parser.add_argument("--table", metavar="JSON",
+                        help="with --save-preset: the committed table whose row it reproduces")
+    parser.add_argument("--evaluate-preset", metavar="NAME",
+                        help="train nothing: score a preset (a name of TreeMemory.presets or "
+                             "a directory) on its table's test split and print its row")
     cli.add_data_parallel(parser)
     args = parser.parse_args()
+    if args.evaluate_preset:
+        print(evaluation_report(args.evaluate_preset, args.data_dir))
+        return
     if args.combine:
         runs = []
         for path in args.combine:
@@ -73,6 +88,14 @@ def main():
         local_share = config["local_steps"] / (config["local_steps"] + config["end_to_end_steps"])
         config["local_steps"] = round(steps * local_share)
         config["end_to_end_steps"] = steps - config["local_steps"]
+    if args.save_preset:
+        if not (args.run_dir and args.table):
+            parser.error("--save-preset saves a tree of --run-dir, reproducing a row of "
+                         "--table: give both")
+        row = experiment.save_preset(config, args.run_dir, args.save_preset, args.table)
+        print(f"Saved {args.save_preset}: its run scored MSE {row['mse']:.6f}, "
+              f"SSIM {row['ssim']:.4f}.")
+        return
     with data_parallel(args.data_parallel):
         results, originals, examples = experiment.run(
             config, args.models, data_dir=args.data_dir, run_dir=args.run_dir,
@@ -83,6 +106,30 @@ def main():
                if results["pending"] else "")
     cli.write_results(args.output, results, experiment.results_table(results),
                       f"\nPNG rows, top to bottom: {', '.join(rows)}\n{pending}")
+
+
+def evaluation_report(name, data_dir=None):
+    """A preset's row on its table's test split, beside its run's and the table's."""
+    row, metadata = experiment.evaluate_preset(name, data_dir)
+    seed = metadata.get("seed", 0)
+    lines = [["this evaluation", row["mse"], row["psnr"], row["ssim"]],
+             [f"its training run (seed {seed})", *(metadata["metrics"][k]
+                                                   for k in ("mse", "psnr", "ssim"))]]
+    table_path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              metadata.get("table", ""))
+    if metadata.get("table") and os.path.isfile(table_path):
+        with open(table_path) as f:
+            table_row = json.load(f)["models"][metadata["table_row"]]
+        lines.append([f"{metadata['table']}, seed {seed}",
+                      *(table_row[k]["per_seed"][seed] for k in ("mse", "psnr", "ssim"))])
+    config = metadata["experiment"]["config"]
+    rows = [[what, f"{mse:.6f}", f"{psnr:.2f}", f"{ssim:.4f}", f"{mse / lines[-1][1]:.3f}"]
+            for what, mse, psnr, ssim in lines]
+    return (f"Preset {name}: {metadata['description']} {metadata['parameter_count']:,} "
+            f"parameters.\n{row['test_sequences']} test sequences of "
+            f"{config['sequence_length']} digits (seed {metadata['experiment']['test_seed']}) "
+            f"from {row['source']}, on {keras.backend.backend()}.\n\n"
+            + markdown_table(["", "MSE", "PSNR (dB)", "SSIM", "MSE / last row"], rows))
 
 
 if __name__ == "__main__":

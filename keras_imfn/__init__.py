@@ -17,10 +17,12 @@ The public API is this namespace and the subpackages it lists in `__all__`:
 - `keras_imfn.pca`: principal components in closed form (PCA starts and rows);
 - `keras_imfn.training`: the training recipe, `train_local_then_end_to_end`;
 - callbacks: `DataEpochSync`, `KeepBestWeights`, `StopOnNonFiniteLoss` (raising
-  `NonFiniteLossError`).
+  `NonFiniteLossError`);
+- trained trees: `TreeMemory.presets`, loaded in one line by
+  `TreeMemory.from_preset(name)`; `save_to_preset` writes one.
 
-The experiment drivers (presets, run directories, tables, pictures) live
-beside the examples (`examples/experiments/`), not in the package.
+The experiment drivers (their run presets, run directories, tables, pictures)
+live beside the examples (`examples/experiments/`), not in the package.
 Examples and docs import only from these; every other module path is internal.
 """
 

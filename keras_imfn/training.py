@@ -10,6 +10,16 @@ from keras_imfn.callbacks import with_non_finite_guard
 __all__ = ["train_local_then_end_to_end"]
 
 PHASES = ("local", "end_to_end")
+# What each phase trains, as `verbose` announces it before its first epoch.
+PHASE_NAMES = {"local": "Local", "end_to_end": "End-to-end"}
+PHASE_LINES = {
+    "local": "each level trains its merge and inverse on its own reconstruction "
+             "loss; `loss` sums the leaf loss and the levels' losses (each "
+             "normalised by its inputs' variance)",
+    "end_to_end": "the whole tree trains on the pixel error of decoding its root; "
+                  "`loss` is that pixel MSE plus the weighted leaf loss, not "
+                  "comparable with the local phase's `loss`",
+}
 
 
 def train_local_then_end_to_end(
@@ -52,7 +62,8 @@ def train_local_then_end_to_end(
         learning_rate: Adam learning rate of the local phase.
         fine_tune_learning_rate: Adam learning rate of the fine-tune.
         checkpoint_dir: optional directory for resumable training.
-        verbose: passed to `fit`.
+        verbose: passed to `fit`; when not 0, a line before each phase
+            also says what it trains and what its `loss` is.
         compile_kwargs: optional further `compile` arguments (`loss`,
             `loss_weights`, `metrics`, ...): one dict for both phases, or
             one per phase as `{"local": {...}, "end_to_end": {...}}` (a phase
@@ -101,12 +112,17 @@ def train_local_then_end_to_end(
             finished = os.path.join(checkpoint_dir, f"{phase}.weights.h5")
             if os.path.exists(finished):
                 model.load_weights(finished)
+                if verbose:
+                    print(f"{PHASE_NAMES[phase]} phase: done before, weights loaded from {finished}")
                 continue
             backup = keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, phase))
             phase_callbacks.append(backup)
         phase_data, phase_fit_kwargs = data, fit_kwargs
         if inputs_as_targets and "loss" in options:
             phase_data, phase_fit_kwargs = _with_inputs_as_targets(data, fit_kwargs)
+        if verbose:
+            print(f"{PHASE_NAMES[phase]} phase, {epochs} epochs at learning rate {rate:g} "
+                  f"(the first also compiles the step): {PHASE_LINES[phase]}.")
         histories[phase] = model.fit(
             phase_data,
             epochs=epochs,

@@ -8,7 +8,6 @@ from conftest import to_numpy
 
 from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
-from experiments.mnist_sequence import pca_reconstruction
 
 
 @pytest.fixture(scope="module")
@@ -19,28 +18,6 @@ def digits():
 
 def root_mse(model, x):
     return float(np.mean((np.clip(to_numpy(model.predict(x, verbose=0)), 0, 1) - x) ** 2))
-
-
-# 190 steps for quality, on one backend: TensorFlow, whose suite has the time to spare
-# under `.ci/run` (the JAX suite is the longest).
-@pytest.mark.one_backend(backend="tensorflow")
-def test_the_readme_lines_start_at_the_equal_size_pca_and_beat_it(digits):
-    # The first usage block of the README, on 1,000 sequences of T = 8: the
-    # adapted, untrained tree is about the equal-size PCA; six epochs beat it.
-    train, test = digits
-    x = mnist.sample_sequences(train, 8, 1000, seed=0)
-    held_out = mnist.sample_sequences(test, 8, 300, seed=1)
-    keras.utils.set_random_seed(0)
-    model = TreeMemory(memory_dim=64, sequence_length=8)
-    untrained = root_mse(model, held_out)
-    model.adapt(x)
-    adapted = root_mse(model, held_out)
-    pca = float(np.mean((pca_reconstruction(train, held_out, 8) - held_out) ** 2))
-    mean_image = float(np.mean((train.mean(0) / 255.0 - held_out) ** 2))
-    assert adapted < 1.15 * pca < mean_image < untrained
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(x, epochs=6, batch_size=32, verbose=0)
-    assert root_mse(model, held_out) < pca
 
 
 # 190 steps for quality, on one backend: TensorFlow, whose suite has the time to spare

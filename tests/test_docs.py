@@ -99,10 +99,11 @@ def load_script(name):
     return module
 
 
-@pytest.mark.parametrize("target", ["README.md", "docs/results.md"])
+@pytest.mark.parametrize("target", ["README.md", "docs/index.md", "docs/results.md"])
 def test_results_at_a_glance_is_what_the_json_gives(target):
-    # Every number of README's "Results at a glance" and of the top of
-    # docs/results.md is rendered from the saved JSON by docs/glance.py.
+    # Every number of README's "Results at a glance", of the site's home page
+    # and of the top of docs/results.md is rendered from the saved JSON by
+    # docs/glance.py.
     glance = load_script("glance")
     path = ROOT / target
     text = path.read_text()
@@ -122,6 +123,25 @@ def test_readme_headline_numbers_come_from_the_json():
                    f"SSIM {mnist['ours']['ssim']['mean']:.3f}",
                    f"{ucf['tree'][0]:.2f} dB from L0", f"{ucf['tree'][-1]:.2f} dB from L3"):
         assert figure in section, f"README's glance lacks {figure!r}"
+
+
+def test_every_glance_bullet_states_backend_budget_and_seeds():
+    # A figure without its setting misleads: each headline says what ran it.
+    glance = load_script("glance")
+    for bullet in glance.glance_bullets():
+        assert "backend " in bullet, bullet
+        assert "steps x batch" in bullet, bullet
+        assert "seed" in bullet, bullet
+
+
+def test_the_hero_picture_s_untrained_row_is_explained():
+    # mnist_cpu_all.png shows every row of the T=16 table, IMFN's start
+    # (`imfn_local`) among them; README, the home page and results.md say what it is.
+    glance = load_script("glance")
+    table = json.loads((DOCS / f"{glance.MNIST_TABLE}.json").read_text())
+    if "imfn_local" in table["models"]:
+        for block in (glance.readme_block(), glance.index_block(), glance.results_block()):
+            assert "`imfn_local`" in block and "not a trained model" in block
 
 
 def test_glance_check_reports_a_stale_block(tmp_path, monkeypatch):
@@ -186,3 +206,13 @@ def test_distributed_page_tables_are_the_saved_outputs():
         table = "\n".join(line for line in (ROOT / saved).read_text().splitlines()
                           if line.startswith("|"))
         assert table and table in page, f"docs/distributed.md lacks the table of {saved}"
+
+
+def test_readme_distillation_figures_come_from_their_json():
+    # The ratios the README's distillation paragraph states, from the saved runs.
+    readme = (ROOT / "README.md").read_text()
+    lines = json.loads((DOCS / "tuning" / "readme_lines_jax.json").read_text())
+    assert f"{lines['student_to_teacher']:.3f} times the tree's MSE on JAX" in readme
+    assert lines["student_to_teacher"] < 1.3
+    mlp = json.loads((DOCS / "online_memory_t16.json").read_text())["lengths"]["16"]["student: mlp"]
+    assert f"{mlp['test']['ratio']:.2f} times its teacher in the T=16 table" in readme

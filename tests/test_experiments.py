@@ -67,7 +67,8 @@ def test_paper_presets_build_imfn_sized_by_its_levels_within_the_published_size(
 
 
 @pytest.mark.example
-def test_paper_smoke_resumes_a_stopped_model_from_its_backup(tmp_path, monkeypatch):
+def test_paper_smoke_resumes_a_stopped_model_from_its_backup_and_saves_a_preset(
+        tmp_path, monkeypatch, capsys):
     # The paper-cpu code path at a tiny shape: per-level widths, no leaf
     # loss, held-out digits. A stop after training, before the row is saved,
     # loses nothing: the rerun restores the finished epochs, trains none again.
@@ -103,6 +104,19 @@ def test_paper_smoke_resumes_a_stopped_model_from_its_backup(tmp_path, monkeypat
     assert results["config"]["validation_digits"] == 1000 and results["pending"] == []
     # One seed: the table's spread is over the test sequences.
     assert "MSE ± std over test sequences" in (tmp_path / "paper.md").read_text()
+    # The trained tree as a preset: scored again on the same split, it gives its row.
+    preset = tmp_path / "preset"
+    run_example("mnist_sequence.py", monkeypatch, "--preset", "paper-smoke", "--run-dir",
+                str(run_dir), "--save-preset", str(preset), "--table", "docs/table.json")
+    evaluated, metadata = mnist_sequence.evaluate_preset(str(preset))
+    assert metadata["metrics"]["mse"] == pytest.approx(results["models"]["imfn"]["mse"]["mean"])
+    assert evaluated["mse"] == pytest.approx(metadata["metrics"]["mse"], rel=1e-4)
+    assert metadata["experiment"]["config"]["preset"] == "paper-smoke"
+    run_example("mnist_sequence.py", monkeypatch, "--evaluate-preset", str(preset))
+    assert "| this evaluation |" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="no finished imfn/0"):
+        mnist_sequence.save_preset(mnist_sequence.PRESETS["paper-smoke"], tmp_path / "empty",
+                                   tmp_path / "nothing", "docs/table.json")
 
 
 def test_combine_makes_one_table_of_comparable_runs_only(tmp_path, monkeypatch, capsys):

@@ -112,6 +112,23 @@ def test_student_from_teacher_copies_the_leaf_encoder():
     assert student.encoder is not teacher.encoder
 
 
+@pytest.mark.one_backend  # constructor defaults; the variants run on every backend
+def test_the_default_student_is_the_variant_chosen_on_validation():
+    # "learned-path+g" of the online memory tables: the teacher's inverse path,
+    # walked with the student's own copies of the inverses.
+    x = random_sequences(8, 4, 6)
+    teacher = random_teacher(x)
+    for student in (IMFNStudent.from_teacher(teacher), DistillationTrainer(teacher).student):
+        assert student.tree is teacher and student.learn_inverses
+    trainer = DistillationTrainer(teacher)
+    assert (trainer.step_weighting, trainer.pixel_loss_weight, trainer.one_step_loss_weight) == (
+        "linear", 1.0, 1.0)
+    mlp = IMFNStudent.from_teacher(teacher, inverse_path=False)
+    assert mlp.tree is None and not mlp.learn_inverses
+    with pytest.raises(ValueError, match="needs `inverse_path=True`"):
+        IMFNStudent.from_teacher(teacher, inverse_path=False, learn_inverses=True)
+
+
 @pytest.mark.one_backend  # training for quality; the loss is checked on every backend
 def test_distillation_cuts_the_trajectory_loss_and_round_trips(tmp_path):
     x = random_sequences(64, 8, 6)
@@ -237,7 +254,8 @@ def test_distillation_loss_is_the_documented_formula(batch):
     x = random_sequences(4, 4, 6)[:batch]
     teacher = TreeMemory(16, 4, leaf_hidden_dim=32)  # untrained: the formula is the point
     teacher(x[:1])
-    trainer = DistillationTrainer(teacher, step_weighting="linear", pixel_loss_weight=0.5)
+    trainer = DistillationTrainer(teacher, step_weighting="linear", pixel_loss_weight=0.5,
+                                  one_step_loss_weight=0.0)
     y_pred, targets = to_numpy(trainer(x)), trainer.compute_targets(x)
     error = ((y_pred - targets) ** 2).mean(axis=(0, 2))
     # Variance across the batch per feature; across features for one sequence.
@@ -371,7 +389,9 @@ def test_inverse_path_student_trains_and_round_trips(tmp_path):
     trainer.compile(optimizer=keras.optimizers.Adam(3e-3))
     history = trainer.fit(x, epochs=3, batch_size=16, verbose=0).history
     assert history["trajectory_loss"][-1] < history["trajectory_loss"][0]
-    assert set(history) == {"loss", "trajectory_loss", "final_step_loss"}  # not the tree's
+    # The default losses, not the tree's.
+    assert set(history) == {"loss", "trajectory_loss", "final_step_loss", "pixel_loss",
+                            "one_step_loss"}
     assert np.abs(to_numpy(trainer(x[:4])) - untrained).max() > 1e-3
     path = str(tmp_path / "trainer.keras")
     trainer.save(path)

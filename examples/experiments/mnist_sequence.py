@@ -21,7 +21,9 @@ and still draws every model in its PNG.
 """
 
 import copy
+import json
 import math
+import os
 
 import keras
 import numpy as np
@@ -119,6 +121,8 @@ OUTPUT_ACTIVATIONS = {"imfn": "sigmoid", "transformer": "sigmoid", "mamba": "sig
                       "gru": None}
 # Training sequences that `TreeMemory.adapt` fits the sweepers' PCAs to.
 INIT_SEQUENCES = 2000
+# The seed of every table's test sequences.
+TEST_SEED = 10_000
 
 
 def build_model(name, config, width=None, **options):
@@ -331,6 +335,85 @@ def train_imfn(model, config, train_digits, seed, data=None, after_local=None,
                                 data_epoch=local_epochs, **recipe)
 
 
+def table_data(config, data_dir=None, source="auto"):
+    """`(train_digits, test, source)` of a table: the training digits every
+    model trains on (less the validation digits, if the preset holds some
+    out), the fixed test sequences that score it, and where the digits came
+    from (`mnist.load_digits`)."""
+    (train_digits, _), (test_digits, _), used = mnist.load_digits(
+        data_dir, source=source, verbose=False)
+    if config.get("validation_digits"):  # the same training digits for every model
+        train_digits, _ = mnist.split_validation(train_digits, config["validation_digits"])
+    test = mnist.sample_sequences(
+        test_digits, config["sequence_length"], config["test_sequences"], seed=TEST_SEED
+    )
+    return train_digits, test, used
+
+
+def save_preset(config, run_dir, directory, table, seed=0):
+    """Saves the tree a table trained as a preset (`TreeMemory.save_to_preset`).
+
+    The tree of `imfn/{seed}` in the finished run directory `run_dir` (its
+    end-to-end weights) is written to `directory`, its metadata holding the
+    preset's configuration and test seed (so `evaluate_preset` scores it on
+    the same split), the row its run scored, and `table` (the committed
+    table's JSON, relative to the repository, whose per-seed row it
+    reproduces).
+    """
+    state = Run(run_dir, config)
+    key = f"imfn/{seed}"
+    if key not in state.rows:
+        raise ValueError(f"{run_dir} has no finished {key}: train it first (same preset).")
+    weights = os.path.join(state.path(f"imfn-{seed}"), "end_to_end.weights.h5")
+    model = build_model("imfn", config)
+    model.load_weights(weights)
+    row = {name: state.rows[key]["imfn"][name] for name in ("mse", "psnr", "ssim")}
+    T, d = config["sequence_length"], config["memory_dim"]
+    model.save_to_preset(directory, metadata={
+        "description": (f"IMFN tree of the MNIST sequence table: {T} digits (28 x 28, pixels "
+                        f"in [0, 1]) in {d} numbers, {d // T} per digit."),
+        "data": "MNIST digit sequences, each digit drawn at random from the training digits",
+        "table": table,
+        "table_row": "imfn",
+        "seed": seed,
+        "experiment": {"driver": "examples/mnist_sequence.py", "config": config,
+                       "test_seed": TEST_SEED, "backend": state.rows[key]["imfn"]["backend"],
+                       "commit": state.rows[key]["imfn"]["commit"]},
+        "metrics": row,
+    })
+    return row
+
+
+def evaluate_preset(name_or_directory, data_dir=None, source="auto"):
+    """Scores a preset of `save_preset` on its table's test split.
+
+    Returns:
+        `(row, metadata)`: the preset's MSE / PSNR / SSIM (with the digits'
+        `source`), and its metadata (`metrics`: its run's row, `table`: the
+        table it reproduces).
+    """
+    tree = TreeMemory.from_preset(name_or_directory)
+    metadata = preset_metadata(name_or_directory)
+    experiment = metadata.get("experiment") or {}
+    if experiment.get("driver") != "examples/mnist_sequence.py":
+        raise ValueError(
+            f"The preset {name_or_directory!r} was not saved by the MNIST sequence table "
+            f"(its metadata's experiment: {experiment or 'none'}): nothing to score it on here."
+        )
+    _, test, used = table_data(experiment["config"], data_dir, source)
+    row = score(test, reconstruct_all(tree, test))
+    row.pop("per_sequence_std")
+    return dict(row, source=used, test_sequences=len(test)), metadata
+
+
+def preset_metadata(name_or_directory):
+    """The metadata of a shipped preset's name or of a preset directory."""
+    if name_or_directory in TreeMemory.presets:
+        return TreeMemory.presets[name_or_directory]
+    with open(os.path.join(name_or_directory, "metadata.json")) as f:
+        return json.load(f)
+
+
 def run(config, models=MODELS, data_dir=None, run_dir=None, log=print, train=True):
     """Runs the experiment; returns the results dict (see `summarise`).
 
@@ -350,13 +433,8 @@ def run(config, models=MODELS, data_dir=None, run_dir=None, log=print, train=Tru
     for name in models:
         if name not in MODELS:
             raise ValueError(f"Unknown model {name!r}; expected names from {MODELS}.")
-    (train_digits, _), (test_digits, _), source = mnist.load_digits(data_dir, verbose=False)
+    train_digits, test, source = table_data(config, data_dir)
     log(f"MNIST from {source}")
-    if config.get("validation_digits"):  # the same training digits for every model
-        train_digits, _ = mnist.split_validation(train_digits, config["validation_digits"])
-    test = mnist.sample_sequences(
-        test_digits, config["sequence_length"], config["test_sequences"], seed=10_000
-    )
     state = Run(run_dir, config)
     per_seed, examples, pending = {}, {}, []
     for seed in range(config["seeds"]):

@@ -10,7 +10,9 @@ from keras_imfn.layers.leaf_mlp import leaf_encoder
 from keras_imfn.layers.sweeper_inverse import SweeperInverse
 from keras_imfn.layers.sweeper_merge import check_skip
 from keras_imfn.layers.sweeper_merge import SweeperMerge
+from keras_imfn.models import presets as preset_files
 from keras_imfn.models import tree_adapt
+from keras_imfn.models.inputs import check_built_tree
 from keras_imfn.models.loss_logging import PendingPass
 from keras_imfn.models.loss_logging import pixel_error
 from keras_imfn.models.loss_logging import weighted_mean
@@ -56,6 +58,12 @@ class TreeMemory(SequenceAutoencoder):
     A `sequence_length` that is not a power of two is zero-padded (in input
     space) to the next power of two; the padding is left out of every loss
     and of every output.
+
+    Trained trees load in one line, as keras-hub models do:
+    `TreeMemory.from_preset(name)` for a shipped preset (`TreeMemory.presets`
+    lists them with their data, sizes and the table row they reproduce), or
+    `TreeMemory.from_preset(directory)` for a directory written by
+    `save_to_preset`.
 
     Args:
         memory_dim: int. Size `d` of every memory state (last axis).
@@ -110,6 +118,11 @@ class TreeMemory(SequenceAutoencoder):
     >>> tuple(model.decode(model.encode(x)).shape)
     (96, 8, 28, 28)
     """
+
+    presets = preset_files.ShippedPresets()
+    """The shipped presets: a dict `{name: metadata}` (each preset's
+    `metadata.json`: description, data, sizes, parameter count, the table row
+    it reproduces), the names being what `from_preset` takes."""
 
     def __init__(
         self,
@@ -573,6 +586,82 @@ class TreeMemory(SequenceAutoencoder):
             if config.get(part) is not None:
                 config[part] = keras.saving.deserialize_keras_object(config[part])
         return cls(**config)
+
+    # ---------------------------------------------------------------- presets
+
+    @classmethod
+    def from_preset(cls, name_or_directory, load_weights=True, **kwargs):
+        """A trained tree from a preset, built and ready to `encode`.
+
+        A preset is keras-hub's directory layout: `config.json` (the tree's
+        Keras config and the input shape it was built for),
+        `model.weights.h5` (its weights) and `metadata.json` (versions,
+        parameter count, date, description). The config is read in Keras'
+        safe mode: a preset cannot run code (no `Lambda` layers).
+
+        Args:
+            name_or_directory: str or path. The name of a shipped preset (a
+                key of `TreeMemory.presets`), or a directory written by
+                `save_to_preset`.
+            load_weights: bool. Load the trained weights; False gives the
+                preset's architecture, built, with fresh weights.
+            **kwargs: constructor arguments that replace the config's, e.g.
+                `end_to_end=False` or `leaf_loss_weight=0` to train on; sizes
+                that change the weights' shapes fail to load.
+
+        Returns:
+            The built `TreeMemory`.
+
+        Example:
+
+        >>> import tempfile
+        >>> import numpy as np
+        >>> x = np.random.rand(2, 4, 8, 8).astype("float32")
+        >>> tree = TreeMemory(memory_dim=16, sequence_length=4)
+        >>> root = tree.encode(x)
+        >>> with tempfile.TemporaryDirectory() as directory:
+        ...     tree.save_to_preset(directory, metadata={"description": "a tiny tree"})
+        ...     loaded = TreeMemory.from_preset(directory)
+        >>> np.allclose(keras.ops.convert_to_numpy(loaded.encode(x)),
+        ...             keras.ops.convert_to_numpy(root), atol=1e-6)
+        True
+        """
+        return preset_files.load_tree(cls, name_or_directory, load_weights, **kwargs)
+
+    def save_to_preset(self, directory, metadata=None):
+        """Writes the tree as a preset directory that `from_preset` loads.
+
+        Writes `config.json` (the Keras config, `compile` settings left out,
+        and the input shape the tree was built for), `model.weights.h5` and
+        `metadata.json`: the Keras and keras-imfn versions, the parameter
+        count, the date, `memory_dim`, `sequence_length` and the entries of
+        `metadata`. A directory under `keras_imfn/presets/` ships as a preset
+        named after it.
+
+        Args:
+            directory: str or path. Created if missing; files already there
+                are overwritten.
+            metadata: optional dict of JSON values to record, e.g.
+                `description`, `data`, `table` (the row the tree reproduces)
+                and `metrics`.
+
+        Example:
+
+        >>> import json, pathlib, tempfile
+        >>> import numpy as np
+        >>> tree = TreeMemory(memory_dim=16, sequence_length=4)
+        >>> _ = tree(np.random.rand(2, 4, 8, 8).astype("float32"))
+        >>> with tempfile.TemporaryDirectory() as directory:
+        ...     tree.save_to_preset(directory, metadata={"data": "random 8x8"})
+        ...     files = sorted(p.name for p in pathlib.Path(directory).iterdir())
+        ...     metadata = json.loads((pathlib.Path(directory) / "metadata.json").read_text())
+        >>> files
+        ['config.json', 'metadata.json', 'model.weights.h5']
+        >>> metadata["data"], metadata["parameter_count"] == tree.count_params()
+        ('random 8x8', True)
+        """
+        check_built_tree(self, "save_to_preset")
+        preset_files.save_tree(self, directory, metadata)
 
 
 def _num_levels(sequence_length):

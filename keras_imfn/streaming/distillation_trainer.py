@@ -37,15 +37,18 @@ class DistillationTrainer(LoggedLosses, keras.Model):
     The logic lives in `compute_loss` and the loss trackers are created here,
     as in `keras.distillation.Distiller`, so training runs unchanged on every
     backend. `fit` logs `trajectory_loss`, `final_step_loss` (the last
-    step's normalised error, where the student trails most) and, with a pixel
-    loss, `pixel_loss`.
+    step's normalised error, where the student trails most) and, when their
+    weights are not 0, `pixel_loss` and `one_step_loss`.
 
     Args:
         teacher: a built `TreeMemory` with vector leaves.
         student: an `IMFNStudent` with the teacher's `memory_dim`. Defaults
-            to `IMFNStudent.from_teacher(teacher)`.
-        step_weighting: `"uniform"`, or `"linear"` to weight step `t` by `t`
-            (toward later steps, where the trajectory carries most).
+            to `IMFNStudent.from_teacher(teacher)`, the variant chosen on
+            validation (the update on the teacher's inverse path, walked
+            with learned copies of its inverses).
+        step_weighting: `"linear"` (the default) to weight step `t` by `t`
+            (toward later steps, where the trajectory carries most), or
+            `"uniform"`.
         one_step_loss_weight: float. Weight of a teacher-forced one-step
             loss (0 turns it off): from the teacher's `y_{t-1}` (and the
             counter `t - 1`) the student's update must give `y_t`. Every step
@@ -56,6 +59,10 @@ class DistillationTrainer(LoggedLosses, keras.Model):
         pixel_loss_weight: float. Weight of the pixel loss through the
             teacher's decoder (0 turns it off).
         **kwargs: Base model arguments (`name`, ...).
+
+    The defaults (`"linear"` weighting, pixel and one-step losses both at
+    weight 1) are the mix that `examples/distillation_report.py` chose and
+    the online memory tables train with (`docs/results.md`).
 
     Example:
 
@@ -75,9 +82,9 @@ class DistillationTrainer(LoggedLosses, keras.Model):
         self,
         teacher,
         student=None,
-        step_weighting="uniform",
-        pixel_loss_weight=0.0,
-        one_step_loss_weight=0.0,
+        step_weighting="linear",
+        pixel_loss_weight=1.0,
+        one_step_loss_weight=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)

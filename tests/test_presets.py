@@ -1,0 +1,231 @@
+"""Trained trees as presets: `TreeMemory.presets`, `from_preset`, `save_to_preset`."""
+
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import h5py
+import keras
+import numpy as np
+import pytest
+from conftest import random_sequences
+from conftest import to_numpy
+
+from keras_imfn import TreeMemory
+from keras_imfn.models import presets
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = list(TreeMemory.presets)
+# What every shipped preset's metadata.json tells a user choosing one.
+DESCRIPTION_FIELDS = ("description", "data", "table")
+
+
+def tiny_tree(**kwargs):
+    return TreeMemory(memory_dim=16, sequence_length=4, leaf_hidden_dim=32, **kwargs)
+
+
+def saved(directory, metadata=None, **kwargs):
+    """A tiny tree, built on 8x8 steps and saved as a preset in `directory`."""
+    tree = tiny_tree(**kwargs)
+    tree(random_sequences(2, 4, 8, 8))
+    tree.save_to_preset(directory, metadata)
+    return tree
+
+
+def outputs(tree, x):
+    root = tree.encode(x)
+    return to_numpy(root), to_numpy(tree.decode(root))
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"hidden_dim": [8, 16], "num_blocks": [1, 2]}],
+                         ids=["uniform", "per_level"])
+def test_save_then_load_gives_identical_encode_and_decode(tmp_path, kwargs):
+    x = random_sequences(3, 4, 8, 8, seed=1)
+    tree = saved(tmp_path, **kwargs)
+    loaded = TreeMemory.from_preset(tmp_path)
+    assert loaded.built and loaded.feature_shape == (8, 8)
+    assert loaded.level_hidden_dims == tree.level_hidden_dims
+    for got, expected in zip(outputs(loaded, x), outputs(tree, x)):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+    fresh = TreeMemory.from_preset(tmp_path, load_weights=False)
+    assert not np.allclose(outputs(fresh, x)[0], outputs(tree, x)[0])
+
+
+def test_a_trained_tree_saves_its_weights_without_the_optimizer(tmp_path):
+    x = random_sequences(4, 4, 8, 8)
+    tree = tiny_tree()
+    tree.compile(optimizer="adam")
+    tree.fit(x, epochs=1, batch_size=2, verbose=0)
+    tree.save_to_preset(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert "compile_config" not in config
+    assert config["build_config"] == {"input_shape": [None, 4, 8, 8]}
+    with h5py.File(tmp_path / "model.weights.h5") as weights:
+        assert "optimizer" not in weights
+    np.testing.assert_allclose(outputs(TreeMemory.from_preset(tmp_path), x)[1],
+                               outputs(tree, x)[1], atol=1e-6)
+
+
+def test_keyword_arguments_replace_the_config(tmp_path):
+    x = random_sequences(2, 4, 8, 8)
+    tree = saved(tmp_path)
+    loaded = TreeMemory.from_preset(tmp_path, end_to_end=False, leaf_loss_weight=0.5)
+    assert not loaded.end_to_end and loaded.leaf_loss_weight == 0.5
+    np.testing.assert_allclose(outputs(loaded, x)[0], outputs(tree, x)[0], atol=1e-6)
+
+
+def test_metadata_records_versions_sizes_and_the_callers_fields(tmp_path):
+    from keras_imfn import __version__
+
+    fields = {"description": "a tiny tree", "table": "none", "metrics": {"mse": 0.25}}
+    tree = saved(tmp_path, metadata=fields)
+    metadata = json.loads((tmp_path / "metadata.json").read_text())
+    assert metadata == {
+        **fields,
+        "keras_version": keras.version(),
+        "keras_imfn_version": __version__,
+        "parameter_count": tree.count_params(),
+        "date": metadata["date"],
+        "memory_dim": 16,
+        "sequence_length": 4,
+    }
+    assert metadata["date"][:4].isdigit()
+
+
+def test_save_to_preset_refuses_an_unbuilt_tree_and_bad_metadata(tmp_path):
+    with pytest.raises(ValueError, match="needs a built TreeMemory"):
+        tiny_tree().save_to_preset(tmp_path)
+    tree = tiny_tree()
+    tree(random_sequences(1, 4, 8, 8))
+    with pytest.raises(ValueError, match="parameter_count"):
+        tree.save_to_preset(tmp_path, metadata={"parameter_count": 3})
+    with pytest.raises(TypeError, match="JSON values"):
+        tree.save_to_preset(tmp_path / "preset", metadata={"mse": np.float32(0.5)})
+    assert not (tmp_path / "preset").exists()
+
+
+def test_presets_are_the_directories_with_a_metadata_file(tmp_path):
+    for name in ("tree_b", "tree_a"):
+        saved(tmp_path / name, metadata={"description": name})
+    (tmp_path / "not_a_preset").mkdir()
+    found = presets.find_presets(tmp_path)
+    assert list(found) == ["tree_a", "tree_b"]
+    assert found["tree_a"]["description"] == "tree_a"
+    tree = presets.load_tree(TreeMemory, "tree_b", root=tmp_path)
+    assert isinstance(tree, TreeMemory) and tree.built
+    assert presets.find_presets(tmp_path / "empty") == {}
+
+
+def test_an_unknown_name_lists_the_known_presets(tmp_path):
+    for name in ("tree_a", "tree_b"):
+        saved(tmp_path / name)
+    with pytest.raises(ValueError, match=r"Unknown preset 'tree_c'.*Known presets: tree_a, tree_b"):
+        presets.load_tree(TreeMemory, "tree_c", root=tmp_path)
+    with pytest.raises(ValueError, match=r"Unknown preset 'no_such_tree'.*Known presets"):
+        TreeMemory.from_preset("no_such_tree")
+
+
+@pytest.mark.parametrize("missing", presets.PRESET_FILES)
+def test_a_missing_file_is_named_with_the_layout(tmp_path, missing):
+    saved(tmp_path)
+    (tmp_path / missing).unlink()
+    with pytest.raises(ValueError, match=rf"lacks {missing}\. A preset directory holds config"):
+        TreeMemory.from_preset(tmp_path)
+
+
+@pytest.mark.parametrize("damaged", presets.PRESET_FILES)
+def test_a_damaged_file_is_named(tmp_path, damaged):
+    saved(tmp_path)
+    (tmp_path / damaged).write_bytes(b"\x89HDF\r\n not what it should be {")
+    with pytest.raises(ValueError, match=rf"{tmp_path / damaged}"):
+        TreeMemory.from_preset(tmp_path)
+
+
+@pytest.mark.parametrize("kwargs", [{"hidden_dim": 8}, {"sequence_length": 8}])
+def test_weights_of_other_sizes_are_named(tmp_path, kwargs):
+    saved(tmp_path)
+    with pytest.raises(ValueError, match="Could not load the weights .*model.weights.h5"):
+        TreeMemory.from_preset(tmp_path, **kwargs)
+
+
+def test_a_config_without_its_input_shape_is_refused(tmp_path):
+    saved(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["build_config"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="lacks the input shape the tree was built for"):
+        TreeMemory.from_preset(tmp_path)
+
+
+def test_a_config_of_another_class_is_refused(tmp_path):
+    saved(tmp_path)
+    dense = keras.layers.Dense(3)
+    dense.build((None, 4))
+    (tmp_path / "config.json").write_text(json.dumps(keras.saving.serialize_keras_object(dense)))
+    with pytest.raises(ValueError, match="holds a Dense, not a TreeMemory"):
+        TreeMemory.from_preset(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"memory_dim": 16}))
+    with pytest.raises(ValueError, match="not a serialized Keras object"):
+        TreeMemory.from_preset(tmp_path)
+
+
+def test_a_config_that_would_run_code_is_refused(tmp_path):
+    saved(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["config"]["encoder"] = keras.saving.serialize_keras_object(
+        keras.layers.Lambda(lambda x: keras.ops.reshape(x, (-1, 64))[:, :16]))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="safe"):
+        TreeMemory.from_preset(tmp_path)
+
+
+LOAD_SCRIPT = """
+import json, sys, numpy as np, keras
+from keras_imfn import TreeMemory
+tree = TreeMemory.from_preset(sys.argv[1])
+print(json.dumps(keras.ops.convert_to_numpy(tree.encode(np.load(sys.argv[2]))).tolist()))
+"""
+# Each backend's suite loads its preset under the next one, as test_tree_memory's
+# `.keras` files: every backend saves and every backend loads once across `.ci/run`.
+NEXT_BACKEND = {"tensorflow": "jax", "jax": "torch", "torch": "tensorflow"}
+
+
+def test_a_preset_saved_under_this_backend_loads_under_the_next(tmp_path):
+    x = random_sequences(2, 4, 8, 8)
+    tree = saved(tmp_path / "preset", hidden_dim=[8, 16])
+    np.save(tmp_path / "x.npy", x)
+    backend = NEXT_BACKEND[keras.backend.backend()]
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_SCRIPT, str(tmp_path / "preset"), str(tmp_path / "x.npy")],
+        env={**os.environ, "KERAS_BACKEND": backend}, capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    root = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(root, outputs(tree, x)[0], atol=1e-5, err_msg=backend)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_preset_loads_and_describes_itself(name):
+    metadata = TreeMemory.presets[name]
+    missing = [field for field in DESCRIPTION_FIELDS if field not in metadata]
+    assert not missing, f"{name}/metadata.json lacks {missing}"
+    tree = TreeMemory.from_preset(name)
+    assert tree.count_params() == metadata["parameter_count"]
+    assert (tree.memory_dim, tree.sequence_length) == (
+        metadata["memory_dim"], metadata["sequence_length"])
+
+
+@pytest.mark.one_backend  # files and pyproject.toml only
+def test_every_file_of_a_shipped_preset_is_package_data():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["keras_imfn.presets"]
+    files = [path.relative_to(presets.PRESETS_ROOT).as_posix()
+             for path in presets.PRESETS_ROOT.glob("*/*") if path.is_file()]
+    unshipped = [f for f in files if not any(fnmatch.fnmatch(f, p) for p in patterns)]
+    assert not unshipped, f"preset files the wheel would leave out: {unshipped}"
+    for name in presets.PRESET_FILES:
+        assert any(fnmatch.fnmatch(f"preset/{name}", p) for p in patterns)
