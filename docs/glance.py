@@ -621,7 +621,27 @@ def paper_block(link):
         f"{command(results)}: the run trains with the same command less `--report-only` "
         f"(and resumes with it); with it, the table of what has finished (the story: "
         f"{link('paper')}).",
+        gpu_preset_line(config),
     ] if part)
+
+
+def gpu_preset_line(cpu_config):
+    """The `paper` preset (the source's budget, for a GPU) beside `paper-cpu`."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    from experiments.mnist_sequence import PRESETS
+
+    paper = PRESETS["paper"]
+    steps = paper["local_steps"] + paper["end_to_end_steps"]
+    cpu_steps = cpu_config["local_steps"] + cpu_config["end_to_end_steps"]
+    share = steps * paper["batch_size"] * paper["seeds"] / (
+        cpu_steps * cpu_config["batch_size"] * cpu_config["seeds"])
+    return (f"The `paper` preset, for a GPU, trains the same models at the source's budget: "
+            f"{paper['local_steps']:,} local then {paper['end_to_end_steps']:,} end-to-end "
+            f"steps of batch {paper['batch_size']}, {seeds_text(paper['seeds'])}, "
+            f"{paper['test_sequences']:,} test sequences: {share:.0f} times this table's "
+            "sequences. Its GPU time is not measured yet, as no GPU has been lent to these "
+            "sessions; `benchmarks/preset_steps.py` times its steps on one and projects the "
+            "hours.")
 
 
 def results_block():

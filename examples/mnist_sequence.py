@@ -126,7 +126,8 @@ def evaluation_report(name, data_dir=None):
     rows = [[what, f"{mse:.6f}", f"{psnr:.2f}", f"{ssim:.4f}", f"{mse / lines[-1][1]:.3f}"]
             for what, mse, psnr, ssim in lines]
     return (f"Preset {name}: {metadata['description']} {metadata['parameter_count']:,} "
-            f"parameters.\n{row['test_sequences']} test sequences of "
+            f"parameters, loaded in {row['load_seconds']:.1f} s.\n"
+            f"{row['test_sequences']} test sequences of "
             f"{config['sequence_length']} digits (seed {metadata['experiment']['test_seed']}) "
             f"from {row['source']}, on {keras.backend.backend()}.\n\n"
             + markdown_table(["", "MSE", "PSNR (dB)", "SSIM", "MSE / last row"], rows))

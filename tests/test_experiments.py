@@ -6,6 +6,7 @@ from test_examples import run_example
 from test_ucf101 import make_tree
 
 from experiments import mnist_sequence
+from experiments import moving_mnist_video
 from experiments import online_memory
 from experiments.run_dir import Run
 from experiments.reporting import stored_layout
@@ -294,9 +295,11 @@ def test_ucf101_streamed_run_reads_every_window_and_scores_as_in_memory(tmp_path
 
 
 @pytest.mark.example
-def test_moving_mnist_smoke_tabulates_every_level_on_fresh_clips(tmp_path, monkeypatch, capsys):
-    output = tmp_path / "moving.json"
-    run_example("moving_mnist.py", monkeypatch, "--preset", "smoke", "--output", str(output))
+def test_moving_mnist_smoke_tabulates_every_level_on_fresh_clips_and_saves_its_tree(
+        tmp_path, monkeypatch, capsys):
+    output, run_dir = tmp_path / "moving.json", tmp_path / "run"
+    args = ["--preset", "smoke", "--output", str(output), "--run-dir", str(run_dir)]
+    run_example("moving_mnist.py", monkeypatch, *args)
     results = json.loads(output.read_text())
     assert [row["level"] for row in results["levels"]] == [0, 1]  # 4 frames: 2 levels
     assert all(0 < row["mse"]["mean"] < 1 and row["pca_psnr"] > 0 for row in results["levels"])
@@ -307,6 +310,30 @@ def test_moving_mnist_smoke_tabulates_every_level_on_fresh_clips(tmp_path, monke
     labels = stored_layout(tmp_path / "moving.png")["labels"]
     assert [label.split(",")[0].split("\n")[0] for label in labels] == ["original", "L0", "L1"]
     assert stored_layout(tmp_path / "moving_levels.png") == {"plot": "psnr against compression"}
+    # The tree the run chose as a preset: scored again on the same clips, it gives its rows.
+    preset, table = tmp_path / "preset", "docs/moving_mnist_cpu.json"
+    run_example("moving_mnist.py", monkeypatch, *args, "--save-preset", str(preset),
+                "--table", table)
+    scored, metadata = moving_mnist_video.evaluate_preset(str(preset))
+    ran = moving_mnist_video.level_rows(results)
+    assert metadata["metrics"] == ran and metadata["table"] == table
+    assert metadata["experiment"]["selected"] == data["validation"]["selected"]
+    assert [row["level"] for row in scored["rows"]] == ["leaf", 0, 1]
+    for got, expected in zip(scored["rows"], ran):
+        assert got["mse"] == pytest.approx(expected["mse"], rel=1e-5)
+        assert got["psnr"] == pytest.approx(expected["psnr"], abs=1e-4)
+    run_example("moving_mnist.py", monkeypatch, "--evaluate-preset", str(preset))
+    printed = capsys.readouterr().out
+    assert "| MSE, this evaluation | MSE, its run |" in printed
+    assert f"| L1 | 4-to-1 | {ran[2]['mse']:.6f} | {ran[2]['mse']:.6f} |" in printed
+    assert f"{table} has another configuration: not compared" in printed  # the cpu table
+    config = dict(moving_mnist_video.PRESETS["smoke"], preset="smoke")
+    with pytest.raises(ValueError, match="has nothing finished"):
+        moving_mnist_video.save_preset(config, str(tmp_path / "empty"), str(output),
+                                       str(tmp_path / "nothing"), table)
+    with pytest.raises(ValueError, match="not the results of the run"):
+        moving_mnist_video.save_preset(dict(config, local_epochs=2), str(run_dir), str(output),
+                                       str(tmp_path / "nothing"), table)
 
 
 @pytest.mark.example

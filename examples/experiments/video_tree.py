@@ -41,6 +41,9 @@ from experiments.evaluation import batches
 from experiments.evaluation import error_stats
 from experiments.evaluation import level_errors
 
+# Clips per batch where a tree is scored (the test table, validation, a preset).
+SCORE_BATCH = 4
+
 
 def train_and_tabulate(config, train, validation, sample, test, data_summary, run_dir=None,
                        verbose=2, mirrored=False, **fit_kwargs):
@@ -71,7 +74,7 @@ def train_and_tabulate(config, train, validation, sample, test, data_summary, ru
     """
     check_config(config)
     model = build_tree(config, sample)
-    start = level_errors(model, test, batch_size=4)
+    start = level_errors(model, test, batch_size=SCORE_BATCH)
     checkpoints = None if run_dir is None else os.path.join(run_dir, "checkpoints")
     callbacks = []
     if len(validation):
@@ -94,7 +97,7 @@ def train_and_tabulate(config, train, validation, sample, test, data_summary, ru
             # the tree tabulated below, scored again: equal to `mean_psnr`
             restored_mean_psnr=best.score(model),
         )
-    tree = level_errors(model, test, batch_size=4)
+    tree = level_errors(model, test, batch_size=SCORE_BATCH)
     seen = [sample, validation] + ([validation[:, :, :, ::-1]] if mirrored else [])
     pca = pca_rows(np.concatenate(seen), test, config)
     mean_frame = mean_frame_rows(test, config)
@@ -124,9 +127,8 @@ def train_and_tabulate(config, train, validation, sample, test, data_summary, ru
 
 def validation_score(validation):
     """`tree -> mean PSNR over its levels on `validation``: what chooses the weights."""
-    return lambda tree: float(
-        np.mean([row["psnr"] for row in level_errors(tree, validation, batch_size=4)[1:]])
-    )
+    return lambda tree: float(np.mean(
+        [row["psnr"] for row in level_errors(tree, validation, batch_size=SCORE_BATCH)[1:]]))
 
 
 
@@ -138,24 +140,29 @@ def build_tree(config, train):
     merges on the training clips, so the untrained tree is a hierarchical
     PCA (`TreeMemory.adapt`, the tokenizer kept).
     """
-    size, patch, channels = config["size"], config["patch_size"], train.shape[-1]
-    tokenizer = PatchTokenizer(patch, config["memory_dim"], name="tokenizer")
-    detokenizer = PatchDetokenizer(patch, size, size, channels, name="detokenizer")
-    tokenizer.initialize_from_frames(train.reshape(-1, size, size, channels), detokenizer)
-    tree = TreeMemory(
+    size, channels = config["size"], train.shape[-1]
+    tree = make_tree(config, channels)
+    tree.encoder.initialize_from_frames(train.reshape(-1, size, size, channels), tree.decoder)
+    if config["sweeper_skip"] == "linear":
+        tree.adapt(train, batch_size=config["batch_size"])
+    return tree
+
+
+def make_tree(config, channels):
+    """The token-grid `TreeMemory` of `config` for clips of `channels`
+    channels, not built (`build_tree` starts it from data)."""
+    size, patch = config["size"], config["patch_size"]
+    return TreeMemory(
         memory_dim=config["memory_dim"],
         sequence_length=config["frames"],
-        encoder=tokenizer,
-        decoder=detokenizer,
+        encoder=PatchTokenizer(patch, config["memory_dim"], name="tokenizer"),
+        decoder=PatchDetokenizer(patch, size, size, channels, name="detokenizer"),
         hidden_dim=config["hidden_dim"],
         num_blocks=config["num_blocks"],
         token_mixing=True,
         sweeper_skip=config["sweeper_skip"],
         share_weights=config["share_weights"],
     )
-    if config["sweeper_skip"] == "linear":
-        tree.adapt(train, batch_size=config["batch_size"])
-    return tree
 
 
 
@@ -263,9 +270,7 @@ def results_table(results):
          "PCA, same size (PSNR)", "group mean frame (PSNR)"], rows)]
     validation = results["data"]["validation"]
     if "selected" in validation:
-        at = validation["selected"]
-        where = "the untrained start" if at["phase"] == "start" else (
-            f"{at['phase']} epoch {at['epoch']}")
+        where = chosen_weights(validation["selected"])
         held_out = (f"clips of the held-out training group(s) {', '.join(validation['groups'])}"
                     if validation.get("groups") else "held-out clips")
         lines.append(
@@ -273,6 +278,13 @@ def results_table(results):
             f"{validation['mean_psnr']:.2f} dB, on {validation['clips']} {held_out}."
         )
     return "\n".join(lines)
+
+
+
+def chosen_weights(at):
+    """Where the weights chosen on validation come from (`at`: a
+    `KeepBestWeights.best_at`): the untrained start, or a phase's epoch."""
+    return "the untrained start" if at["phase"] == "start" else f"{at['phase']} epoch {at['epoch']}"
 
 
 
