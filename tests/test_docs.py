@@ -216,3 +216,15 @@ def test_readme_distillation_figures_come_from_their_json():
     assert lines["student_to_teacher"] < 1.3
     mlp = json.loads((DOCS / "online_memory_t16.json").read_text())["lengths"]["16"]["student: mlp"]
     assert f"{mlp['test']['ratio']:.2f} times its teacher in the T=16 table" in readme
+
+
+def test_the_home_page_gives_the_readmes_two_commands():
+    # The site's home page and README give a new user the same two commands.
+    def commands(path):
+        text = path.read_text().split("## Two commands on a fresh machine")[1].split("\n## ")[0]
+        return re.findall(r"```bash\n(.*?)```", text, re.S)
+
+    readme = commands(ROOT / "README.md")
+    assert len(readme) == 2 and commands(DOCS / "index.md") == readme
+    assert '".[jax]"' in readme[0] and "KERAS_BACKEND=jax python examples/quickstart.py" in readme[0]
+    assert "torch==" not in "".join(readme)  # the machine's pin lives in .ci/run only
