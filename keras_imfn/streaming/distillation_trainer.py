@@ -198,8 +198,9 @@ class DistillationTrainer(LoggedLosses, keras.Model):
                     "The pixel loss decodes whole sequences: `x` must have the "
                     f"teacher's length {self.teacher.sequence_length}; received {x.shape[1]}."
                 )
-            decoded = self.teacher.decode(y_pred[:, -1])
-            logged["pixel_loss"] = ops.mean(ops.square(decoded - ops.cast(x, decoded.dtype)))
+            # In the loss's dtype: a mixed-precision teacher decodes in its own.
+            decoded = ops.cast(self.teacher.decode(y_pred[:, -1]), total.dtype)
+            logged["pixel_loss"] = ops.mean(ops.square(decoded - ops.cast(x, total.dtype)))
             total = total + self.pixel_loss_weight * logged["pixel_loss"]
         if self.one_step_loss_weight > 0:
             logged["one_step_loss"] = ops.sum(

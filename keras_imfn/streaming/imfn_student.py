@@ -207,7 +207,8 @@ class IMFNStudent(keras.layers.Layer):
             features = ops.concatenate([memory, encoded, self.time_encoding(step)], axis=-1)
             memory = memory + self.update(features)
         else:
-            base = self.inverse_path(memory, inputs, step)
+            # In the student's dtype: a mixed-precision tree gives its own.
+            base = ops.cast(self.inverse_path(memory, inputs, step), self.compute_dtype)
             features = ops.concatenate(
                 [memory, base, encoded, self.time_encoding(step)], axis=-1
             )
