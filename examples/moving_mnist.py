@@ -122,7 +122,7 @@ def evaluation_report(name, data_dir=None):
                     + [f"{rows_of[level]['psnr']:.2f}" for _, rows_of in columns])
     return (f"Preset {name}: {metadata['description']} {metadata['parameter_count']:,} "
             f"parameters, the weights of {video_tree.chosen_weights(run['selected'])} (chosen "
-            f"on validation clips).\n"
+            f"on validation clips), loaded in {scored['load_seconds']:.1f} s.\n"
             f"{scored['test_clips']} test clips of {run['config']['frames']} frames (seed "
             f"{run['test_seed']}) of the test digits from {scored['source']}, on "
             f"{keras.backend.backend()}; its run: {run['source']}, on {run['backend']}.\n\n"

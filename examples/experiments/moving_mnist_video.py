@@ -24,6 +24,7 @@ same on every machine). Clips are the first
 
 import json
 import os
+import time
 
 from keras_imfn import KeepBestWeights
 from keras_imfn import TreeMemory
@@ -176,11 +177,14 @@ def evaluate_preset(name_or_directory, data_dir=None, source="auto"):
 
     Returns:
         `(scored, metadata)`: `scored` holds `rows` (`level_errors`: MSE and
-        PSNR from the leaf and every level), the digits' `source` and the
-        number of `test_clips`; `metadata` the preset's (`metrics`: its run's
-        rows, `table`: the table it reproduces).
+        PSNR from the leaf and every level), the digits' `source`, the
+        number of `test_clips` and the seconds `from_preset` took;
+        `metadata` the preset's (`metrics`: its run's rows, `table`: the
+        table it reproduces).
     """
+    started = time.perf_counter()
     tree = TreeMemory.from_preset(name_or_directory)
+    load_seconds = time.perf_counter() - started
     metadata = preset_metadata(name_or_directory)
     experiment = metadata.get("experiment") or {}
     if experiment.get("driver") != DRIVER:
@@ -190,4 +194,5 @@ def evaluate_preset(name_or_directory, data_dir=None, source="auto"):
     _, (test_digits, _), used = mnist.load_digits(data_dir, source=source, verbose=False)
     test = table_test_clips(test_digits, experiment["config"])
     rows = level_errors(tree, test, batch_size=video_tree.SCORE_BATCH)
-    return {"rows": rows, "source": used, "test_clips": len(test)}, metadata
+    return {"rows": rows, "source": used, "test_clips": len(test),
+            "load_seconds": load_seconds}, metadata
