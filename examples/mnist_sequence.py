@@ -23,6 +23,7 @@ import keras
 from keras_imfn.distribution import data_parallel
 from experiments import cli
 from experiments import mnist_sequence as experiment
+from experiments.presets import committed_table
 from experiments.reporting import markdown_table
 
 
@@ -115,14 +116,15 @@ def evaluation_report(name, data_dir=None):
     lines = [["this evaluation", row["mse"], row["psnr"], row["ssim"]],
              [f"its training run (seed {seed})", *(metadata["metrics"][k]
                                                    for k in ("mse", "psnr", "ssim"))]]
-    table_path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                              metadata.get("table", ""))
-    if metadata.get("table") and os.path.isfile(table_path):
-        with open(table_path) as f:
-            table_row = json.load(f)["models"][metadata["table_row"]]
+    table, config = committed_table(metadata), metadata["experiment"]["config"]
+    shape = ("sequence_length", "memory_dim", "test_sequences")
+    note = ""
+    if table is not None and any(table["config"].get(k) != config[k] for k in shape):
+        note = f"\n\n{metadata['table']} has another configuration: not compared."
+    elif table is not None:
+        table_row = table["models"][metadata["table_row"]]
         lines.append([f"{metadata['table']}, seed {seed}",
                       *(table_row[k]["per_seed"][seed] for k in ("mse", "psnr", "ssim"))])
-    config = metadata["experiment"]["config"]
     rows = [[what, f"{mse:.6f}", f"{psnr:.2f}", f"{ssim:.4f}", f"{mse / lines[-1][1]:.3f}"]
             for what, mse, psnr, ssim in lines]
     return (f"Preset {name}: {metadata['description']} {metadata['parameter_count']:,} "
@@ -130,7 +132,7 @@ def evaluation_report(name, data_dir=None):
             f"{row['test_sequences']} test sequences of "
             f"{config['sequence_length']} digits (seed {metadata['experiment']['test_seed']}) "
             f"from {row['source']}, on {keras.backend.backend()}.\n\n"
-            + markdown_table(["", "MSE", "PSNR (dB)", "SSIM", "MSE / last row"], rows))
+            + markdown_table(["", "MSE", "PSNR (dB)", "SSIM", "MSE / last row"], rows) + note)
 
 
 if __name__ == "__main__":

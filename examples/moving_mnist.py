@@ -29,8 +29,6 @@ labelled PNG (context, true future, every prediction of the first test clip).
 """
 
 import argparse
-import json
-import os
 
 import keras
 
@@ -39,6 +37,7 @@ from experiments import cli
 from experiments import moving_mnist_prediction as prediction
 from experiments import moving_mnist_video as experiment
 from experiments import video_tree
+from experiments.presets import committed_table
 from experiments.reporting import markdown_table
 
 
@@ -101,12 +100,9 @@ def evaluation_report(name, data_dir=None):
     scored, metadata = experiment.evaluate_preset(name, data_dir)
     run = metadata["experiment"]
     columns = [("this evaluation", scored["rows"]), ("its run", metadata["metrics"])]
-    table_path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                              metadata.get("table", ""))
+    table = committed_table(metadata)
     note = ""
-    if metadata.get("table") and os.path.isfile(table_path):
-        with open(table_path) as f:
-            table = json.load(f)
+    if table is not None:
         if table["config"] == run["config"]:
             columns.append((metadata["table"], experiment.level_rows(table)))
         else:

@@ -71,9 +71,14 @@ def main():
     parser.add_argument("--output", help="write the table as JSON here")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    T, d = args.sequence_length, args.memory_dim
+    if T & (T - 1) or d % T:
+        # Each level is compared with PCA keeping its numbers per digit: whole numbers.
+        parser.error("the table compares every level with PCA keeping as many numbers per "
+                     "digit: give a power-of-two --sequence-length and a --memory-dim that "
+                     f"it divides (received {T} and {d})")
 
     keras.utils.set_random_seed(args.seed)
-    T, d = args.sequence_length, args.memory_dim
     data_source = "directory" if args.data_dir else "keras" if args.download else "embedded"
     (train_digits, _), (test_digits, _), used = mnist.load_digits(
         args.data_dir, source=data_source, verbose=False)

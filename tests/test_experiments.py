@@ -108,16 +108,23 @@ def test_paper_smoke_resumes_a_stopped_model_from_its_backup_and_saves_a_preset(
     # The trained tree as a preset: scored again on the same split, it gives its row.
     preset = tmp_path / "preset"
     run_example("mnist_sequence.py", monkeypatch, "--preset", "paper-smoke", "--run-dir",
-                str(run_dir), "--save-preset", str(preset), "--table", "docs/table.json")
+                str(run_dir), "--save-preset", str(preset), "--table", "docs/mnist_cpu_table.json")
     evaluated, metadata = mnist_sequence.evaluate_preset(str(preset))
     assert metadata["metrics"]["mse"] == pytest.approx(results["models"]["imfn"]["mse"]["mean"])
     assert evaluated["mse"] == pytest.approx(metadata["metrics"]["mse"], rel=1e-4)
     assert metadata["experiment"]["config"]["preset"] == "paper-smoke"
     run_example("mnist_sequence.py", monkeypatch, "--evaluate-preset", str(preset))
-    assert "| this evaluation |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| this evaluation |" in printed
+    assert "docs/mnist_cpu_table.json has another configuration: not compared" in printed
     with pytest.raises(ValueError, match="no finished imfn/0"):
         mnist_sequence.save_preset(mnist_sequence.PRESETS["paper-smoke"], tmp_path / "empty",
-                                   tmp_path / "nothing", "docs/table.json")
+                                   tmp_path / "nothing", "docs/mnist_cpu_table.json")
+    with pytest.raises(ValueError, match="no such results JSON"):
+        mnist_sequence.save_preset(mnist_sequence.PRESETS["paper-smoke"], run_dir,
+                                   tmp_path / "nothing", "docs/no_such_table.json")
+    with pytest.raises(ValueError, match="not saved by the MNIST sequence table"):
+        mnist_sequence.evaluate_preset("moving_mnist_t16")
 
 
 def test_combine_makes_one_table_of_comparable_runs_only(tmp_path, monkeypatch, capsys):

@@ -254,7 +254,7 @@ def test_every_file_of_a_shipped_preset_is_package_data():
 def test_the_mnist_preset_reconstructs_fresh_embedded_digits_at_the_tables_quality():
     # The MNIST table's tree (T=16, d=128), on 500 sequences of the embedded
     # test digits (never trained on): the bar, MSE <= 0.021 (the table:
-    # 0.0194), and the equal-size PCA (0.037) far behind.
+    # 0.0194).
     from experiments import mnist_sequence
 
     assert "mnist_t16_d128" in SHIPPED

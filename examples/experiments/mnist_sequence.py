@@ -21,10 +21,8 @@ and still draws every model in its PNG.
 """
 
 import copy
-import json
 import math
 import os
-import time
 
 import keras
 import numpy as np
@@ -42,6 +40,7 @@ from keras_imfn.losses import SSIMLoss
 from keras_imfn.pca import principal_components
 from keras_imfn.training import train_local_then_end_to_end
 
+from experiments import presets
 from experiments import reporting
 from experiments.evaluation import in_batches
 from experiments.run_dir import EpochSeconds
@@ -124,6 +123,8 @@ OUTPUT_ACTIVATIONS = {"imfn": "sigmoid", "transformer": "sigmoid", "mamba": "sig
 INIT_SEQUENCES = 2000
 # The seed of every table's test sequences.
 TEST_SEED = 10_000
+# The script a preset's metadata names as the maker of its tree.
+DRIVER = "examples/mnist_sequence.py"
 
 
 def build_model(name, config, width=None, **options):
@@ -361,6 +362,7 @@ def save_preset(config, run_dir, directory, table, seed=0):
     table's JSON, relative to the repository, whose per-seed row it
     reproduces).
     """
+    presets.check_table(table)
     state = Run(run_dir, config)
     key = f"imfn/{seed}"
     if key not in state.rows:
@@ -377,7 +379,7 @@ def save_preset(config, run_dir, directory, table, seed=0):
         "table": table,
         "table_row": "imfn",
         "seed": seed,
-        "experiment": {"driver": "examples/mnist_sequence.py", "config": config,
+        "experiment": {"driver": DRIVER, "config": config,
                        "test_seed": TEST_SEED, "backend": state.rows[key]["imfn"]["backend"],
                        "commit": state.rows[key]["imfn"]["commit"]},
         "metrics": row,
@@ -390,31 +392,15 @@ def evaluate_preset(name_or_directory, data_dir=None, source="auto"):
 
     Returns:
         `(row, metadata)`: the preset's MSE / PSNR / SSIM (with the digits'
-        `source` and the seconds `from_preset` took), and its metadata (`metrics`: its run's row, `table`: the
-        table it reproduces).
+        `source` and the seconds `from_preset` took), and its metadata
+        (`metrics`: its run's row, `table`: the table it reproduces).
     """
-    started = time.perf_counter()
-    tree = TreeMemory.from_preset(name_or_directory)
-    load_seconds = time.perf_counter() - started
-    metadata = preset_metadata(name_or_directory)
-    experiment = metadata.get("experiment") or {}
-    if experiment.get("driver") != "examples/mnist_sequence.py":
-        raise ValueError(
-            f"The preset {name_or_directory!r} was not saved by the MNIST sequence table "
-            f"(its metadata's experiment: {experiment or 'none'}): nothing to score it on here."
-        )
-    _, test, used = table_data(experiment["config"], data_dir, source)
+    tree, metadata, load_seconds = presets.load(name_or_directory, DRIVER,
+                                                "the MNIST sequence table")
+    _, test, used = table_data(metadata["experiment"]["config"], data_dir, source)
     row = score(test, reconstruct_all(tree, test))
     row.pop("per_sequence_std")
     return dict(row, source=used, test_sequences=len(test), load_seconds=load_seconds), metadata
-
-
-def preset_metadata(name_or_directory):
-    """The metadata of a shipped preset's name or of a preset directory."""
-    if name_or_directory in TreeMemory.presets:
-        return TreeMemory.presets[name_or_directory]
-    with open(os.path.join(name_or_directory, "metadata.json")) as f:
-        return json.load(f)
 
 
 def run(config, models=MODELS, data_dir=None, run_dir=None, log=print, train=True):

@@ -24,16 +24,14 @@ same on every machine). Clips are the first
 
 import json
 import os
-import time
 
 from keras_imfn import KeepBestWeights
-from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist
 from keras_imfn.datasets import moving_mnist
 
+from experiments import presets
 from experiments import video_tree
 from experiments.evaluation import level_errors
-from experiments.mnist_sequence import preset_metadata
 from experiments.run_dir import git_commit
 
 PRESETS = {
@@ -110,6 +108,7 @@ def save_preset(config, run_dir, results_path, directory, table):
     Returns:
         The run's rows (`level_rows`).
     """
+    presets.check_table(table)
     best = KeepBestWeights(None, path=os.path.join(run_dir, "checkpoints", "best"))
     if best.best_at is None:
         raise ValueError(f"{run_dir} has nothing finished: train it first (the same preset).")
@@ -182,15 +181,9 @@ def evaluate_preset(name_or_directory, data_dir=None, source="auto"):
         `metadata` the preset's (`metrics`: its run's rows, `table`: the
         table it reproduces).
     """
-    started = time.perf_counter()
-    tree = TreeMemory.from_preset(name_or_directory)
-    load_seconds = time.perf_counter() - started
-    metadata = preset_metadata(name_or_directory)
-    experiment = metadata.get("experiment") or {}
-    if experiment.get("driver") != DRIVER:
-        raise ValueError(
-            f"The preset {name_or_directory!r} was not saved by the Moving MNIST level table "
-            f"(its metadata's experiment: {experiment or 'none'}): nothing to score it on here.")
+    tree, metadata, load_seconds = presets.load(name_or_directory, DRIVER,
+                                                "the Moving MNIST level table")
+    experiment = metadata["experiment"]
     _, (test_digits, _), used = mnist.load_digits(data_dir, source=source, verbose=False)
     test = table_test_clips(test_digits, experiment["config"])
     rows = level_errors(tree, test, batch_size=video_tree.SCORE_BATCH)

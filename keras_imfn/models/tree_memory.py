@@ -602,7 +602,8 @@ class TreeMemory(SequenceAutoencoder):
         Args:
             name_or_directory: str or path. The name of a shipped preset (a
                 key of `TreeMemory.presets`), or a directory written by
-                `save_to_preset`.
+                `save_to_preset` (a shipped name comes first: give a
+                directory named like one as `"./name"`).
             load_weights: bool. Load the trained weights; False gives the
                 preset's architecture, built, with fresh weights.
             **kwargs: constructor arguments that replace the config's, e.g.

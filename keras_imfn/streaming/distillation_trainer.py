@@ -196,7 +196,8 @@ class DistillationTrainer(LoggedLosses, keras.Model):
             if x.shape[1] != self.teacher.sequence_length:
                 raise ValueError(
                     "The pixel loss decodes whole sequences: `x` must have the "
-                    f"teacher's length {self.teacher.sequence_length}; received {x.shape[1]}."
+                    f"teacher's length {self.teacher.sequence_length}; received {x.shape[1]}. "
+                    "To train on shorter sequences, pass `pixel_loss_weight=0`."
                 )
             # In the loss's dtype: a mixed-precision teacher decodes in its own.
             decoded = ops.cast(self.teacher.decode(y_pred[:, -1]), total.dtype)
