@@ -611,7 +611,10 @@ def paper_block(link):
         f"(backend {results.get('backend', '?')}, 2 CPU cores), on training digits disjoint from "
         f"the {config['validation_digits']:,} held out for choices and from the test digits. "
         "The published rows are the source's, ± over its seeds, at its own budget. FLOPs: "
-        "XLA's count of one training step (`benchmarks/step_cost.py`). " + verdict,
+        "XLA's count of one training step (`benchmarks/step_cost.py`). " + verdict
+        + "".join(f" The {name} {COLLAPSED} (its reconstructions are one saturated image, "
+                  f"the same for every digit: {link('paper')})."
+                  for name in below_mean_image(models)),
         picture(f"The first test sequence at T={config['sequence_length']}: the original "
                 "digits and each model's reconstruction", f"{PAPER_TABLE}.png"),
         f"The first test sequence at T={config['sequence_length']}, wrapped over several rows "
@@ -653,6 +656,18 @@ def results_block():
                         online_block(link), moving_block(link)])
 
 
+def below_mean_image(models):
+    """The trained baselines of a table whose MSE is above the mean image's."""
+    floor = models["mean_image"]["mse"]["mean"]
+    return [BASELINES[name] for name in BASELINES
+            if name in models and models[name]["mse"]["mean"] > floor]
+
+
+COLLAPSED = ("ended worse than the mean image, which a constant output reaches: its "
+             "training failed at this budget and learning rate (the same for every baseline, "
+             "not chosen for this shape), so its row says nothing yet of the architecture")
+
+
 def paper_numbers():
     """The T=128 table (partial while it runs) beside the published rows."""
     results = load(PAPER_TABLE)
@@ -692,11 +707,13 @@ def glance_bullets():
     status = (f" This table is partial: our {_and(paper['pending'])} "
               f"{'are' if len(paper['pending']) > 1 else 'is'} still training."
               if paper["pending"] else "")
+    failed = below_mean_image(pmodels)
+    collapsed = (f" Our {_and(failed)} {COLLAPSED}." if failed else "")
     paper_bullet = (
         f"- **MNIST at the source's setting** ({pconfig['sequence_length']} digits in "
         f"{pconfig['memory_dim']:,} numbers; {paper['steps']:,} steps x batch "
         f"{pconfig['batch_size']}, {seeds_text(pconfig['seeds'])}, backend {paper['backend']}): "
-        f"{paper_result}.{status}")
+        f"{paper_result}.{collapsed}{status}")
     mnist_bullet = (
         f"- **MNIST sequences, every baseline** ({config['sequence_length']} digits in "
         f"{config['memory_dim']} numbers; {config['steps']:,} steps x batch "
