@@ -48,14 +48,7 @@ def main():
     parser.add_argument("--combine", nargs="+", metavar="JSON",
                         help="train nothing: one table from these results files (a model "
                              "in a later file replaces the same model of an earlier one)")
-    parser.add_argument("--save-preset", metavar="DIR",
-                        help="train nothing: save the IMFN tree of --run-dir (seed 0, "
-                             "finished) as a preset directory (TreeMemory.save_to_preset)")
-    parser.add_argument("--table", metavar="JSON",
-                        help="with --save-preset: the committed table whose row it reproduces")
-    parser.add_argument("--evaluate-preset", metavar="NAME",
-                        help="train nothing: score a preset (a name of TreeMemory.presets or "
-                             "a directory) on its table's test split and print its row")
+    cli.add_preset_arguments(parser, "the IMFN tree of --run-dir (seed 0, finished)", "row")
     cli.add_data_parallel(parser)
     args = parser.parse_args()
     if args.evaluate_preset:

@@ -53,15 +53,8 @@ def main():
                              "prediction: every model's)")
     parser.add_argument("--output", type=cli.json_path, default="moving_mnist_results.json")
     parser.add_argument("--run-dir", help="checkpoints; rerun to resume")
-    parser.add_argument("--save-preset", metavar="DIR",
-                        help="train nothing: save the tree that the finished run of --run-dir "
-                             "chose (the weights its --output reports) as a preset directory "
-                             "(TreeMemory.save_to_preset)")
-    parser.add_argument("--table", metavar="JSON",
-                        help="with --save-preset: the committed table whose rows it reproduces")
-    parser.add_argument("--evaluate-preset", metavar="NAME",
-                        help="train nothing: score a preset (a name of TreeMemory.presets or "
-                             "a directory) on its table's test clips and print its rows")
+    cli.add_preset_arguments(parser, "the tree that the finished run of --run-dir chose (the "
+                             "weights its --output reports)", "rows")
     cli.add_data_parallel(parser)
     args = parser.parse_args()
     if args.evaluate_preset:

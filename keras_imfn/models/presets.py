@@ -99,13 +99,8 @@ def load_tree(cls, name_or_directory, load_weights=True, root=PRESETS_ROOT, **kw
     # Built below rather than by Keras, which only warns when a build fails.
     input_shape = (config.pop("build_config", None) or {}).get("input_shape")
     config["config"].update(kwargs)
-    try:
-        tree = keras.saving.deserialize_keras_object(config, safe_mode=True)
-    except Exception as error:
-        raise ValueError(
-            f"Could not make a {cls.__name__} of {config_path}"
-            f"{f' with {kwargs}' if kwargs else ''}: {error}"
-        ) from error
+    tree = deserialize(config, f"Could not make a {cls.__name__} of {config_path}"
+                               f"{f' with {kwargs}' if kwargs else ''}")
     if not isinstance(tree, cls):
         raise ValueError(
             f"{config_path} holds a {type(tree).__name__}, not a {cls.__name__}: "
@@ -136,6 +131,15 @@ def load_tree(cls, name_or_directory, load_weights=True, root=PRESETS_ROOT, **kw
     return tree
 
 
+def deserialize(config, failure):
+    """The object of a serialized Keras `config`, in safe mode; any error as a
+    `ValueError` saying `failure` and why."""
+    try:
+        return keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except Exception as error:
+        raise ValueError(f"{failure}: {error}") from error
+
+
 def save_tree(tree, directory, metadata=None):
     """`TreeMemory.save_to_preset`: writes the preset files; see there."""
     metadata = dict(metadata or {})
@@ -164,13 +168,8 @@ def save_tree(tree, directory, metadata=None):
     # The weights are saved from a copy loaded as `from_preset` will: it checks
     # that the config loads in safe mode, and, never compiled, it leaves the
     # optimizer's state out of the weights file.
-    try:
-        copy = keras.saving.deserialize_keras_object(config, safe_mode=True)
-    except Exception as error:
-        raise ValueError(
-            f"This tree cannot be a preset: its config does not load back in Keras' safe "
-            f"mode, as `from_preset` reads it: {error}"
-        ) from error
+    copy = deserialize(config, "This tree cannot be a preset: its config does not load "
+                               "back in Keras' safe mode, as `from_preset` reads it")
     copy.set_weights(tree.get_weights())
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
