@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from experiments import video_tree
 
 # One backend (tests/conftest.py): the experiments' files, tables and presets; their models' steps are checked on every backend.
 pytestmark = pytest.mark.one_backend
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.example
@@ -341,6 +343,62 @@ def test_moving_mnist_smoke_tabulates_every_level_on_fresh_clips_and_saves_its_t
     with pytest.raises(ValueError, match="not the results of the run"):
         moving_mnist_video.save_preset(dict(config, local_epochs=2), str(run_dir), str(output),
                                        str(tmp_path / "nothing"), table)
+
+
+@pytest.mark.example
+def test_online_memory_smoke_saves_a_teacher_and_student_that_evaluate_to_its_run(
+        tmp_path, monkeypatch, capsys):
+    from keras_imfn import DistillationTrainer
+
+    # The reference rows (a PCA of every training digit) are no part of a preset.
+    monkeypatch.setattr(mnist_sequence, "reference_rows", lambda *args: {})
+    output, run_dir = tmp_path / "online.json", tmp_path / "run"
+    args = ["--preset", "smoke", "--run-dir", str(run_dir), "--output", str(output),
+            "--variants", "learned-path+g"]
+    run_example("online_memory.py", monkeypatch, *args)
+    rows = json.loads(output.read_text())["lengths"]["4"]
+    # The teacher and its student as a preset: scored again on the same
+    # sequences, they give their run's rows.
+    preset, table = tmp_path / "preset", "docs/online_memory_t16.json"
+    run_example("online_memory.py", monkeypatch, *args, "--lengths", "4", "--save-preset",
+                str(preset), "--table", table)
+    trainer = DistillationTrainer.from_preset(str(preset))
+    assert trainer.student.tree is trainer.teacher  # one tree
+    scored, metadata = online_memory.evaluate_preset(str(preset))
+    student = rows["student: learned-path+g"]["test"]
+    assert metadata["table"] == table and metadata["table_row"] == "student: learned-path+g"
+    assert metadata["metrics"]["student"]["mse"] == student["mse"]
+    assert metadata["experiment"]["length"] == 4 and scored["test_sequences"] == 16
+    assert "a state of 33 numbers" in metadata["description"]  # d + 1, d = 32
+    for row, ran in (("teacher", rows["teacher"]["test"]), ("student", student)):
+        assert scored[row]["mse"] == pytest.approx(ran["mse"], rel=1e-5)
+    assert scored["ratio"] == pytest.approx(student["ratio"], rel=1e-5)
+    run_example("online_memory.py", monkeypatch, "--evaluate-preset", str(preset))
+    printed = capsys.readouterr().out
+    assert f"| student: learned-path+g, this evaluation | {student['mse']:.6f} |" in printed
+    assert f"{table} has another configuration: not compared" in printed  # the cpu table
+    config = dict(online_memory.PRESETS["smoke"], preset="smoke")
+    save = online_memory.save_preset
+    with pytest.raises(ValueError, match="streams in a SegmentedCell"):
+        save(config, str(run_dir), str(output), 4, "learned-path+g-seg2", str(preset), table)
+    with pytest.raises(ValueError, match="holds no run of T=8"):
+        save(config, str(run_dir), str(output), 8, "learned-path+g", str(preset), table)
+    other = tmp_path / "other.json"
+    results = json.loads(output.read_text())
+    other.write_text(json.dumps(dict(results, config=dict(results["config"], student_steps=2))))
+    with pytest.raises(ValueError, match="not the results of the run"):
+        save(config, str(run_dir), str(other), 4, "learned-path+g", str(preset), table)
+    with pytest.raises(ValueError, match="no finished T4/mlp/trained"):  # a variant not run
+        save(config, str(run_dir), str(output), 4, "mlp", str(preset), table)
+    with pytest.raises(ValueError, match="neither a shipped DistillationTrainer preset"):
+        online_memory.evaluate_preset("moving_mnist_t16")  # a TreeMemory's name
+    with pytest.raises(ValueError, match="not saved by the online-memory table"):
+        online_memory.evaluate_preset(str(REPOSITORY / "keras_imfn/presets/moving_mnist_t16"))
+    for missing in (["--table", table], ["--run-dir", str(run_dir)]):
+        with pytest.raises(SystemExit):
+            run_example("online_memory.py", monkeypatch, "--preset", "smoke", "--lengths", "4",
+                        "--variants", "mlp", "--save-preset", str(preset), *missing)
+        assert "give both" in capsys.readouterr().err
 
 
 @pytest.mark.example

@@ -1,4 +1,5 @@
-"""Trained trees as presets: `TreeMemory.presets`, `from_preset`, `save_to_preset`."""
+"""Trained models as presets: `presets`, `from_preset` and `save_to_preset` of
+`TreeMemory` and `DistillationTrainer`."""
 
 import fnmatch
 import json
@@ -15,6 +16,8 @@ import pytest
 from conftest import random_sequences
 from conftest import to_numpy
 
+from keras_imfn import DistillationTrainer
+from keras_imfn import IMFNStudent
 from keras_imfn import PatchDetokenizer
 from keras_imfn import PatchTokenizer
 from keras_imfn import TreeMemory
@@ -22,6 +25,7 @@ from keras_imfn.models import presets
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = list(TreeMemory.presets)
+SHIPPED_TRAINERS = list(DistillationTrainer.presets)
 # What every shipped preset's metadata.json tells a user choosing one.
 DESCRIPTION_FIELDS = ("description", "data", "table")
 
@@ -133,16 +137,57 @@ def test_presets_are_the_directories_with_a_metadata_file(tmp_path):
     found = presets.find_presets(tmp_path)
     assert list(found) == ["tree_a", "tree_b"]
     assert found["tree_a"]["description"] == "tree_a"
-    tree = presets.load_tree(TreeMemory, "tree_b", root=tmp_path)
+    tree = presets.load_preset(TreeMemory, "tree_b", root=tmp_path)
     assert isinstance(tree, TreeMemory) and tree.built
     assert presets.find_presets(tmp_path / "empty") == {}
+
+
+def saved_trainer(directory, learn_inverses=None, **kwargs):
+    """A tiny teacher (vector steps) and a student of it, saved as a preset."""
+    x = random_sequences(2, 4, 6)
+    teacher = TreeMemory(memory_dim=8, sequence_length=4, leaf_hidden_dim=16)
+    teacher(x)
+    student = IMFNStudent.from_teacher(teacher, learn_inverses=learn_inverses)
+    trainer = DistillationTrainer(teacher, student=student, **kwargs)
+    # Weights that are not their initial values: a fresh copy could not pass.
+    trainer.set_weights([w + 0.1 for w in trainer.get_weights()])
+    trainer.save_to_preset(directory, metadata={"description": "a tiny pair"})
+    return trainer, x
+
+
+@pytest.mark.parametrize("learn_inverses", [None, False], ids=["default", "tree_inverses"])
+def test_a_trainer_preset_round_trips_its_teacher_and_student(tmp_path, learn_inverses):
+    trainer, x = saved_trainer(tmp_path, learn_inverses, pixel_loss_weight=0.5)
+    loaded = DistillationTrainer.from_preset(tmp_path)
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(trainer(x)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(loaded.teacher.decode(loaded(x)[:, -1])),
+                               to_numpy(trainer.teacher.decode(trainer(x)[:, -1])), atol=1e-6)
+    # The student walks the loaded teacher itself, not a second copy of it.
+    assert loaded.student.tree is loaded.teacher
+    assert len(loaded.weights) == len(trainer.weights)
+    assert loaded.pixel_loss_weight == 0.5
+    metadata = json.loads((tmp_path / "metadata.json").read_text())
+    assert (metadata["memory_dim"], metadata["sequence_length"]) == (8, 4)
+    assert metadata["parameter_count"] == trainer.count_params()
+    fresh = DistillationTrainer.from_preset(tmp_path, load_weights=False)
+    assert not np.allclose(to_numpy(fresh(x)), to_numpy(trainer(x)), atol=1e-3)
+
+
+def test_presets_are_listed_by_their_class(tmp_path):
+    saved(tmp_path / "tree")
+    saved_trainer(tmp_path / "pair")
+    assert list(presets.find_presets(tmp_path, TreeMemory)) == ["tree"]
+    assert list(presets.find_presets(tmp_path, DistillationTrainer)) == ["pair"]
+    with pytest.raises(ValueError, match=r"holds a DistillationTrainer, not a TreeMemory.*"
+                                         r"DistillationTrainer\.from_preset"):
+        presets.load_preset(TreeMemory, "pair", root=tmp_path)
 
 
 def test_an_unknown_name_lists_the_known_presets(tmp_path):
     for name in ("tree_a", "tree_b"):
         saved(tmp_path / name)
     with pytest.raises(ValueError, match=r"Unknown preset 'tree_c'.*Known presets: tree_a, tree_b"):
-        presets.load_tree(TreeMemory, "tree_c", root=tmp_path)
+        presets.load_preset(TreeMemory, "tree_c", root=tmp_path)
     with pytest.raises(ValueError, match=r"Unknown preset 'no_such_tree'.*Known presets"):
         TreeMemory.from_preset("no_such_tree")
 
@@ -175,7 +220,7 @@ def test_a_config_without_its_input_shape_is_refused(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     del config["build_config"]
     (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match="lacks the input shape the tree was built for"):
+    with pytest.raises(ValueError, match="lacks the input shape the model was built for"):
         TreeMemory.from_preset(tmp_path)
 
 
@@ -237,6 +282,16 @@ def test_every_shipped_preset_loads_and_describes_itself(name):
     assert tree.count_params() == metadata["parameter_count"]
     assert (tree.memory_dim, tree.sequence_length) == (
         metadata["memory_dim"], metadata["sequence_length"])
+
+
+@pytest.mark.parametrize("name", SHIPPED_TRAINERS)
+def test_every_shipped_trainer_preset_loads_and_describes_itself(name):
+    metadata = DistillationTrainer.presets[name]
+    missing = [field for field in DESCRIPTION_FIELDS if field not in metadata]
+    assert not missing, f"{name}/metadata.json lacks {missing}"
+    trainer = DistillationTrainer.from_preset(name)
+    assert trainer.count_params() == metadata["parameter_count"]
+    assert trainer.teacher.memory_dim == metadata["memory_dim"]
 
 
 @pytest.mark.one_backend  # files and pyproject.toml only

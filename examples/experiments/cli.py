@@ -70,18 +70,19 @@ def add_data_parallel(parser):
     )
 
 
-def add_preset_arguments(parser, saved, scored):
+def add_preset_arguments(parser, saved, scored, model="TreeMemory"):
     """A table's `--save-preset DIR`, `--table JSON` and `--evaluate-preset NAME`:
-    `saved`, the tree that `--save-preset` takes from `--run-dir`; `scored`,
-    what of the table `--evaluate-preset` prints."""
+    `saved`, the model that `--save-preset` takes from `--run-dir`; `scored`,
+    what of the table `--evaluate-preset` prints; `model`, the preset's class
+    (its name)."""
     parser.add_argument("--save-preset", metavar="DIR",
                         help=f"train nothing: save {saved} as a preset directory "
-                             "(TreeMemory.save_to_preset)")
+                             f"({model}.save_to_preset)")
     parser.add_argument("--table", metavar="JSON",
                         help=f"with --save-preset: the committed table whose {scored} it "
                              "reproduces")
     parser.add_argument("--evaluate-preset", metavar="NAME",
-                        help="train nothing: score a preset (a name of TreeMemory.presets or "
+                        help=f"train nothing: score a preset (a name of {model}.presets or "
                              f"a directory) on its table's test data and print its {scored}")
 
 

@@ -223,6 +223,20 @@ def reference_rows(train_digits, test, config):
     return rows
 
 
+def baseline_learning_rate(name, config):
+    """A baseline's Adam learning rate for a preset: `<name>_learning_rate`
+    (`LEARNING_RATE` where the preset sets none), reached by a linear warm-up
+    over `<name>_warmup_steps` from 0 when the preset sets one, constant after.
+    """
+    rate = config.get(f"{name}_learning_rate", LEARNING_RATE)
+    warmup = config.get(f"{name}_warmup_steps", 0)
+    if not warmup:
+        return rate
+    # alpha=1: no decay after the warm-up.
+    return keras.optimizers.schedules.CosineDecay(0.0, 1, alpha=1.0, warmup_target=rate,
+                                                  warmup_steps=warmup)
+
+
 def compile_options(config, learning_rate, structure=True):
     """`compile` arguments: Adam, plus the SSIM term when the preset has one.
 
@@ -274,7 +288,7 @@ def train_and_evaluate(name, config, train_digits, test, seed, run=None):
         train_imfn(model, config, train_digits, seed, after_local=score_local,
                    checkpoint_dir=run.path(f"{name}-{seed}"), callbacks=[timer])
     else:
-        options = compile_options(config, LEARNING_RATE)
+        options = compile_options(config, baseline_learning_rate(name, config))
         model.compile(**options)
         data = mnist.MNISTSequences(train_digits, config["sequence_length"],
                                     config["batch_size"], per_epoch, seed=seed,
@@ -284,6 +298,9 @@ def train_and_evaluate(name, config, train_digits, test, seed, run=None):
             # Kept after the last epoch: a stop before the row is saved loses nothing.
             callbacks.append(keras.callbacks.BackupAndRestore(
                 run.path(f"{name}-{seed}-backup"), delete_checkpoint=False))
+            # Each epoch's loss, over every session (an epoch redone after a stop twice).
+            callbacks.append(keras.callbacks.CSVLogger(run.path(f"{name}-{seed}-history.csv"),
+                                                       append=True))
         model.fit(data, epochs=math.ceil(steps / per_epoch),
                   callbacks=callbacks + [timer, StopOnNonFiniteLoss()], verbose=0)
     restored = reconstruct_all(model, test)

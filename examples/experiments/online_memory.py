@@ -19,8 +19,13 @@ decodes its final memory with the teacher's decoder.
 A run writes each finished teacher (weights) and each finished variant (its
 weights and a JSON line) into `run_dir`, so a stopped run resumes where it
 stopped.
+
+`save_preset` saves a finished run's teacher and one of its students as a
+`DistillationTrainer` preset (its run's rows in the metadata);
+`evaluate_preset` scores a preset on the same test sequences.
 """
 
+import json
 import os
 import time
 
@@ -36,9 +41,11 @@ from keras_imfn import TreeMemoryCell
 from keras_imfn.datasets import mnist
 
 from experiments import mnist_sequence
+from experiments import presets
 from experiments import reporting
 from experiments.evaluation import in_batches
 from experiments.run_dir import Run
+from experiments.run_dir import git_commit
 
 # The last training digits held out for validation (`mnist.split_validation`).
 HELD_OUT = 1000
@@ -58,9 +65,23 @@ VARIANTS = {
     "learned-path+g-seg2": dict(inverse_path=True, learn_inverses=True, train=True, segments=2),
     "learned-path+g-seg4": dict(inverse_path=True, learn_inverses=True, train=True, segments=4),
 }
+# What each one-vector student is, for a preset's description.
+STUDENTS = {
+    "inverse-path": "the teacher's inverse path alone (untrained: its MLP correction "
+                    "starts at zero)",
+    "learned-path+g": "the teacher's inverse path walked with the student's own trained "
+                      "copies of the inverses, corrected by a trained MLP",
+    "mlp": "its own trained MLP update",
+    "inverse-path+g": "the teacher's inverse path corrected by a trained MLP",
+}
 # Every trained variant: trajectory (weighted toward late steps) + pixel +
 # teacher-forced one-step losses, the best mix of the earlier report.
 TRAINER_ARGS = dict(step_weighting="linear", pixel_loss_weight=1.0, one_step_loss_weight=1.0)
+
+# The seed of the test sequences (the validation ones: 20_000).
+TEST_SEED = 10_000
+# The script a preset's metadata names as the maker of its models.
+DRIVER = "examples/online_memory.py"
 
 PRESETS = {
     "smoke": dict(lengths=(4,), numbers_per_step=8, teacher_steps=4, student_steps=4,
@@ -138,6 +159,25 @@ def student_for(teacher, variant):
                                     learn_inverses=options["learn_inverses"])
 
 
+def make_trainer(tree, variant):
+    """The variant's `DistillationTrainer` of `tree`, built (untrained)."""
+    trainer = DistillationTrainer(tree, student=student_for(tree, variant), **TRAINER_ARGS)
+    trainer(np.zeros((1, tree.sequence_length) + tree.feature_shape, "float32"))
+    return trainer
+
+
+def compile_trainer(trainer):
+    """Compiles a trainer as the students train (its weights files hold this
+    optimizer's state)."""
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0))
+
+
+def table_test_sequences(test_digits, length, config):
+    """The table's fixed test sequences of length T, of the test digits."""
+    return mnist.sample_sequences(test_digits, length, config["test_sequences"],
+                                  seed=TEST_SEED)
+
+
 def segment_teacher(teacher, variant):
     """The tree the variant's student follows: the teacher, or for a segmented
     variant the subtree of one segment."""
@@ -163,14 +203,13 @@ def train_student(teacher, variant, config, train_digits, run, seed, log):
     tree = segment_teacher(teacher, variant)
     length = teacher.sequence_length
     keras.utils.set_random_seed(seed)
-    trainer = DistillationTrainer(tree, student=student_for(tree, variant), **TRAINER_ARGS)
-    trainer(np.zeros((1, tree.sequence_length) + tree.feature_shape, "float32"))
+    trainer = make_trainer(tree, variant)
     if not VARIANTS[variant]["train"]:
         return trainer, 0.0
     per_epoch = min(config["steps_per_epoch"], config["student_steps"])
     data = mnist.MNISTSequences(train_digits, tree.sequence_length, config["batch_size"],
                                 per_epoch, seed=seed)
-    trainer.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0))
+    compile_trainer(trainer)
     callbacks = [DataEpochSync(data)]  # a resumed run redraws no batch
     if run.run_dir is not None:
         callbacks.append(keras.callbacks.BackupAndRestore(
@@ -193,7 +232,7 @@ def run_length(length, config, digits, run, seed=0, log=print, variants=None):
     (train_digits, validation_digits, test_digits) = digits
     validation = mnist.sample_sequences(validation_digits, length, config["test_sequences"],
                                         seed=20_000)
-    test = mnist.sample_sequences(test_digits, length, config["test_sequences"], seed=10_000)
+    test = table_test_sequences(test_digits, length, config)
     teacher, teacher_seconds = train_teacher(length, config, train_digits, run, seed, log)
     cell = TreeMemoryCell(teacher)
     exact = keras.layers.RNN(cell, return_sequences=True)
@@ -261,16 +300,137 @@ def run_length(length, config, digits, run, seed=0, log=print, variants=None):
 def run(config, data_dir=None, run_dir=None, lengths=None, seed=0, log=print, variants=None):
     """The experiment over `lengths` (default: the preset's) and the students of
     `variants` (default: every one of `VARIANTS`); returns the results and pictures."""
+    commit = git_commit()  # the code that runs, before it can change
     (train_digits, _), (test_digits, _), source = mnist.load_digits(data_dir, verbose=False)
     train_digits, validation_digits = mnist.split_validation(train_digits, HELD_OUT)
     digits = (train_digits, validation_digits, test_digits)
-    results, pictures = {"config": dict(config, source=source), "lengths": {}}, {}
+    results = {"config": dict(config, source=source), "lengths": {}, "commit": commit}
+    pictures = {}
     for length in lengths or config["lengths"]:
         state = Run(None if run_dir is None else os.path.join(run_dir, f"T{length}"), config)
         rows, examples = run_length(length, config, digits, state, seed, log, variants)
         results["lengths"][str(length)] = rows
         pictures[length] = examples
     return results, pictures
+
+
+def save_preset(config, run_dir, results_path, length, variant, directory, table):
+    """Saves a finished run's teacher and student as a preset
+    (`DistillationTrainer.save_to_preset`).
+
+    The teacher of length `length` and the student of `variant` in the run
+    directory `run_dir` (of `run` with this `config`) are written to
+    `directory`, the metadata holding the configuration and the test seed
+    (so `evaluate_preset` scores it on the same sequences), the rows its run
+    scored (`results_path`, the JSON the run wrote, `--output`), and `table`
+    (the committed table's JSON, relative to the repository, whose rows it
+    reproduces). Only a student of one vector can be saved: a segmented
+    variant streams in a `SegmentedCell`, not in its trainer. The untrained
+    "inverse-path" is saved too: it has no weights file, its trainer is made
+    from the teacher (its MLP correction starts at zero), as the run made it.
+
+    Returns:
+        The run's test rows, as the metadata's `metrics`: `teacher` and
+        `student` (MSE, PSNR, SSIM) and the student's MSE `ratio` to the teacher's.
+    """
+    if variant not in STUDENTS:
+        raise ValueError(
+            f"Cannot save the variant {variant!r} as a preset: "
+            + (f"a segmented student streams in a SegmentedCell (the teacher's top levels "
+               f"over its segments), not in its trainer; one of {list(STUDENTS)} can be saved."
+               if variant in VARIANTS else f"expected one of {list(STUDENTS)}."))
+    presets.check_table(table)
+    path = os.path.join(run_dir, f"T{length}")
+    if not os.path.isdir(path):
+        raise ValueError(f"{run_dir} holds no run of T={length}: train it first (same preset).")
+    state = Run(path, config)
+    name, trained = f"student: {variant}", VARIANTS[variant]["train"]
+    # (its row in the results, its key in the run directory, its weights file)
+    pieces = [("teacher", f"T{length}/teacher", state.path(f"T{length}-teacher.weights.h5"))]
+    if trained:
+        pieces.append((name, f"T{length}/{variant}/trained",
+                       state.path(f"T{length}-{variant}.weights.h5")))
+    for _, key, weights in pieces:
+        if key not in state.rows or not os.path.isfile(weights):
+            raise ValueError(f"{path} has no finished {key}: train it first (same preset).")
+    if not os.path.isfile(results_path):
+        raise ValueError(f"No results at {results_path}: give the JSON that the run of "
+                         f"{run_dir} wrote when it finished (its --output).")
+    with open(results_path) as f:
+        results = json.load(f)
+    ran = dict(results["config"])
+    source = ran.pop("source", None)
+    rows = results["lengths"].get(str(length), {})
+    # The run directory's training seconds in the rows: the JSON of this run.
+    if ran != state.config or name not in rows or any(
+            rows[row]["train_seconds"] != state.rows[key]["train_seconds"]
+            for row, key, _ in pieces):
+        raise ValueError(
+            f"{results_path} is not the results of the run in {run_dir} with this preset "
+            f"(its config {results['config']}, rows at T={length}: {sorted(rows)}): give "
+            f"the --output, --preset and --variants of that run.")
+    teacher = mnist_sequence.build_model("imfn", teacher_config(config, length))
+    teacher.load_weights(pieces[0][2])
+    keras.utils.set_random_seed(0)  # as the run made it (an untrained student's MLP)
+    trainer = make_trainer(teacher, variant)
+    if trained:
+        compile_trainer(trainer)
+        # The file holds the optimizer's state too: load it, not skip it.
+        trainer.optimizer.build(trainer.trainable_variables)
+        trainer.load_weights(pieces[1][2])
+    metrics = {row: {k: rows[key]["test"][k] for k in ("mse", "psnr", "ssim")}
+               for row, key in (("teacher", "teacher"), ("student", name))}
+    metrics["ratio"] = rows[name]["test"]["ratio"]
+    d, state_numbers = teacher.memory_dim, sum(trainer.student.state_size)
+    trainer.save_to_preset(directory, metadata={
+        "description": (
+            f"Teacher and student of the online-memory table: MNIST digit sequences of "
+            f"{length} digits (28 x 28, pixels in [0, 1]) in d = {d} numbers, {d // length} "
+            f"per digit. The teacher is a TreeMemory; the student (IMFNStudent, "
+            f"\"{variant}\": {STUDENTS[variant]}) reads a sequence one digit at a time on "
+            f"a state of {state_numbers} numbers (its memory and a step counter): stream it "
+            f"with keras.layers.RNN(trainer.student) or trainer.student.step, and decode "
+            f"its memory with trainer.teacher.decode."),
+        "data": ("MNIST digit sequences, each digit drawn at random from the training digits "
+                 f"(less the last {HELD_OUT}, held out to choose a variant)"),
+        "table": table,
+        "table_row": name,
+        "seed": 0,
+        "experiment": {"driver": DRIVER, "config": config, "length": length,
+                       "variant": variant, "test_seed": TEST_SEED, "source": source,
+                       "backend": results["backend"], "commit": results.get("commit"),
+                       "command": results["command"]},
+        "metrics": metrics,
+    })
+    return metrics
+
+
+def evaluate_preset(name_or_directory, data_dir=None, source="auto"):
+    """Scores a preset of `save_preset` on its table's test sequences.
+
+    Returns:
+        `(scored, metadata)`: `scored` holds the `teacher` and `student` rows
+        (MSE, PSNR, SSIM of the decoded final memory), the student's MSE
+        `ratio` to the teacher's, the digits' `source`, the number of
+        `test_sequences` and the seconds `from_preset` took (`load_seconds`);
+        `metadata` the preset's (`metrics`: its run's rows, in the same
+        form; `table`: the table it reproduces).
+    """
+    trainer, metadata, load_seconds = presets.load(
+        name_or_directory, DRIVER, "the online-memory table", cls=DistillationTrainer)
+    experiment = metadata["experiment"]
+    _, (test_digits, _), used = mnist.load_digits(data_dir, source=source, verbose=False)
+    test = table_test_sequences(test_digits, experiment["length"], experiment["config"])
+    teacher = trainer.teacher
+    online = keras.layers.RNN(trainer.student, return_sequences=True)
+    scored = {}
+    for row, memories in (("teacher", final_memories(teacher.trajectory, test)),
+                          ("student", final_memories(online, test))):
+        scored[row], _ = score_memories(teacher, memories, test)
+        scored[row].pop("per_sequence_std")
+    scored["ratio"] = scored["student"]["mse"] / scored["teacher"]["mse"]
+    return dict(scored, source=used, test_sequences=len(test),
+                load_seconds=load_seconds), metadata
 
 
 def results_table(results):

@@ -1,4 +1,7 @@
-"""Validation trials for the MNIST `cpu` preset, on held-out training digits.
+"""Validation trials for the MNIST tables' settings, on held-out training digits.
+
+IMFN's trials take the `cpu` preset's shape; a baseline's take `--preset`'s
+(`cpu`, or `paper-cpu`: the source's T=128, d=1024).
 
 The test digits are never read: the first 7,000 training digits train, 300
 fixed sequences of the last 1,000 score (one seed). Each trial appends one
@@ -11,6 +14,10 @@ rest on (docs/journal.md, MNIST section; raw lines in docs/tuning/).
     # a baseline, scored every 500 steps, with a linear output
     python examples/tuning/mnist_validation.py gru --data-dir ../shared/data/mnist \
         --steps 3000 --output-activation linear --tag g4lin
+    # a baseline's learning rate at the source's shape (the paper-cpu table)
+    python examples/tuning/mnist_validation.py transformer --preset paper-cpu \
+        --data-dir ../shared/data/mnist --steps 300 --eval-every 100 \
+        --validation-sequences 100 --learning-rate 3e-4 --warmup-steps 100 --tag p-t3e-4w100
 """
 
 import sys
@@ -58,17 +65,17 @@ def baseline_trial(args, train, val, config, log):
     activation = None if args.output_activation == "linear" else args.output_activation
     model = experiment.build_model(args.model, config, output_activation=activation,
                                    **dict(args.model_option))
-    data = mnist.MNISTSequences(train, config["sequence_length"], config["batch_size"], 100,
-                                seed=0)
-    rate = args.learning_rate
-    if args.warmup_steps:
-        # A linear warm-up from 0, then constant (alpha=1: no decay).
-        rate = keras.optimizers.schedules.CosineDecay(
-            0.0, 1, alpha=1.0, warmup_target=rate, warmup_steps=args.warmup_steps)
-    experiment.compile_model(model, data, config, rate)
+    per_epoch = config["steps_per_epoch"]
+    data = mnist.MNISTSequences(train, config["sequence_length"], config["batch_size"],
+                                per_epoch, seed=0)
+    config = dict(config, **{f"{args.model}_learning_rate": args.learning_rate,
+                             f"{args.model}_warmup_steps": args.warmup_steps})
+    experiment.compile_model(model, data, config,
+                             experiment.baseline_learning_rate(args.model, config))
     started = time.time()
-    for done in range(500, args.steps + 1, 500):
-        model.fit(data, epochs=5, verbose=0, callbacks=[StopOnNonFiniteLoss()])
+    for done in range(args.eval_every, args.steps + 1, args.eval_every):
+        model.fit(data, epochs=args.eval_every // per_epoch, verbose=0,
+                  callbacks=[StopOnNonFiniteLoss()])
         log(dict(params=model.count_params(), step=done,
                  seconds=time.time() - started,
                  **experiment.score(val, experiment.reconstruct_all(model, val))))
@@ -98,7 +105,12 @@ def main():
     parser.add_argument("--fine-tune-learning-rate", type=float, default=3e-4)
     parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     parser.add_argument("--sweeper-skip", choices=["none", "linear"], default="linear")
+    parser.add_argument("--preset", choices=["cpu", "paper-cpu"], default="cpu",
+                        help="the table whose shape, batch and epochs the trial takes")
     parser.add_argument("--steps", type=int, default=3000, help="baselines' steps")
+    parser.add_argument("--eval-every", type=int, default=500,
+                        help="baselines' steps between scores (whole epochs)")
+    parser.add_argument("--validation-sequences", type=int, default=300)
     parser.add_argument("--warmup-steps", type=int, default=0,
                         help="baselines' linear learning-rate warm-up")
     parser.add_argument("--output-activation", choices=["sigmoid", "linear"],
@@ -110,18 +122,26 @@ def main():
     parser.add_argument("--ssim-loss-weight", type=float, default=0.0,
                         help="weight of a 1 - SSIM term added to the pixel MSE "
                              "(the cpu preset's is in mnist_sequence.PRESETS)")
-    parser.add_argument("--batch-size", type=int, default=experiment.PRESETS["cpu"]["batch_size"])
+    parser.add_argument("--batch-size", type=int, help="default: the preset's")
     args = parser.parse_args()
-    # Training runs whole epochs of 100 steps, a baseline is scored every 500.
-    for name, step in (("local_steps", 100), ("end_to_end_steps", 100), ("steps", 500)):
+    if args.model == "imfn" and args.preset != "cpu":
+        parser.error("IMFN's trials take the cpu preset's shape; --preset is for baselines")
+    config = dict(experiment.PRESETS[args.preset], ssim_loss_weight=args.ssim_loss_weight,
+                  batch_size=args.batch_size or experiment.PRESETS[args.preset]["batch_size"])
+    # Training runs whole epochs, a baseline is scored every `--eval-every` steps.
+    per_epoch = config["steps_per_epoch"]
+    if args.eval_every <= 0 or args.eval_every % per_epoch:
+        parser.error(f"--eval-every must be a positive multiple of the {args.preset} preset's "
+                     f"{per_epoch} steps per epoch; got {args.eval_every}")
+    for name, step in (("local_steps", 100), ("end_to_end_steps", 100),
+                       ("steps", args.eval_every)):
         if getattr(args, name) < 0 or getattr(args, name) % step:
             parser.error(f"--{name.replace('_', '-')} must be a multiple of {step} "
                          f"(>= 0); got {getattr(args, name)}")
-    config = dict(experiment.PRESETS["cpu"], ssim_loss_weight=args.ssim_loss_weight,
-                  batch_size=args.batch_size)
     (digits, _), _, source = mnist.load_digits(args.data_dir, verbose=False)
     train, held_out = digits[:-HELD_OUT], digits[-HELD_OUT:]
-    val = mnist.sample_sequences(held_out, config["sequence_length"], 300, seed=10_000)
+    val = mnist.sample_sequences(held_out, config["sequence_length"],
+                                 args.validation_sequences, seed=10_000)
     keras.utils.set_random_seed(0)
 
     def log(entry):

@@ -1,8 +1,8 @@
-"""Trained trees as presets, in keras-hub's directory layout.
+"""Trained models as presets, in keras-hub's directory layout.
 
 A preset is a directory of three files:
 
-- `config.json`: the tree's Keras config (`keras.saving.serialize_keras_object`),
+- `config.json`: the model's Keras config (`keras.saving.serialize_keras_object`),
   with the input shape it was built for (`build_config`), so that loading
   builds it before reading its weights;
 - `model.weights.h5`: its weights (`save_weights`);
@@ -10,10 +10,13 @@ A preset is a directory of three files:
   date, `memory_dim` and `sequence_length`, and the saver's own fields
   (description, data, the table row it reproduces, its metrics...).
 
+The models are those that read sequences `(batch, T, *features)`: a
+`TreeMemory`, or a `DistillationTrainer` (a teacher tree and its student).
 The shipped presets are the directories of `keras_imfn/presets/` (package
 data); every one that holds a `metadata.json` is a preset, named after its
 directory. `TreeMemory.presets`, `TreeMemory.from_preset` and
-`TreeMemory.save_to_preset` are the public face of this module.
+`TreeMemory.save_to_preset` (and the same on `DistillationTrainer`) are the
+public face of this module.
 """
 
 import datetime
@@ -29,27 +32,40 @@ WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
 PRESET_FILES = (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE)
 LAYOUT = (
-    f"A preset directory holds {CONFIG_FILE} (the tree's Keras config), {WEIGHTS_FILE} "
+    f"A preset directory holds {CONFIG_FILE} (the model's Keras config), {WEIGHTS_FILE} "
     f"(its weights) and {METADATA_FILE} (versions, parameter count, description); "
-    "`TreeMemory.save_to_preset(directory)` writes one."
+    "`save_to_preset(directory)` of a TreeMemory or a DistillationTrainer writes one."
 )
 # The shipped presets: package data beside the code.
 PRESETS_ROOT = Path(__file__).resolve().parents[1] / "presets"
 
 
-def find_presets(root=PRESETS_ROOT):
+def find_presets(root=PRESETS_ROOT, cls=None):
     """The presets under `root`: `{name: metadata}`, sorted by name, one per
-    subdirectory holding a `metadata.json`."""
-    return {path.parent.name: read_json(path)
-            for path in sorted(Path(root).glob(f"*/{METADATA_FILE}"))}
+    subdirectory holding a `metadata.json`; with `cls`, those of that class
+    only (the `class_name` of their `config.json`)."""
+    found = {}
+    for path in sorted(Path(root).glob(f"*/{METADATA_FILE}")):
+        if cls is None or class_name(path.parent) == cls.__name__:
+            found[path.parent.name] = read_json(path)
+    return found
+
+
+def class_name(directory):
+    """The class a preset directory's `config.json` names (None if unreadable)."""
+    try:
+        return read_json(Path(directory) / CONFIG_FILE).get("class_name")
+    except ValueError:
+        return None
 
 
 class ShippedPresets:
-    """`TreeMemory.presets`: the shipped presets, `{name: metadata}`, read from
-    the package's preset directories at each access."""
+    """`TreeMemory.presets` (or another class's): the shipped presets of the
+    owning class, `{name: metadata}`, read from the package's preset
+    directories at each access."""
 
     def __get__(self, instance, owner):
-        return find_presets()
+        return find_presets(cls=owner)
 
 
 def read_json(path):
@@ -85,8 +101,9 @@ def preset_directory(name_or_directory, root=PRESETS_ROOT):
     return directory
 
 
-def load_tree(cls, name_or_directory, load_weights=True, root=PRESETS_ROOT, **kwargs):
-    """`cls.from_preset`: the tree of a preset, built, with its weights; see there."""
+def load_preset(cls, name_or_directory, load_weights=True, root=PRESETS_ROOT, **kwargs):
+    """`cls.from_preset`: the model of a preset, built, with its weights; see
+    `TreeMemory.from_preset`."""
     directory = preset_directory(name_or_directory, root)
     config_path = directory / CONFIG_FILE
     config = read_json(config_path)
@@ -99,36 +116,37 @@ def load_tree(cls, name_or_directory, load_weights=True, root=PRESETS_ROOT, **kw
     # Built below rather than by Keras, which only warns when a build fails.
     input_shape = (config.pop("build_config", None) or {}).get("input_shape")
     config["config"].update(kwargs)
-    tree = deserialize(config, f"Could not make a {cls.__name__} of {config_path}"
+    model = deserialize(config, f"Could not make a {cls.__name__} of {config_path}"
                                f"{f' with {kwargs}' if kwargs else ''}")
-    if not isinstance(tree, cls):
+    if not isinstance(model, cls):
         raise ValueError(
-            f"{config_path} holds a {type(tree).__name__}, not a {cls.__name__}: "
-            "load it with its own class."
+            f"{config_path} holds a {type(model).__name__}, not a {cls.__name__}: "
+            f"load it with its own class ({type(model).__name__}.from_preset)."
         )
     if not isinstance(input_shape, list) or len(input_shape) < 3:
         raise ValueError(
-            f"{config_path} lacks the input shape the tree was built for "
+            f"{config_path} lacks the input shape the model was built for "
             f"(`build_config.input_shape`, `[null, T, *features]`), so its weights "
             f"cannot be loaded. {LAYOUT}"
         )
+    length = getattr(model, "teacher", model).sequence_length
     try:
-        tree.build((None, tree.sequence_length) + tuple(input_shape[2:]))
+        model.build((None, length) + tuple(input_shape[2:]))
     except Exception as error:
         raise ValueError(
-            f"Could not build the tree of {config_path} for steps of shape "
+            f"Could not build the {cls.__name__} of {config_path} for steps of shape "
             f"{tuple(input_shape[2:])}: {error}"
         ) from error
     if load_weights:
         weights_path = directory / WEIGHTS_FILE
         try:
-            tree.load_weights(str(weights_path))
+            model.load_weights(str(weights_path))
         except Exception as error:
             raise ValueError(
-                f"Could not load the weights {weights_path} into the tree of {config_path}: "
+                f"Could not load the weights {weights_path} into the model of {config_path}: "
                 f"{error}"
             ) from error
-    return tree
+    return model
 
 
 def deserialize(config, failure):
@@ -140,16 +158,26 @@ def deserialize(config, failure):
         raise ValueError(f"{failure}: {error}") from error
 
 
-def save_tree(tree, directory, metadata=None):
-    """`TreeMemory.save_to_preset`: writes the preset files; see there."""
+def sequence_sizes(model):
+    """`memory_dim`, `sequence_length` and `feature_shape` of a tree, or of a
+    model holding one as its `teacher` (a `DistillationTrainer`)."""
+    tree = getattr(model, "teacher", model)
+    return {"memory_dim": tree.memory_dim, "sequence_length": tree.sequence_length,
+            "feature_shape": tuple(tree.feature_shape)}
+
+
+def save_preset(model, directory, metadata=None):
+    """`TreeMemory.save_to_preset` (and `DistillationTrainer`'s): writes the
+    preset files of the built `model`; see there."""
     metadata = dict(metadata or {})
+    sizes = sequence_sizes(model)
     own = {
         "keras_version": keras.version(),
         "keras_imfn_version": __version__,
-        "parameter_count": int(tree.count_params()),
+        "parameter_count": int(model.count_params()),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "memory_dim": tree.memory_dim,
-        "sequence_length": tree.sequence_length,
+        "memory_dim": sizes["memory_dim"],
+        "sequence_length": sizes["sequence_length"],
     }
     clashing = sorted(set(metadata) & set(own))
     if clashing:
@@ -161,16 +189,16 @@ def save_tree(tree, directory, metadata=None):
             f"`metadata` must hold JSON values (str, int, float, bool, None, lists, dicts): "
             f"{error}"
         ) from error
-    config = keras.saving.serialize_keras_object(tree)
-    config.pop("compile_config", None)  # a preset is a tree, not a training run
-    input_shape = [None, tree.sequence_length] + list(tree.feature_shape)
+    config = keras.saving.serialize_keras_object(model)
+    config.pop("compile_config", None)  # a preset is a model, not a training run
+    input_shape = [None, sizes["sequence_length"]] + list(sizes["feature_shape"])
     config["build_config"] = {"input_shape": input_shape}
     # The weights are saved from a copy loaded as `from_preset` will: it checks
     # that the config loads in safe mode, and, never compiled, it leaves the
     # optimizer's state out of the weights file.
-    copy = deserialize(config, "This tree cannot be a preset: its config does not load "
+    copy = deserialize(config, "This model cannot be a preset: its config does not load "
                                "back in Keras' safe mode, as `from_preset` reads it")
-    copy.set_weights(tree.get_weights())
+    copy.set_weights(model.get_weights())
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")

@@ -627,7 +627,7 @@ class TreeMemory(SequenceAutoencoder):
         ...             keras.ops.convert_to_numpy(root), atol=1e-6)
         True
         """
-        return preset_files.load_tree(cls, name_or_directory, load_weights, **kwargs)
+        return preset_files.load_preset(cls, name_or_directory, load_weights, **kwargs)
 
     def save_to_preset(self, directory, metadata=None):
         """Writes the tree as a preset directory that `from_preset` loads.
@@ -662,7 +662,7 @@ class TreeMemory(SequenceAutoencoder):
         ('random 8x8', True)
         """
         check_built_tree(self, "save_to_preset")
-        preset_files.save_tree(self, directory, metadata)
+        preset_files.save_preset(self, directory, metadata)
 
 
 def _num_levels(sequence_length):

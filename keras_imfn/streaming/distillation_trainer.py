@@ -6,6 +6,7 @@ from keras_imfn import distribution
 from keras_imfn.models.inputs import check_built_tree
 from keras_imfn.models.inputs import check_numeric
 from keras_imfn.models.inputs import check_sequence_shape
+from keras_imfn.models import presets as preset_files
 from keras_imfn.models.loss_logging import LoggedLosses
 from keras_imfn.streaming.imfn_student import IMFNStudent
 
@@ -77,6 +78,10 @@ class DistillationTrainer(LoggedLosses, keras.Model):
     >>> tuple(trainer(x).shape)
     (16, 8, 32)
     """
+
+    presets = preset_files.ShippedPresets()
+    """The shipped trainer presets, a teacher tree with its trained student:
+    a dict `{name: metadata}`, the names being what `from_preset` takes."""
 
     def __init__(
         self,
@@ -277,8 +282,66 @@ class DistillationTrainer(LoggedLosses, keras.Model):
         return config
 
     @classmethod
+    def from_preset(cls, name_or_directory, load_weights=True, **kwargs):
+        """A trained teacher and student from a preset, built: stream with
+        `trainer.student` (an `IMFNStudent`, e.g. in `keras.layers.RNN`) and
+        decode its memory with `trainer.teacher.decode`.
+
+        The same layout and checks as `TreeMemory.from_preset`: `config.json`
+        (read in Keras' safe mode), `model.weights.h5`, `metadata.json`.
+
+        Args:
+            name_or_directory: str or path. A key of `DistillationTrainer.presets`,
+                or a directory written by `save_to_preset`.
+            load_weights: bool. False gives the architecture with fresh weights.
+            **kwargs: constructor arguments that replace the config's, e.g.
+                `pixel_loss_weight=0` to train on.
+
+        Example:
+
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from keras_imfn import TreeMemory
+        >>> x = np.random.rand(2, 4, 6).astype("float32")
+        >>> teacher = TreeMemory(memory_dim=8, sequence_length=4)
+        >>> _ = teacher(x)
+        >>> trainer = DistillationTrainer(teacher)
+        >>> with tempfile.TemporaryDirectory() as directory:
+        ...     trainer.save_to_preset(directory, metadata={"description": "a tiny pair"})
+        ...     loaded = DistillationTrainer.from_preset(directory)
+        >>> np.allclose(keras.ops.convert_to_numpy(loaded(x)),
+        ...             keras.ops.convert_to_numpy(trainer(x)), atol=1e-6)
+        True
+        >>> loaded.student.tree is loaded.teacher  # one tree, as before saving
+        True
+        """
+        return preset_files.load_preset(cls, name_or_directory, load_weights, **kwargs)
+
+    def save_to_preset(self, directory, metadata=None):
+        """Writes the teacher and its student as a preset directory that
+        `from_preset` loads: `config.json` (both models' configs, `compile`
+        settings left out), `model.weights.h5` and `metadata.json` (versions,
+        parameter count, date, the teacher's `memory_dim` and
+        `sequence_length`, and the entries of `metadata`, JSON values).
+
+        Args:
+            directory: str or path. Created if missing; files there are overwritten.
+            metadata: optional dict, e.g. `description`, `data`, `metrics`.
+        """
+        if not self.built:  # its input is the teacher's
+            self.build((None, self.teacher.sequence_length) + tuple(self.teacher.feature_shape))
+        preset_files.save_preset(self, directory, metadata)
+
+    @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["teacher"] = keras.saving.deserialize_keras_object(config["teacher"])
-        config["student"] = keras.saving.deserialize_keras_object(config["student"])
-        return cls(**config)
+        teacher = keras.saving.deserialize_keras_object(config["teacher"])
+        student = config["student"]
+        tree = student["config"].get("tree") if student.get("class_name") == "IMFNStudent" else None
+        if tree is not None and tree["config"] == config["teacher"]:
+            # A student built on this teacher's own tree (`from_teacher`) gets it
+            # back, not a copy: one tree, as before saving.
+            student = IMFNStudent.from_config(dict(student["config"], tree=teacher))
+        else:
+            student = keras.saving.deserialize_keras_object(student)
+        return cls(**dict(config, teacher=teacher, student=student))

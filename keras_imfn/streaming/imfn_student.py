@@ -329,7 +329,7 @@ class IMFNStudent(keras.layers.Layer):
         config = dict(config)
         if config.get("encoder") is not None:
             config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        if config.get("tree") is not None:
+        if isinstance(config.get("tree"), dict):  # else a built tree, or None
             config["tree"] = built_tree(config["tree"]["config"],
                                         config["tree"]["feature_shape"])
         return cls(**config)
