@@ -611,7 +611,8 @@ def paper_block(link):
         f"(backend {results.get('backend', '?')}, 2 CPU cores), on training digits disjoint from "
         f"the {config['validation_digits']:,} held out for choices and from the test digits. "
         "The published rows are the source's, ± over its seeds, at its own budget. FLOPs: "
-        "XLA's count of one training step (`benchmarks/step_cost.py`). " + verdict
+        "XLA's count of one training step (`benchmarks/step_cost.py`). "
+        + learning_rates(config, models) + " " + verdict
         + "".join(f" The {name} {COLLAPSED} (its reconstructions are one saturated image, "
                   f"the same for every digit: {link('paper')})."
                   for name in below_mean_image(models)),
@@ -664,8 +665,28 @@ def below_mean_image(models):
 
 
 COLLAPSED = ("ended worse than the mean image, which a constant output reaches: its "
-             "training failed at this budget and learning rate (the same for every baseline, "
-             "not chosen for this shape), so its row says nothing yet of the architecture")
+             "training failed at this budget and learning rate, so its row says nothing yet "
+             "of the architecture")
+
+
+def learning_rates(config, models):
+    """How a table's baselines in `models` were optimised: Adam at a learning
+    rate chosen for the table (`<name>_learning_rate`, with its warm-up) or
+    the drivers' one default."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    from experiments.mnist_sequence import LEARNING_RATE
+
+    parts = []
+    for name in BASELINES:
+        if name in models:
+            warmup = config.get(f"{name}_warmup_steps", 0)
+            chosen = f"{name}_learning_rate" in config
+            parts.append(f"the {BASELINES[name]} at "
+                         f"{config.get(f'{name}_learning_rate', LEARNING_RATE):g}"
+                         + (f" after a linear warm-up of {warmup:,} steps" if warmup else "")
+                         + (" (chosen on the validation digits)" if chosen
+                            else " (the drivers' default, not chosen for this shape)"))
+    return f"Adam: {_and(parts)}." if parts else ""
 
 
 def paper_numbers():

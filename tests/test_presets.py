@@ -25,7 +25,12 @@ from keras_imfn.models import presets
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = list(TreeMemory.presets)
-SHIPPED_TRAINERS = list(DistillationTrainer.presets)
+# Presets over the wheel's ~20 MB a file: kept in the repository, loaded by directory.
+REPOSITORY_PRESETS = ROOT / "presets"
+# Every trainer preset, shipped (by name) or in the repository (by directory).
+TRAINER_PRESETS = list(DistillationTrainer.presets) + [
+    str(REPOSITORY_PRESETS / name)
+    for name in presets.find_presets(REPOSITORY_PRESETS, DistillationTrainer)]
 # What every shipped preset's metadata.json tells a user choosing one.
 DESCRIPTION_FIELDS = ("description", "data", "table")
 
@@ -284,9 +289,9 @@ def test_every_shipped_preset_loads_and_describes_itself(name):
         metadata["memory_dim"], metadata["sequence_length"])
 
 
-@pytest.mark.parametrize("name", SHIPPED_TRAINERS)
-def test_every_shipped_trainer_preset_loads_and_describes_itself(name):
-    metadata = DistillationTrainer.presets[name]
+@pytest.mark.parametrize("name", TRAINER_PRESETS)
+def test_every_trainer_preset_loads_and_describes_itself(name):
+    metadata = presets.read_json(presets.preset_directory(name) / presets.METADATA_FILE)
     missing = [field for field in DESCRIPTION_FIELDS if field not in metadata]
     assert not missing, f"{name}/metadata.json lacks {missing}"
     trainer = DistillationTrainer.from_preset(name)
@@ -320,3 +325,33 @@ def test_the_mnist_preset_reconstructs_fresh_embedded_digits_at_the_tables_quali
     table = json.loads((ROOT / metadata["table"]).read_text())["models"][metadata["table_row"]]
     seed = metadata["seed"]
     assert metadata["metrics"]["mse"] == pytest.approx(table["mse"]["per_seed"][seed], rel=0.02)
+
+
+def test_the_online_preset_streams_fresh_embedded_digits_near_its_teacher():
+    # The online table's T=16 teacher and its chosen student (learned-path+g,
+    # a state of d + 1 numbers), on the table's 256 test sequences of the
+    # embedded digits: the student within the online table's goal of 1.2x
+    # the teacher's MSE (the table: 1.117), the teacher at the tree's quality.
+    from experiments import online_memory
+
+    directory = REPOSITORY_PRESETS / "mnist_online_t16_d128"
+    scored, metadata = online_memory.evaluate_preset(str(directory), source="embedded")
+    assert scored["source"].startswith("embedded") and scored["test_sequences"] == 256
+    assert scored["teacher"]["mse"] <= 0.021
+    assert scored["ratio"] <= 1.2
+    trainer = DistillationTrainer.from_preset(directory)
+    assert trainer.student.tree is trainer.teacher
+    assert sum(trainer.student.state_size) == metadata["memory_dim"] + 1
+    # Its run reproduces the committed table's row within 2% (MSE), teacher and student.
+    rows = json.loads((ROOT / metadata["table"]).read_text())["lengths"]["16"]
+    for row, name in (("teacher", "teacher"), ("student", metadata["table_row"])):
+        assert metadata["metrics"][row]["mse"] == pytest.approx(rows[name]["test"]["mse"],
+                                                                rel=0.02)
+
+
+@pytest.mark.one_backend  # files only
+def test_repository_presets_are_too_large_for_the_wheel_and_complete():
+    for directory in REPOSITORY_PRESETS.iterdir():
+        assert all((directory / name).is_file() for name in presets.PRESET_FILES), directory
+        assert (directory / presets.WEIGHTS_FILE).stat().st_size > 20e6, (
+            f"{directory} fits the wheel: ship it under keras_imfn/presets/")
