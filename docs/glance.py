@@ -20,6 +20,7 @@ import sys
 
 DOCS = pathlib.Path(__file__).resolve().parent
 ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT / "examples"))  # the drivers' presets (experiments/)
 START = "<!-- glance:start (written by `python docs/glance.py` from docs/*.json: edit that, not this) -->"
 END = "<!-- glance:end -->"
 
@@ -631,7 +632,6 @@ def paper_block(link):
 
 def gpu_preset_line(cpu_config):
     """The `paper` preset (the source's budget, for a GPU) beside `paper-cpu`."""
-    sys.path.insert(0, str(ROOT / "examples"))
     from experiments.mnist_sequence import PRESETS
 
     paper = PRESETS["paper"]
@@ -673,7 +673,6 @@ def learning_rates(config, models):
     """How a table's baselines in `models` were optimised: Adam at a learning
     rate chosen for the table (`<name>_learning_rate`, with its warm-up) or
     the drivers' one default."""
-    sys.path.insert(0, str(ROOT / "examples"))
     from experiments.mnist_sequence import LEARNING_RATE
 
     parts = []

@@ -60,7 +60,8 @@ def main():
     if args.save_preset:
         if not (args.run_dir and args.table):
             parser.error("--save-preset saves a teacher and student of --run-dir (its results "
-                         "at --output), reproducing the rows of --table: give both")
+                         "at --output), reproducing the rows of --table: give --run-dir and --table "
+                         "(and that run's --output; give both)")
         if len(args.lengths or ()) != 1 or len(args.variants or ()) != 1:
             parser.error("--save-preset saves one teacher and one student: give one "
                          "--lengths and one --variants")

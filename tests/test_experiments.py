@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from test_examples import run_example
@@ -91,6 +92,10 @@ def test_paper_smoke_resumes_a_stopped_model_from_its_backup_and_saves_a_preset(
         run_example("mnist_sequence.py", monkeypatch, *args)
     seconds = json.loads((run_dir / "transformer-0-seconds.json").read_text())
     assert sorted(seconds) == ["end_to_end/0", "end_to_end/1"]  # two epochs of two steps
+    # Each epoch's loss, logged in the run directory.
+    history = (run_dir / "transformer-0-history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,loss") and [line.split(",")[0] for line in
+                                                     history[1:]] == ["0", "1"]
     # The partial outputs of the stopped run: the finished rows, the rest pending.
     run_example("mnist_sequence.py", monkeypatch, *args, "--report-only")
     partial = json.loads((tmp_path / "paper.json").read_text())
@@ -99,6 +104,7 @@ def test_paper_smoke_resumes_a_stopped_model_from_its_backup_and_saves_a_preset(
         tmp_path / "paper.md").read_text()
     run_example("mnist_sequence.py", monkeypatch, *args)
     assert json.loads((run_dir / "transformer-0-seconds.json").read_text()) == seconds
+    assert (run_dir / "transformer-0-history.csv").read_text().splitlines() == history
     results = json.loads((tmp_path / "paper.json").read_text())
     row = results["models"]["transformer"]
     assert row["train_seconds"] == pytest.approx(sum(seconds.values()))
@@ -185,6 +191,18 @@ def test_pca_reference_is_exact_with_every_component():
     test = digits[None, :4].astype("float32") / 255.0
     restored = mnist_sequence.pca_reconstruction(digits, test, components=16)
     np.testing.assert_allclose(restored, test, atol=1e-5)
+
+
+def test_a_baselines_learning_rate_warms_up_linearly_then_stays_constant():
+    config = dict(mnist_sequence.PRESETS["paper-smoke"], transformer_learning_rate=3e-4,
+                  transformer_warmup_steps=100)
+    schedule = mnist_sequence.baseline_learning_rate("transformer", config)
+    rates = [float(keras.ops.convert_to_numpy(schedule(step))) for step in (0, 50, 100, 10**5)]
+    np.testing.assert_allclose(rates, [0.0, 1.5e-4, 3e-4, 3e-4], rtol=1e-5, atol=1e-9)
+    # A model the preset sets nothing for: the drivers' default, constant.
+    assert mnist_sequence.baseline_learning_rate("mamba", config) == mnist_sequence.LEARNING_RATE
+    no_warmup = dict(config, transformer_warmup_steps=0)
+    assert mnist_sequence.baseline_learning_rate("transformer", no_warmup) == 3e-4
 
 
 @pytest.mark.example

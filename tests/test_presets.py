@@ -28,9 +28,9 @@ SHIPPED = list(TreeMemory.presets)
 # Presets over the wheel's ~20 MB a file: kept in the repository, loaded by directory.
 REPOSITORY_PRESETS = ROOT / "presets"
 # Every trainer preset, shipped (by name) or in the repository (by directory).
-TRAINER_PRESETS = list(DistillationTrainer.presets) + [
-    str(REPOSITORY_PRESETS / name)
-    for name in presets.find_presets(REPOSITORY_PRESETS, DistillationTrainer)]
+TRAINER_PRESETS = {**{name: name for name in DistillationTrainer.presets}, **{
+    name: str(REPOSITORY_PRESETS / name)
+    for name in presets.find_presets(REPOSITORY_PRESETS, DistillationTrainer)}}
 # What every shipped preset's metadata.json tells a user choosing one.
 DESCRIPTION_FIELDS = ("description", "data", "table")
 
@@ -178,6 +178,24 @@ def test_a_trainer_preset_round_trips_its_teacher_and_student(tmp_path, learn_in
     assert not np.allclose(to_numpy(fresh(x)), to_numpy(trainer(x)), atol=1e-3)
 
 
+def test_a_student_on_its_own_copy_of_the_tree_keeps_it(tmp_path):
+    # A tree of the teacher's config but its own weights is not the teacher:
+    # loading must not swap it for the teacher.
+    x = random_sequences(2, 4, 6)
+    teacher = TreeMemory(memory_dim=8, sequence_length=4, leaf_hidden_dim=16)
+    teacher(x)
+    copy = TreeMemory.from_config(teacher.get_config())
+    copy(x)
+    copy.set_weights([w + 0.5 for w in teacher.get_weights()])
+    trainer = DistillationTrainer(teacher, student=IMFNStudent.from_teacher(copy))
+    trainer.save_to_preset(tmp_path)
+    loaded = DistillationTrainer.from_preset(tmp_path)
+    assert loaded.student.tree is not loaded.teacher
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(trainer(x)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(loaded.student.tree.encode(x)),
+                               to_numpy(copy.encode(x)), atol=1e-6)
+
+
 def test_presets_are_listed_by_their_class(tmp_path):
     saved(tmp_path / "tree")
     saved_trainer(tmp_path / "pair")
@@ -185,16 +203,24 @@ def test_presets_are_listed_by_their_class(tmp_path):
     assert list(presets.find_presets(tmp_path, DistillationTrainer)) == ["pair"]
     with pytest.raises(ValueError, match=r"holds a DistillationTrainer, not a TreeMemory.*"
                                          r"DistillationTrainer\.from_preset"):
+        presets.load_preset(TreeMemory, tmp_path / "pair")
+    # By name, a class finds only its own presets.
+    with pytest.raises(ValueError, match=r"Known TreeMemory presets: tree \("):
         presets.load_preset(TreeMemory, "pair", root=tmp_path)
 
 
 def test_an_unknown_name_lists_the_known_presets(tmp_path):
     for name in ("tree_a", "tree_b"):
         saved(tmp_path / name)
-    with pytest.raises(ValueError, match=r"Unknown preset 'tree_c'.*Known presets: tree_a, tree_b"):
+    with pytest.raises(ValueError, match=r"Unknown preset 'tree_c'.*Known TreeMemory presets: "
+                                         r"tree_a, tree_b"):
         presets.load_preset(TreeMemory, "tree_c", root=tmp_path)
-    with pytest.raises(ValueError, match=r"Unknown preset 'no_such_tree'.*Known presets"):
+    with pytest.raises(ValueError, match=r"Unknown preset 'no_such_tree'.*Known TreeMemory "
+                                         r"presets: mnist_t16_d128"):
         TreeMemory.from_preset("no_such_tree")
+    with pytest.raises(ValueError, match=r"Known DistillationTrainer presets: none are shipped.*"
+                                         r"loads by its directory"):
+        DistillationTrainer.from_preset("mnist_online_t16_d128")
 
 
 @pytest.mark.parametrize("missing", presets.PRESET_FILES)
@@ -289,7 +315,7 @@ def test_every_shipped_preset_loads_and_describes_itself(name):
         metadata["memory_dim"], metadata["sequence_length"])
 
 
-@pytest.mark.parametrize("name", TRAINER_PRESETS)
+@pytest.mark.parametrize("name", TRAINER_PRESETS.values(), ids=TRAINER_PRESETS.keys())
 def test_every_trainer_preset_loads_and_describes_itself(name):
     metadata = presets.read_json(presets.preset_directory(name) / presets.METADATA_FILE)
     missing = [field for field in DESCRIPTION_FIELDS if field not in metadata]
@@ -351,7 +377,7 @@ def test_the_online_preset_streams_fresh_embedded_digits_near_its_teacher():
 
 @pytest.mark.one_backend  # files only
 def test_repository_presets_are_too_large_for_the_wheel_and_complete():
-    for directory in REPOSITORY_PRESETS.iterdir():
+    for directory in filter(Path.is_dir, REPOSITORY_PRESETS.iterdir()):
         assert all((directory / name).is_file() for name in presets.PRESET_FILES), directory
         assert (directory / presets.WEIGHTS_FILE).stat().st_size > 20e6, (
             f"{directory} fits the wheel: ship it under keras_imfn/presets/")

@@ -116,7 +116,7 @@ PRESETS = {
         steps_per_epoch=2, test_sequences=8, seeds=1, imfn_blocks=1,
         imfn_hidden_dim=level_widths(3, 8, 32), imfn_leaf_hidden_dim=32,
         imfn_leaf_loss_weight=0.0, imfn_fit_leaves=True, ssim_loss_weight=0.0,
-        validation_digits=1000,
+        validation_digits=1000, transformer_learning_rate=1e-3, transformer_warmup_steps=2,
     ),
 }
 LEARNING_RATE = 1e-3

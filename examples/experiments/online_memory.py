@@ -172,10 +172,9 @@ def compile_trainer(trainer):
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0))
 
 
-def table_test_sequences(test_digits, length, config):
+def table_test_sequences(test_digits, length, config, seed=TEST_SEED):
     """The table's fixed test sequences of length T, of the test digits."""
-    return mnist.sample_sequences(test_digits, length, config["test_sequences"],
-                                  seed=TEST_SEED)
+    return mnist.sample_sequences(test_digits, length, config["test_sequences"], seed=seed)
 
 
 def segment_teacher(teacher, variant):
@@ -420,7 +419,8 @@ def evaluate_preset(name_or_directory, data_dir=None, source="auto"):
         name_or_directory, DRIVER, "the online-memory table", cls=DistillationTrainer)
     experiment = metadata["experiment"]
     _, (test_digits, _), used = mnist.load_digits(data_dir, source=source, verbose=False)
-    test = table_test_sequences(test_digits, experiment["length"], experiment["config"])
+    test = table_test_sequences(test_digits, experiment["length"], experiment["config"],
+                                experiment["test_seed"])
     teacher = trainer.teacher
     online = keras.layers.RNN(trainer.student, return_sequences=True)
     scored = {}

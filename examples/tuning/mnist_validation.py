@@ -68,8 +68,10 @@ def baseline_trial(args, train, val, config, log):
     per_epoch = config["steps_per_epoch"]
     data = mnist.MNISTSequences(train, config["sequence_length"], config["batch_size"],
                                 per_epoch, seed=0)
-    config = dict(config, **{f"{args.model}_learning_rate": args.learning_rate,
-                             f"{args.model}_warmup_steps": args.warmup_steps})
+    for key, value in (("learning_rate", args.learning_rate),
+                       ("warmup_steps", args.warmup_steps)):
+        if value is not None:  # else the preset's, if it sets one
+            config = dict(config, **{f"{args.model}_{key}": value})
     experiment.compile_model(model, data, config,
                              experiment.baseline_learning_rate(args.model, config))
     started = time.time()
@@ -99,7 +101,10 @@ def main():
     parser.add_argument("--data-dir", required=True, help="directory of MNIST IDX files")
     parser.add_argument("--tag", required=True, help="name of this trial in the output")
     parser.add_argument("--output", default="mnist_validation.jsonl")
-    parser.add_argument("--learning-rate", type=float, default=experiment.LEARNING_RATE)
+    parser.add_argument("--learning-rate", type=float,
+                        help="default: a baseline's rate in --preset (else "
+                             f"{experiment.LEARNING_RATE:g}); IMFN's local phase: "
+                             f"{experiment.LEARNING_RATE:g}")
     parser.add_argument("--local-steps", type=int, default=600)
     parser.add_argument("--end-to-end-steps", type=int, default=2400)
     parser.add_argument("--fine-tune-learning-rate", type=float, default=3e-4)
@@ -111,8 +116,9 @@ def main():
     parser.add_argument("--eval-every", type=int, default=500,
                         help="baselines' steps between scores (whole epochs)")
     parser.add_argument("--validation-sequences", type=int, default=300)
-    parser.add_argument("--warmup-steps", type=int, default=0,
-                        help="baselines' linear learning-rate warm-up")
+    parser.add_argument("--warmup-steps", type=int,
+                        help="baselines' linear learning-rate warm-up (default: the preset's, "
+                             "else none)")
     parser.add_argument("--output-activation", choices=["sigmoid", "linear"],
                         default="sigmoid")
     parser.add_argument("--model-option", action="append", default=[], type=model_option,
@@ -126,6 +132,8 @@ def main():
     args = parser.parse_args()
     if args.model == "imfn" and args.preset != "cpu":
         parser.error("IMFN's trials take the cpu preset's shape; --preset is for baselines")
+    if args.model == "imfn" and args.learning_rate is None:
+        args.learning_rate = experiment.LEARNING_RATE
     config = dict(experiment.PRESETS[args.preset], ssim_loss_weight=args.ssim_loss_weight,
                   batch_size=args.batch_size or experiment.PRESETS[args.preset]["batch_size"])
     # Training runs whole epochs, a baseline is scored every `--eval-every` steps.

@@ -81,19 +81,23 @@ def read_json(path):
     return content
 
 
-def preset_directory(name_or_directory, root=PRESETS_ROOT):
+def preset_directory(name_or_directory, root=PRESETS_ROOT, cls=None):
     """The directory of the preset `name_or_directory`: a shipped preset's name
-    (under `root`), or a preset directory; checks it holds every preset file."""
-    known = find_presets(root)
+    (under `root`; of class `cls`, if given), or a preset directory; checks it
+    holds every preset file."""
+    known = find_presets(root, cls)
     if str(name_or_directory) in known:
         directory = Path(root) / str(name_or_directory)
     elif Path(name_or_directory).is_dir():
         directory = Path(name_or_directory)
     else:
         names = ", ".join(known) or "none are shipped with this version"
+        kind = f"{cls.__name__} " if cls is not None else ""
         raise ValueError(
             f"Unknown preset {str(name_or_directory)!r}: neither the name of a shipped "
-            f"preset nor a directory. Known presets: {names}. {LAYOUT}"
+            f"{kind}preset nor a directory. Known {kind}presets: {names} (a preset "
+            f"kept out of the package, e.g. in the repository's presets/, loads by its "
+            f"directory). {LAYOUT}"
         )
     missing = [name for name in PRESET_FILES if not (directory / name).is_file()]
     if missing:
@@ -104,7 +108,7 @@ def preset_directory(name_or_directory, root=PRESETS_ROOT):
 def load_preset(cls, name_or_directory, load_weights=True, root=PRESETS_ROOT, **kwargs):
     """`cls.from_preset`: the model of a preset, built, with its weights; see
     `TreeMemory.from_preset`."""
-    directory = preset_directory(name_or_directory, root)
+    directory = preset_directory(name_or_directory, root, cls)
     config_path = directory / CONFIG_FILE
     config = read_json(config_path)
     read_json(directory / METADATA_FILE)

@@ -11,6 +11,8 @@ from keras_imfn.models.loss_logging import LoggedLosses
 from keras_imfn.streaming.imfn_student import IMFNStudent
 
 STEP_WEIGHTINGS = ("uniform", "linear")
+# A student's `tree` in a trainer's config when it is the trainer's teacher.
+TEACHER_TREE = "teacher"
 _EPSILON = 1e-6
 
 
@@ -80,8 +82,10 @@ class DistillationTrainer(LoggedLosses, keras.Model):
     """
 
     presets = preset_files.ShippedPresets()
-    """The shipped trainer presets, a teacher tree with its trained student:
-    a dict `{name: metadata}`, the names being what `from_preset` takes."""
+    """The trainer presets shipped in the package, a teacher tree with its
+    trained student: a dict `{name: metadata}`, the names being what
+    `from_preset` takes. None ships yet: the online-memory table's is over the
+    wheel's size and lives in the repository's `presets/`, loaded by directory."""
 
     def __init__(
         self,
@@ -270,10 +274,15 @@ class DistillationTrainer(LoggedLosses, keras.Model):
 
     def get_config(self):
         config = super().get_config()
+        student = keras.saving.serialize_keras_object(self.student)
+        if getattr(self.student, "tree", None) is self.teacher:
+            # The student walks the teacher's own tree (`from_teacher`): say so,
+            # rather than a second copy of the tree, so loading shares it again.
+            student["config"]["tree"] = TEACHER_TREE
         config.update(
             {
                 "teacher": keras.saving.serialize_keras_object(self.teacher),
-                "student": keras.saving.serialize_keras_object(self.student),
+                "student": student,
                 "step_weighting": self.step_weighting,
                 "pixel_loss_weight": self.pixel_loss_weight,
                 "one_step_loss_weight": self.one_step_loss_weight,
@@ -337,10 +346,9 @@ class DistillationTrainer(LoggedLosses, keras.Model):
         config = dict(config)
         teacher = keras.saving.deserialize_keras_object(config["teacher"])
         student = config["student"]
-        tree = student["config"].get("tree") if student.get("class_name") == "IMFNStudent" else None
-        if tree is not None and tree["config"] == config["teacher"]:
-            # A student built on this teacher's own tree (`from_teacher`) gets it
-            # back, not a copy: one tree, as before saving.
+        if student.get("config", {}).get("tree") == TEACHER_TREE:
+            # A student built on this teacher's own tree gets it back: one tree,
+            # as before saving.
             student = IMFNStudent.from_config(dict(student["config"], tree=teacher))
         else:
             student = keras.saving.deserialize_keras_object(student)
