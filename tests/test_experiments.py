@@ -58,6 +58,21 @@ def test_mnist_sequence_smoke_writes_table_json_png_and_resumes(tmp_path, monkey
     assert rows in (tmp_path / "results.md").read_text()
 
 
+@pytest.mark.example  # sizes, the same on every backend: built once
+def test_online_teachers_are_sized_by_their_levels_from_the_presets_length():
+    cpu = online_memory.PRESETS["cpu"]
+    t16 = mnist_sequence.build_model("imfn", online_memory.teacher_config(cpu, 16))
+    t32 = mnist_sequence.build_model("imfn", online_memory.teacher_config(cpu, 32))
+    # T=16 keeps the MNIST cpu table's tree: width 2d at every level.
+    assert t16.memory_dim == 128 and t16.level_hidden_dims == [256] * 4
+    assert t16.leaf_loss_weight == 1.0
+    # T=32, d=256: widths doubling from d/16 to d/2, leaf MLPs of d/2, no leaf loss.
+    assert t32.memory_dim == 256 and t32.level_hidden_dims == [16, 32, 64, 128, 128]
+    assert t32.leaf_hidden_dim == 128 and t32.leaf_loss_weight == 0.0
+    assert online_memory.teacher_config(cpu, 64)["imfn_fit_leaves"] is True
+    assert t32.count_params() < t16.count_params() * 4
+
+
 @pytest.mark.example  # a parameter count, the same on every backend: built once
 @pytest.mark.parametrize("preset", ["paper", "paper-cpu"])
 def test_paper_presets_build_imfn_sized_by_its_levels_within_the_published_size(preset):

@@ -48,17 +48,25 @@ from experiments.run_dir import Run
 from experiments.run_dir import git_commit
 
 MODELS = ("imfn", "transformer", "mamba", "gru")
-# IMFN at the source's shape, the tree sized by its levels' work
-# (docs/tuning/tree_sizing.md): a sweeper per level, widths doubling up the
-# tree from 64 to 512, one block, leaf MLPs of width 512, no leaf loss end to
-# end (no second pass of the leaf decoder), started by `adapt` with its
-# leaves fitted too: 55.7M parameters. The source's pixel MSE only, on the
-# training digits less the last 1,000 (held out for choices).
-PAPER_IMFN = dict(
-    imfn_blocks=1, imfn_hidden_dim=level_widths(7, 64, 512), imfn_leaf_hidden_dim=512,
-    imfn_leaf_loss_weight=0.0, imfn_fit_leaves=True, ssim_loss_weight=0.0,
-    validation_digits=1000,
-)
+
+
+def sized_tree(length, dim):
+    """IMFN's tree sized by its levels' work, for T=`length` and d=`dim`.
+
+    The design chosen on validation (docs/tuning/tree_sizing.md): a sweeper
+    per level, widths doubling up the tree from d/16 to d/2, one block, leaf
+    MLPs of width d/2, no leaf loss end to end (no second pass of the leaf
+    decoder), started by `adapt` with its leaves fitted too.
+    """
+    levels = math.ceil(math.log2(length))
+    return dict(imfn_blocks=1, imfn_hidden_dim=level_widths(levels, dim // 16, dim // 2),
+                imfn_leaf_hidden_dim=dim // 2, imfn_leaf_loss_weight=0.0, imfn_fit_leaves=True)
+
+
+# IMFN at the source's shape: the sized tree (55.7M parameters), the source's
+# pixel MSE only, on the training digits less the last 1,000 (held out for
+# choices).
+PAPER_IMFN = dict(sized_tree(128, 1024), ssim_loss_weight=0.0, validation_digits=1000)
 # The baselines' Adam learning rates at the source's shape, chosen on the
 # validation digits (docs/tuning/paper_cpu_baseline_lr.jsonl: 300 steps of the
 # paper-cpu batch, 100 validation sequences): the Transformer collapsed at the

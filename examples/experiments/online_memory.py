@@ -26,6 +26,7 @@ stopped.
 """
 
 import json
+import math
 import os
 import time
 
@@ -85,20 +86,29 @@ DRIVER = "examples/online_memory.py"
 
 PRESETS = {
     "smoke": dict(lengths=(4,), numbers_per_step=8, teacher_steps=4, student_steps=4,
-                  batch_size=8, steps_per_epoch=2, test_sequences=16),
+                  batch_size=8, steps_per_epoch=2, test_sequences=16, sized_from=4),
     # The teacher as the MNIST `cpu` table trains IMFN (3,000 end-to-end steps
     # of batch 64 from the closed-form start); students 1,200 steps of 32.
+    # From T=32 on, the teacher's tree is sized by its levels' work
+    # (`mnist_sequence.sized_tree`, chosen on validation at T=32 and 64:
+    # docs/tuning/tree_sizing.md); at T=16 it keeps the `cpu` table's tree,
+    # a sweeper of width 2d per level (the narrow design was not tried there).
     "cpu": dict(lengths=(16, 32, 64), numbers_per_step=8, teacher_steps=3000,
-                student_steps=1200, batch_size=32, steps_per_epoch=100, test_sequences=256),
+                student_steps=1200, batch_size=32, steps_per_epoch=100, test_sequences=256,
+                sized_from=32),
 }
 
 
 def teacher_config(config, length):
-    """The MNIST `cpu` preset at length T and d = numbers_per_step * T."""
-    return dict(mnist_sequence.PRESETS["cpu"], sequence_length=length,
-                memory_dim=config["numbers_per_step"] * length,
-                end_to_end_steps=config["teacher_steps"],
-                steps_per_epoch=min(config["steps_per_epoch"], config["teacher_steps"]))
+    """The MNIST `cpu` preset at length T and d = numbers_per_step * T, with
+    the tree sized by its levels' work from T = `config["sized_from"]` on."""
+    dim = config["numbers_per_step"] * length
+    tconfig = dict(mnist_sequence.PRESETS["cpu"], sequence_length=length, memory_dim=dim,
+                   end_to_end_steps=config["teacher_steps"],
+                   steps_per_epoch=min(config["steps_per_epoch"], config["teacher_steps"]))
+    if length >= config.get("sized_from", math.inf):
+        tconfig.update(mnist_sequence.sized_tree(length, dim))
+    return tconfig
 
 
 def final_memories(model, x, batch_size=64):
