@@ -1,13 +1,11 @@
 import keras
 
-from keras_imfn.layers.residual_mlp import ResidualMLP
+from keras_imfn.layers.sweeper_merge import SweeperHalf
 from keras_imfn.layers.sweeper_merge import check_memory_shape
-from keras_imfn.layers.sweeper_merge import check_skip
-from keras_imfn.layers.sweeper_merge import skip_output_initializer
 
 
 @keras.saving.register_keras_serializable(package="keras_imfn")
-class SweeperInverse(keras.layers.Layer):
+class SweeperInverse(SweeperHalf):
     """The inverse half of a sweeper: one memory state in, the pair out.
 
     `inverse(merged)` returns `[left, right]`, an approximate inverse of
@@ -42,40 +40,7 @@ class SweeperInverse(keras.layers.Layer):
     ((2, 16), (2, 16))
     """
 
-    def __init__(
-        self,
-        memory_dim,
-        hidden_dim=None,
-        num_blocks=2,
-        activation="gelu",
-        token_mixing=False,
-        skip="none",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if memory_dim < 1:
-            raise ValueError(f"`memory_dim` must be >= 1. Received: {memory_dim}")
-        self.skip = check_skip(skip)
-        self.memory_dim = int(memory_dim)
-        self.hidden_dim = int(hidden_dim or 2 * memory_dim)
-        self.num_blocks = int(num_blocks)
-        self.activation = activation
-        self.token_mixing = bool(token_mixing)
-        self.mlp = ResidualMLP(
-            hidden_dim=self.hidden_dim,
-            output_dim=2 * self.memory_dim,
-            num_blocks=self.num_blocks,
-            activation=activation,
-            token_mixing=self.token_mixing,
-            output_initializer=skip_output_initializer(self.skip),
-            dtype=self.dtype_policy,
-            name="mlp",
-        )
-        self.linear = None
-        if self.skip == "linear":
-            self.linear = keras.layers.Dense(
-                2 * self.memory_dim, dtype=self.dtype_policy, name="linear"
-            )
+    outputs = 2  # the pair
 
     def build(self, input_shape):
         check_memory_shape("SweeperInverse", input_shape, self.memory_dim)
@@ -95,17 +60,3 @@ class SweeperInverse(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return [tuple(input_shape), tuple(input_shape)]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "memory_dim": self.memory_dim,
-                "hidden_dim": self.hidden_dim,
-                "num_blocks": self.num_blocks,
-                "activation": self.activation,
-                "token_mixing": self.token_mixing,
-                "skip": self.skip,
-            }
-        )
-        return config

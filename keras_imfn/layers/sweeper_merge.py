@@ -51,8 +51,65 @@ def pair_pca(left, right, memory_dim):
     return principal_components(pairs.reshape(-1, 2 * memory_dim).astype("float64"), memory_dim)
 
 
+class SweeperHalf(keras.layers.Layer):
+    """What a merge and an inverse share: their arguments (see
+    `SweeperMerge`), a residual MLP to `outputs * memory_dim` numbers and,
+    with `skip="linear"`, a linear map beside it."""
+
+    outputs = 1  # memory states out
+
+    def __init__(
+        self,
+        memory_dim,
+        hidden_dim=None,
+        num_blocks=2,
+        activation="gelu",
+        token_mixing=False,
+        skip="none",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if memory_dim < 1:
+            raise ValueError(f"`memory_dim` must be >= 1. Received: {memory_dim}")
+        self.skip = check_skip(skip)
+        self.memory_dim = int(memory_dim)
+        self.hidden_dim = int(hidden_dim or 2 * memory_dim)
+        self.num_blocks = int(num_blocks)
+        self.activation = activation
+        self.token_mixing = bool(token_mixing)
+        self.mlp = ResidualMLP(
+            hidden_dim=self.hidden_dim,
+            output_dim=self.outputs * self.memory_dim,
+            num_blocks=self.num_blocks,
+            activation=activation,
+            token_mixing=self.token_mixing,
+            output_initializer=skip_output_initializer(self.skip),
+            dtype=self.dtype_policy,
+            name="mlp",
+        )
+        self.linear = None
+        if self.skip == "linear":
+            self.linear = keras.layers.Dense(
+                self.outputs * self.memory_dim, dtype=self.dtype_policy, name="linear"
+            )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "memory_dim": self.memory_dim,
+                "hidden_dim": self.hidden_dim,
+                "num_blocks": self.num_blocks,
+                "activation": self.activation,
+                "token_mixing": self.token_mixing,
+                "skip": self.skip,
+            }
+        )
+        return config
+
+
 @keras.saving.register_keras_serializable(package="keras_imfn")
-class SweeperMerge(keras.layers.Layer):
+class SweeperMerge(SweeperHalf):
     """The merge half of a sweeper: two memory states in, one out.
 
     `merge([left, right])` concatenates the pair on the last axis and maps it
@@ -102,41 +159,6 @@ class SweeperMerge(keras.layers.Layer):
     >>> tuple(merge([left, right]).shape)
     (2, 16)
     """
-
-    def __init__(
-        self,
-        memory_dim,
-        hidden_dim=None,
-        num_blocks=2,
-        activation="gelu",
-        token_mixing=False,
-        skip="none",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if memory_dim < 1:
-            raise ValueError(f"`memory_dim` must be >= 1. Received: {memory_dim}")
-        self.skip = check_skip(skip)
-        self.memory_dim = int(memory_dim)
-        self.hidden_dim = int(hidden_dim or 2 * memory_dim)
-        self.num_blocks = int(num_blocks)
-        self.activation = activation
-        self.token_mixing = bool(token_mixing)
-        self.mlp = ResidualMLP(
-            hidden_dim=self.hidden_dim,
-            output_dim=self.memory_dim,
-            num_blocks=self.num_blocks,
-            activation=activation,
-            token_mixing=self.token_mixing,
-            output_initializer=skip_output_initializer(self.skip),
-            dtype=self.dtype_policy,
-            name="mlp",
-        )
-        self.linear = None
-        if self.skip == "linear":
-            self.linear = keras.layers.Dense(
-                self.memory_dim, dtype=self.dtype_policy, name="linear"
-            )
 
     def build(self, input_shape):
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or not all(
@@ -214,17 +236,3 @@ class SweeperMerge(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "memory_dim": self.memory_dim,
-                "hidden_dim": self.hidden_dim,
-                "num_blocks": self.num_blocks,
-                "activation": self.activation,
-                "token_mixing": self.token_mixing,
-                "skip": self.skip,
-            }
-        )
-        return config
