@@ -1,6 +1,6 @@
 """Training steps per second of the `paper` presets, and the hours their full tables take.
 
-For the MNIST experiment's IMFN (T=128, d=1024, batch 64: 57.8M parameters)
+For the MNIST experiment's IMFN (T=128, d=1024, batch 64: the `paper` preset's tree)
 and the UCF-101 experiment's token-grid tree (16 frames of 64x64, d=128,
 batch 16), built as `examples/mnist_sequence.py` and `examples/ucf101_video.py`
 build them (untrained: a step's time does not depend on the weights), each

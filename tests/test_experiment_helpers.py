@@ -10,6 +10,7 @@ from experiments.reporting import markdown_table
 from experiments.reporting import read_rows
 from experiments.reporting import save_rows_png
 from experiments.reporting import stored_layout
+from experiments.run_dir import EpochLosses
 from keras_imfn.training import train_local_then_end_to_end
 
 # One backend (tests/conftest.py): the recipe's compile/fit calls, tables and pictures: Keras, not the backend.
@@ -100,3 +101,16 @@ def test_save_rows_png_draws_one_row_per_sequence(tmp_path, channels):
         assert labelled.size[0] > 12 + 20 and labelled.size[1] > 2 * 5 + 12
     with pytest.raises(ValueError, match="one label per row"):
         save_rows_png(tmp_path / "bad.png", rows, labels=["one"])
+
+
+def test_epoch_losses_keep_one_row_an_epoch_over_resumed_sessions(tmp_path):
+    path = str(tmp_path / "history.csv")
+    first = EpochLosses(path)
+    first.on_epoch_end(0, {"loss": 0.5})
+    first.on_epoch_end(1, {"loss": 0.4})
+    # A stop before epoch 1's backup: the next session trains epoch 1 again.
+    resumed = EpochLosses(path)
+    resumed.on_epoch_end(1, {"loss": 0.3, "val_loss": 0.35})
+    resumed.on_epoch_end(2, {"loss": 0.2, "val_loss": 0.25})
+    lines = (tmp_path / "history.csv").read_text().splitlines()
+    assert lines == ["epoch,loss,val_loss", "0,0.5,NA", "1,0.3,0.35", "2,0.2,0.25"]

@@ -43,6 +43,7 @@ from keras_imfn.training import train_local_then_end_to_end
 from experiments import presets
 from experiments import reporting
 from experiments.evaluation import in_batches
+from experiments.run_dir import EpochLosses
 from experiments.run_dir import EpochSeconds
 from experiments.run_dir import Run
 from experiments.run_dir import git_commit
@@ -315,9 +316,8 @@ def train_and_evaluate(name, config, train_digits, test, seed, run=None):
             # Kept after the last epoch: a stop before the row is saved loses nothing.
             callbacks.append(keras.callbacks.BackupAndRestore(
                 run.path(f"{name}-{seed}-backup"), delete_checkpoint=False))
-            # Each epoch's loss, over every session (an epoch redone after a stop twice).
-            callbacks.append(keras.callbacks.CSVLogger(run.path(f"{name}-{seed}-history.csv"),
-                                                       append=True))
+            # Each epoch's loss, over every session.
+            callbacks.append(EpochLosses(run.path(f"{name}-{seed}-history.csv")))
         model.fit(data, epochs=math.ceil(steps / per_epoch),
                   callbacks=callbacks + [timer, StopOnNonFiniteLoss()], verbose=0)
     restored = reconstruct_all(model, test)

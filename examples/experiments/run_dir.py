@@ -9,6 +9,7 @@ another configuration is refused from the start, before any of its
 backups could be resumed.
 """
 
+import csv
 import json
 import os
 import subprocess
@@ -137,6 +138,34 @@ class EpochSeconds(keras.callbacks.Callback):
 
     def total(self):
         return float(sum(self.seconds.values()))
+
+
+class EpochLosses(keras.callbacks.Callback):
+    """Each epoch's logged losses in a CSV file (`epoch` and one column per
+    log), over every session of a resumed run.
+
+    Like `EpochSeconds`, an epoch trained again after a stop (its backup not
+    yet written) replaces its row rather than appearing twice; a log key that
+    an epoch lacks is written as `NA`.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+        self.rows = {}
+        if os.path.exists(path):
+            with open(path, newline="") as f:
+                self.rows = {int(row.pop("epoch")): row for row in csv.DictReader(f)}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows[epoch] = {key: float(value) for key, value in (logs or {}).items()}
+        keys = sorted({key for row in self.rows.values() for key in row})
+        with open(self.path + ".tmp", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["epoch", *keys])
+            for number, row in sorted(self.rows.items()):
+                writer.writerow([number, *(row.get(key, "NA") for key in keys)])
+        os.replace(self.path + ".tmp", self.path)
 
 
 def git_commit():
