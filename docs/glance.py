@@ -335,14 +335,19 @@ def ucf_block(link):
 
 
 def online_numbers():
+    from experiments.online_memory import teacher_config
+
     runs = {}
     for name in ONLINE:
         results = load(name)
         config = results["config"]
         for length, rows in results["lengths"].items():
+            teacher = teacher_config(config, int(length))
             runs[int(length)] = dict(rows=rows, command=f"`{results['command']}`", name=name,
                                      steps=(config["teacher_steps"], config["student_steps"]),
                                      batch=config["batch_size"], seeds=config.get("seeds", 1),
+                                     teacher_batch=teacher["batch_size"],
+                                     sized="imfn_hidden_dim" in teacher,
                                      backend=backend_of(results),
                                      per_step=config.get("numbers_per_step"))
     # The chosen student of the smallest state (d + 1 numbers), and the chosen
@@ -357,9 +362,22 @@ def online_numbers():
 
 
 def online_budget(run):
-    """`teacher 3,000 and each student 1,200 steps x batch 32`."""
+    """`teacher 3,000 steps x batch 64 (a sweeper of width 2d per level), each
+    student 1,200 x batch 32`."""
     (teacher_steps, student_steps), batch = run["steps"], run["batch"]
-    return f"teacher {teacher_steps:,} and each student {student_steps:,} steps x batch {batch}"
+    tree = "the tree sized by its levels' work" if run["sized"] else "a sweeper of width 2d per level"
+    return (f"teacher {teacher_steps:,} steps x batch {run['teacher_batch']} ({tree}), "
+            f"each student {student_steps:,} x batch {batch}")
+
+
+def online_stale(run, length):
+    """A note where the preset now trains another teacher than the table's."""
+    from experiments.online_memory import PRESETS, teacher_config
+
+    if run["sized"] == ("imfn_hidden_dim" in teacher_config(PRESETS["cpu"], length)):
+        return ""
+    return (" This table's teacher predates the `cpu` preset's `sized_from`: its command now "
+            "trains the tree sized by its levels' work (the table is being trained again).")
 
 
 def online_block(link):
@@ -387,7 +405,7 @@ def online_block(link):
                          "–" if entry["state_numbers"] is None else f"{entry['state_numbers']:,}"])
         parts += [
             f"**T={length}**: {online_budget(run)}; {seeds_text(run['seeds'])}; backend "
-            f"{run['backend']}; {run['command']}.",
+            f"{run['backend']}; {run['command']}.{online_stale(run, length)}",
             table(["model", "MSE", "MSE / teacher's", "state (numbers)"], rows),
             picture(f"T={length}: original, teacher, exact cell, each student, the references",
                     f"{name}.png"),

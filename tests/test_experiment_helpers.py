@@ -104,13 +104,16 @@ def test_save_rows_png_draws_one_row_per_sequence(tmp_path, channels):
 
 
 def test_epoch_losses_keep_one_row_an_epoch_over_resumed_sessions(tmp_path):
-    path = str(tmp_path / "history.csv")
-    first = EpochLosses(path)
-    first.on_epoch_end(0, {"loss": 0.5})
-    first.on_epoch_end(1, {"loss": 0.4})
-    # A stop before epoch 1's backup: the next session trains epoch 1 again.
-    resumed = EpochLosses(path)
-    resumed.on_epoch_end(1, {"loss": 0.3, "val_loss": 0.35})
-    resumed.on_epoch_end(2, {"loss": 0.2, "val_loss": 0.25})
-    lines = (tmp_path / "history.csv").read_text().splitlines()
-    assert lines == ["epoch,loss,val_loss", "0,0.5,NA", "1,0.3,0.35", "2,0.2,0.25"]
+    path = tmp_path / "history.csv"
+    # A file as keras.callbacks.CSVLogger wrote it (runs made before EpochLosses),
+    # its last row cut short by a stop mid-write.
+    path.write_text("epoch,loss,val_loss\n0,0.5,NA\n1,0.4,NA\n2,0.3,NA\n3,0.2\n")
+    # The next session resumes from the backup of epoch 1: epochs 2 on are trained again.
+    resumed = EpochLosses(str(path))
+    resumed.on_epoch_begin(2)
+    resumed.on_epoch_end(2, {"loss": 0.25})
+    assert path.read_text().splitlines() == ["epoch,loss,val_loss", "0,0.5,NA", "1,0.4,NA",
+                                             "2,0.25,NA"]
+    resumed.on_epoch_begin(3)  # the rows kept are dropped once a session, at its start
+    resumed.on_epoch_end(3, {"loss": 0.2, "val_loss": 0.3})
+    assert path.read_text().splitlines()[-2:] == ["2,0.25,NA", "3,0.2,0.3"]

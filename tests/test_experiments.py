@@ -73,6 +73,18 @@ def test_online_teachers_are_sized_by_their_levels_from_the_presets_length():
     assert t32.count_params() < t16.count_params() * 4
 
 
+def test_online_runs_of_lengths_below_sized_from_keep_their_run_directories(tmp_path):
+    # A T=16 run made before `sized_from` resumes; a T=32 one (another tree) is refused.
+    cpu = online_memory.PRESETS["cpu"]
+    before = {key: value for key, value in cpu.items() if key != "sized_from"}
+    for length in (16, 32):
+        Run(str(tmp_path / f"T{length}"), before)
+    resumed = Run(str(tmp_path / "T16"), online_memory.length_config(cpu, 16))
+    assert resumed.config == json.loads(json.dumps(before))
+    with pytest.raises(ValueError, match="another configuration"):
+        Run(str(tmp_path / "T32"), online_memory.length_config(cpu, 32))
+
+
 @pytest.mark.example  # a parameter count, the same on every backend: built once
 @pytest.mark.parametrize("preset", ["paper", "paper-cpu"])
 def test_paper_presets_build_imfn_sized_by_its_levels_within_the_published_size(preset):

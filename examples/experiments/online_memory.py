@@ -2,7 +2,8 @@
 
 For each sequence length T, a `TreeMemory` teacher of `d = 8 T` (8 numbers
 per digit) is trained on MNIST digit sequences as the `cpu` table trains its
-IMFN (`mnist_sequence.train_imfn`), then read online three ways:
+IMFN (`mnist_sequence.train_imfn`), from T = `sized_from` on with its tree
+sized by its levels' work (`teacher_config`), then read online three ways:
 
 * the exact cell (`TreeMemoryCell`): the teacher streamed, state
   `(log2 T + 1) d + 1` numbers;
@@ -109,6 +110,14 @@ def teacher_config(config, length):
     if length >= config.get("sized_from", math.inf):
         tconfig.update(mnist_sequence.sized_tree(length, dim))
     return tconfig
+
+
+def length_config(config, length):
+    """What a run of length T depends on: `config` less `sized_from` where
+    it does not size T's teacher (so T=16 runs made before it stay valid)."""
+    if length < config.get("sized_from", math.inf):
+        return {key: value for key, value in config.items() if key != "sized_from"}
+    return config
 
 
 def final_memories(model, x, batch_size=64):
@@ -316,7 +325,8 @@ def run(config, data_dir=None, run_dir=None, lengths=None, seed=0, log=print, va
     results = {"config": dict(config, source=source), "lengths": {}, "commit": commit}
     pictures = {}
     for length in lengths or config["lengths"]:
-        state = Run(None if run_dir is None else os.path.join(run_dir, f"T{length}"), config)
+        state = Run(None if run_dir is None else os.path.join(run_dir, f"T{length}"),
+                    length_config(config, length))
         rows, examples = run_length(length, config, digits, state, seed, log, variants)
         results["lengths"][str(length)] = rows
         pictures[length] = examples
@@ -352,7 +362,7 @@ def save_preset(config, run_dir, results_path, length, variant, directory, table
     path = os.path.join(run_dir, f"T{length}")
     if not os.path.isdir(path):
         raise ValueError(f"{run_dir} holds no run of T={length}: train it first (same preset).")
-    state = Run(path, config)
+    state = Run(path, length_config(config, length))
     name, trained = f"student: {variant}", VARIANTS[variant]["train"]
     # (its row in the results, its key in the run directory, its weights file)
     pieces = [("teacher", f"T{length}/teacher", state.path(f"T{length}-teacher.weights.h5"))]
@@ -371,7 +381,7 @@ def save_preset(config, run_dir, results_path, length, variant, directory, table
     source = ran.pop("source", None)
     rows = results["lengths"].get(str(length), {})
     # The run directory's training seconds in the rows: the JSON of this run.
-    if ran != state.config or name not in rows or any(
+    if length_config(ran, length) != state.config or name not in rows or any(
             rows[row]["train_seconds"] != state.rows[key]["train_seconds"]
             for row, key, _ in pieces):
         raise ValueError(

@@ -145,8 +145,9 @@ class EpochLosses(keras.callbacks.Callback):
     log), over every session of a resumed run.
 
     Like `EpochSeconds`, an epoch trained again after a stop (its backup not
-    yet written) replaces its row rather than appearing twice; a log key that
-    an epoch lacks is written as `NA`.
+    yet written) replaces its row rather than appearing twice: a session
+    drops the rows from its first epoch on. A log key that an epoch lacks is
+    written as `NA`; a row cut short by a stop mid-write is dropped.
     """
 
     def __init__(self, path):
@@ -155,7 +156,15 @@ class EpochLosses(keras.callbacks.Callback):
         self.rows = {}
         if os.path.exists(path):
             with open(path, newline="") as f:
-                self.rows = {int(row.pop("epoch")): row for row in csv.DictReader(f)}
+                reader = csv.DictReader(f)
+                self.rows = {int(row.pop("epoch")): row for row in reader
+                             if None not in row and None not in row.values()}
+        self._resumed = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._resumed:
+            self.rows = {number: row for number, row in self.rows.items() if number < epoch}
+            self._resumed = True
 
     def on_epoch_end(self, epoch, logs=None):
         self.rows[epoch] = {key: float(value) for key, value in (logs or {}).items()}

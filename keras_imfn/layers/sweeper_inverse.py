@@ -40,7 +40,7 @@ class SweeperInverse(SweeperHalf):
     ((2, 16), (2, 16))
     """
 
-    outputs = 2  # the pair
+    states_out = 2  # the pair
 
     def build(self, input_shape):
         check_memory_shape("SweeperInverse", input_shape, self.memory_dim)

@@ -53,10 +53,10 @@ def pair_pca(left, right, memory_dim):
 
 class SweeperHalf(keras.layers.Layer):
     """What a merge and an inverse share: their arguments (see
-    `SweeperMerge`), a residual MLP to `outputs * memory_dim` numbers and,
+    `SweeperMerge`), a residual MLP to `states_out * memory_dim` numbers and,
     with `skip="linear"`, a linear map beside it."""
 
-    outputs = 1  # memory states out
+    states_out = 1  # memory states out
 
     def __init__(
         self,
@@ -79,7 +79,7 @@ class SweeperHalf(keras.layers.Layer):
         self.token_mixing = bool(token_mixing)
         self.mlp = ResidualMLP(
             hidden_dim=self.hidden_dim,
-            output_dim=self.outputs * self.memory_dim,
+            output_dim=self.states_out * self.memory_dim,
             num_blocks=self.num_blocks,
             activation=activation,
             token_mixing=self.token_mixing,
@@ -90,7 +90,7 @@ class SweeperHalf(keras.layers.Layer):
         self.linear = None
         if self.skip == "linear":
             self.linear = keras.layers.Dense(
-                self.outputs * self.memory_dim, dtype=self.dtype_policy, name="linear"
+                self.states_out * self.memory_dim, dtype=self.dtype_policy, name="linear"
             )
 
     def get_config(self):
