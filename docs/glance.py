@@ -613,7 +613,7 @@ def paper_block(link):
         verdict = (f"IMFN's part of the goal, MSE <= {goal['mse_at_most']:.3f} with SSIM >= "
                    f"{goal['ssim_at_least']:.2f} ({goal['set_in']}), is {'met' if met else 'not met'}"
                    + ("; whether it is ahead of the baselines at the same budget waits for their "
-                      "rows." if pending else "."))
+                      "rows." if pending else ". " + ranking(models)))
     else:
         verdict = "IMFN has not finished yet."
     status = (f"**Partial: the run goes on** (not finished yet: {', '.join(pending)}); "
@@ -646,6 +646,23 @@ def paper_block(link):
         f"{link('paper')}).",
         gpu_preset_line(config),
     ] if part)
+
+
+def ranking(models):
+    """Whether IMFN is ahead of every baseline and reference row of a
+    finished table, on MSE and on SSIM."""
+    ours = models["imfn"]
+    others = {name: PAPER_ROWS[name].replace(" (reference)", "") for name in models
+              if name in BASELINES or name in REFERENCES}
+    parts = []
+    for metric, better in (("MSE", lambda a, b: a < b), ("SSIM", lambda a, b: a > b)):
+        key = metric.lower()
+        ahead_of_us = [label for name, label in others.items()
+                       if not better(ours[key]["mean"], models[name][key]["mean"])]
+        parts.append(f"on {metric} it is ahead of every other row" if not ahead_of_us else
+                     f"on {metric} {_and(ahead_of_us)} {'is' if len(ahead_of_us) == 1 else 'are'}"
+                     " level with or ahead of it")
+    return f"IMFN against the baselines and references at the same budget: {'; '.join(parts)}."
 
 
 def gpu_preset_line(cpu_config):
