@@ -335,21 +335,21 @@ def ucf_block(link):
 
 
 def online_numbers():
-    from experiments.online_memory import teacher_config
+    from experiments.online_memory import sized, teacher_config
 
     runs = {}
     for name in ONLINE:
         results = load(name)
         config = results["config"]
-        for length, rows in results["lengths"].items():
-            teacher = teacher_config(config, int(length))
-            runs[int(length)] = dict(rows=rows, command=f"`{results['command']}`", name=name,
-                                     steps=(config["teacher_steps"], config["student_steps"]),
-                                     batch=config["batch_size"], seeds=config.get("seeds", 1),
-                                     teacher_batch=teacher["batch_size"],
-                                     sized="imfn_hidden_dim" in teacher,
-                                     backend=backend_of(results),
-                                     per_step=config.get("numbers_per_step"))
+        for key, rows in results["lengths"].items():
+            length = int(key)
+            runs[length] = dict(rows=rows, command=f"`{results['command']}`", name=name,
+                                steps=(config["teacher_steps"], config["student_steps"]),
+                                batch=config["batch_size"], seeds=config.get("seeds", 1),
+                                teacher_batch=teacher_config(config, length)["batch_size"],
+                                sized=sized(config, length),
+                                backend=backend_of(results),
+                                per_step=config.get("numbers_per_step"))
     # The chosen student of the smallest state (d + 1 numbers), and the chosen
     # wider ones (segmented), each chosen on validation among its state size.
     picked = {length: sorted((row["state_numbers"], name) for name, row in run["rows"].items()
@@ -372,9 +372,9 @@ def online_budget(run):
 
 def online_stale(run, length):
     """A note where the preset now trains another teacher than the table's."""
-    from experiments.online_memory import PRESETS, teacher_config
+    from experiments.online_memory import PRESETS, sized
 
-    if run["sized"] == ("imfn_hidden_dim" in teacher_config(PRESETS["cpu"], length)):
+    if run["sized"] == sized(PRESETS["cpu"], length):
         return ""
     return (" This table's teacher predates the `cpu` preset's `sized_from`: its command now "
             "trains the tree sized by its levels' work (the table is being trained again).")
@@ -641,8 +641,8 @@ def paper_block(link):
         + "".join(f" The {name} {COLLAPSED} (its reconstructions are one saturated image, "
                   f"the same for every digit: {link('paper')})."
                   for name in below_mean_image(models))
-        + "".join(f" The {name}'s MSE is only {gain:.0%} below the mean image's: at this "
-                  f"budget it had barely begun to learn (its loss per epoch: {link('paper')})."
+        + "".join(f" The {name}'s {BARELY.format(gain=gain)} (its loss per epoch: "
+                  f"{link('paper')})."
                   for name, gain in near_mean_image(models)),
         picture(f"The first test sequence at T={config['sequence_length']}: the original "
                 "digits and each model's reconstruction", f"{PAPER_TABLE}.png"),
@@ -716,6 +716,8 @@ def near_mean_image(models, within=0.10):
             if name in models and 1 - within < models[name]["mse"]["mean"] / floor <= 1]
 
 
+BARELY = ("MSE is only {gain:.0%} below the mean image's: at this budget it had barely "
+          "begun to learn")
 COLLAPSED = ("ended worse than the mean image, which a constant output reaches: its "
              "training failed at this budget and learning rate, so its row says nothing yet "
              "of the architecture")
@@ -781,8 +783,7 @@ def glance_bullets():
               if paper["pending"] else "")
     failed = below_mean_image(pmodels)
     collapsed = (f" Our {_and(failed)} {COLLAPSED}." if failed else "")
-    collapsed += "".join(f" Our {name}'s MSE is only {gain:.0%} below the mean image's: at "
-                         "this budget it had barely begun to learn."
+    collapsed += "".join(f" Our {name}'s {BARELY.format(gain=gain)}."
                          for name, gain in near_mean_image(pmodels))
     paper_bullet = (
         f"- **MNIST at the source's setting** ({pconfig['sequence_length']} digits in "

@@ -107,17 +107,22 @@ def teacher_config(config, length):
     tconfig = dict(mnist_sequence.PRESETS["cpu"], sequence_length=length, memory_dim=dim,
                    end_to_end_steps=config["teacher_steps"],
                    steps_per_epoch=min(config["steps_per_epoch"], config["teacher_steps"]))
-    if length >= config.get("sized_from", math.inf):
+    if sized(config, length):
         tconfig.update(mnist_sequence.sized_tree(length, dim))
     return tconfig
+
+
+def sized(config, length):
+    """Whether `config`'s teacher of length T has its tree sized by its levels' work."""
+    return length >= config.get("sized_from", math.inf)
 
 
 def length_config(config, length):
     """What a run of length T depends on: `config` less `sized_from` where
     it does not size T's teacher (so T=16 runs made before it stay valid)."""
-    if length < config.get("sized_from", math.inf):
-        return {key: value for key, value in config.items() if key != "sized_from"}
-    return config
+    if sized(config, length):
+        return config
+    return {key: value for key, value in config.items() if key != "sized_from"}
 
 
 def final_memories(model, x, batch_size=64):
