@@ -484,3 +484,41 @@ def test_run_directory_of_another_configuration_is_refused_before_any_row(tmp_pa
     Run(str(tmp_path), {"teacher_steps": 600})  # the same one resumes
     with pytest.raises(ValueError, match="another configuration"):
         Run(str(tmp_path), {"teacher_steps": 3000})
+
+
+def test_a_resumed_model_s_training_seconds_add_up_every_session_s_epochs(tmp_path):
+    # A model stopped mid-training and resumed from its backup: its seconds
+    # are its kept epochs' seconds, of both sessions (not the last session's
+    # wall time), and a finished model loads with the seconds it recorded.
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+
+    class StopAtEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    def fit(stop):
+        return lambda timer: model.fit(x, y, epochs=3, verbose=0,
+                                       callbacks=[backup, *timer, *stop])
+
+    run = Run(str(tmp_path), {"steps": 3})
+    with pytest.raises(KeyboardInterrupt):
+        run.trained("m/trained", "m.weights.h5", model, fit([StopAtEpoch()]), print)
+    first = json.loads((tmp_path / "m-trained-seconds.json").read_text())
+    assert sorted(first) == ["end_to_end/0", "end_to_end/1"]
+    seconds = Run(str(tmp_path), {"steps": 3}).trained(
+        "m/trained", "m.weights.h5", model, fit([]), print)
+    kept = json.loads((tmp_path / "m-trained-seconds.json").read_text())
+    assert sorted(kept) == ["end_to_end/0", "end_to_end/1", "end_to_end/2"]
+    assert {k: kept[k] for k in first} == first  # the first session's epochs, kept
+    assert seconds == pytest.approx(sum(kept.values()))
+
+    def untouched(timer):
+        raise AssertionError("a finished model is loaded, not trained again")
+
+    loaded = Run(str(tmp_path), {"steps": 3}).trained(
+        "m/trained", "m.weights.h5", model, untouched, print)
+    assert loaded == seconds

@@ -171,8 +171,9 @@ def train_teacher(length, config, train_digits, run, seed, log):
     teacher = mnist_sequence.build_model("imfn", tconfig)
     seconds = run.trained(
         f"T{length}/teacher", f"T{length}-teacher.weights.h5", teacher,
-        lambda: mnist_sequence.train_imfn(teacher, tconfig, train_digits, seed,
-                                          checkpoint_dir=run.path(f"T{length}-teacher-backup")),
+        lambda timer: mnist_sequence.train_imfn(
+            teacher, tconfig, train_digits, seed,
+            checkpoint_dir=run.path(f"T{length}-teacher-backup"), callbacks=timer),
         log)
     return teacher, seconds
 
@@ -239,8 +240,9 @@ def train_student(teacher, variant, config, train_digits, run, seed, log):
             run.path(f"T{length}-{variant}-backup")))
     seconds = run.trained(
         f"T{length}/{variant}/trained", f"T{length}-{variant}.weights.h5", trainer,
-        lambda: trainer.fit(data, epochs=-(-config["student_steps"] // per_epoch),
-                            callbacks=callbacks + [StopOnNonFiniteLoss()], verbose=0),
+        lambda timer: trainer.fit(data, epochs=-(-config["student_steps"] // per_epoch),
+                                  callbacks=callbacks + timer + [StopOnNonFiniteLoss()],
+                                  verbose=0),
         log)
     return trainer, seconds
 

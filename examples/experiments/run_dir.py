@@ -87,8 +87,14 @@ class Run:
         return self.path(f"arrays-{key.replace('/', '-')}.npz")
 
     def trained(self, key, weights_name, model, train, log):
-        """Loads `model`'s weights if `key` finished before, else runs `train()`
-        and records it; returns the training seconds."""
+        """Loads `model`'s weights if `key` finished before, else trains it and
+        records it; returns the training seconds.
+
+        `train(callbacks)` trains the model, passing `callbacks` to its `fit`:
+        an `EpochSeconds` kept in the run directory, so the seconds add up the
+        kept epochs of every session of a stopped and resumed model (not the
+        wall time of the last session alone).
+        """
         path = self.path(weights_name)
         if path and os.path.exists(path) and key in self.rows:
             optimizer = getattr(model, "optimizer", None)
@@ -97,9 +103,9 @@ class Run:
                 optimizer.build(model.trainable_variables)
             model.load_weights(path)
             return self.rows[key]["train_seconds"]
-        started = time.time()
-        train()
-        seconds = time.time() - started
+        timer = EpochSeconds(self.path(f"{key.replace('/', '-')}-seconds.json"))
+        train([timer])
+        seconds = timer.total()
         if path:
             model.save_weights(path)
         self.save_row(key, {"train_seconds": seconds})
