@@ -12,6 +12,9 @@ labelled PNG.
     python examples/online_memory.py --preset smoke
     python examples/online_memory.py --preset cpu --data-dir ../shared/data/mnist \
         --run-dir runs/online_cpu --output docs/online_memory.json
+    python examples/online_memory.py --preset cpu --data-dir ../shared/data/mnist \
+        --run-dir runs/online_cpu --output docs/online_memory.json --report-only
+                                        # while it trains: the finished models' rows
     python examples/online_memory.py --preset cpu --run-dir runs/online_cpu --lengths 16 \
         --variants learned-path+g --output docs/online_memory_t16.json \
         --save-preset presets/online_t16 --table docs/online_memory_t16.json
@@ -46,6 +49,9 @@ def main():
     parser.add_argument("--run-dir", help="finished teachers and students; rerun to resume")
     parser.add_argument("--output", type=cli.json_path, default="online_memory.json",
                         help="JSON path (.md, .png beside)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: the table of the models --run-dir holds, the "
+                             "rest listed as pending (a long run's partial outputs)")
     cli.add_preset_arguments(parser, "the teacher of --run-dir and its student (one of "
                              "--lengths, one of --variants; its results at --output)",
                              "teacher and student rows", model="DistillationTrainer")
@@ -72,12 +78,17 @@ def main():
               f"{metrics['teacher']['mse']:.6f} (teacher), {metrics['student']['mse']:.6f} "
               f"(student, {metrics['ratio']:.3f} times the teacher's).")
         return
+    if args.report_only and not args.run_dir:
+        parser.error("--report-only reports what --run-dir holds: give --run-dir")
     cli.require("PIL", "data")  # the PNG, written after training
     with data_parallel(args.data_parallel):
         results, pictures = experiment.run(config, args.data_dir, args.run_dir, args.lengths,
-                                           variants=args.variants)
-    stem = cli.write_results(args.output, results, experiment.results_table(results))
-    experiment.save_png(stem + ".png", results, pictures)
+                                           variants=args.variants, train=not args.report_only)
+    pending = (f"\nNot finished yet (the run goes on): {', '.join(results['pending'])}\n"
+               if results["pending"] else "")
+    stem = cli.write_results(args.output, results, experiment.results_table(results), pending)
+    if pictures:  # none while every teacher is unfinished (--report-only)
+        experiment.save_png(stem + ".png", results, pictures)
 
 
 def evaluation_report(name, data_dir=None):

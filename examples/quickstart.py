@@ -16,7 +16,6 @@ import argparse
 import json
 
 import keras
-import numpy as np
 
 from keras_imfn import TreeMemory
 from keras_imfn.datasets import mnist

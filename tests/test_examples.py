@@ -128,6 +128,50 @@ def test_a_missing_png_writer_stops_the_script_before_training(script, args, mon
 
 
 @pytest.mark.example
+def test_online_memory_reports_a_stopped_run_s_finished_models(tmp_path, monkeypatch, capsys):
+    from experiments import online_memory
+
+    output, run_dir = tmp_path / "online.json", tmp_path / "run"
+    args = ["--preset", "smoke", "--run-dir", str(run_dir), "--output", str(output),
+            "--lengths", "4", "--variants", "mlp,learned-path+g-seg2,learned-path+g-seg4",
+            "--teacher-steps", "2", "--student-steps", "2"]
+    run_example("online_memory.py", monkeypatch, *args, "--report-only")  # nothing trained
+    results = json.loads(output.read_text())
+    assert results["lengths"] == {} and not (tmp_path / "online.png").exists()
+    assert results["pending"] == ["T4/teacher", "T4/mlp/trained", "T4/learned-path+g-seg2/trained"]
+    trained = online_memory.train_student
+
+    def stop_at_seg2(teacher, variant, *rest):
+        if variant.endswith("seg2"):
+            raise KeyboardInterrupt
+        return trained(teacher, variant, *rest)
+
+    monkeypatch.setattr(online_memory, "train_student", stop_at_seg2)
+    with pytest.raises(KeyboardInterrupt):
+        run_example("online_memory.py", monkeypatch, *args)
+    monkeypatch.setattr(online_memory, "train_student", trained)
+    capsys.readouterr()
+    run_example("online_memory.py", monkeypatch, *args, "--report-only")
+    assert "trained in" not in capsys.readouterr().out  # it trained nothing
+    results = json.loads(output.read_text())
+    assert results["pending"] == ["T4/learned-path+g-seg2/trained"]
+    assert sorted(results["lengths"]["4"]) == ["exact cell", "mean_image", "pca",
+                                               "student: mlp", "teacher"]
+    assert "Not finished yet (the run goes on): T4/learned-path+g-seg2/trained" in (
+        tmp_path / "online.md").read_text()
+    # The run resumed: the finished models load, the pending one trains.
+    run_example("online_memory.py", monkeypatch, *args)
+    out = capsys.readouterr().out
+    assert "T4/learned-path+g-seg2/trained trained in" in out
+    assert "T4/teacher trained" not in out and "T4/mlp/trained trained" not in out
+    results = json.loads(output.read_text())
+    assert results["pending"] == [] and "student: learned-path+g-seg2" in results["lengths"]["4"]
+    with pytest.raises(SystemExit):
+        run_example("online_memory.py", monkeypatch, "--preset", "smoke", "--report-only")
+    assert "give --run-dir" in capsys.readouterr().err
+
+
+@pytest.mark.example
 def test_online_memory_smoke_writes_table_json_png_and_resumes(tmp_path, monkeypatch, capsys):
     output, run_dir = tmp_path / "online.json", tmp_path / "run"
     args = ["--preset", "smoke", "--run-dir", str(run_dir), "--output", str(output)]

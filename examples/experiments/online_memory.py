@@ -252,8 +252,31 @@ def score_memories(teacher, memories, x):
     return mnist_sequence.score(x, restored), restored
 
 
-def run_length(length, config, digits, run, seed=0, log=print, variants=None):
-    """Every row for one sequence length T; returns (rows, examples)."""
+def run_length(length, config, digits, run, seed=0, log=print, variants=None, train=True):
+    """Every row for one sequence length T; returns (rows, examples, pending).
+
+    With `train=False` nothing trains: the rows are those of the finished
+    models in `run`, and `pending` names the keys still to train (all of
+    them, and no rows, while the teacher is unfinished)."""
+    padded = 1 << (length - 1).bit_length()  # the tree's leaves
+    runnable = []
+    for variant in variants or VARIANTS:
+        segments = VARIANTS[variant].get("segments", 1)
+        if segments > 1 and padded // segments < 2:
+            log(f"T={length} {variant}: not run, {segments} segments of T={length} "
+                "would be shorter than 2 steps")
+        else:
+            runnable.append(variant)
+    variants = runnable
+    if not train:
+        pending = [key for key in [f"T{length}/teacher"] + [
+            f"T{length}/{v}/trained" for v in variants if VARIANTS[v]["train"]]
+            if key not in run.rows]
+        if f"T{length}/teacher" in pending:
+            return {}, {}, pending
+        variants = [v for v in variants if f"T{length}/{v}/trained" not in pending]
+    else:
+        pending = []
     (train_digits, validation_digits, test_digits) = digits
     validation = mnist.sample_sequences(validation_digits, length, config["test_sequences"],
                                         seed=20_000)
@@ -276,12 +299,7 @@ def run_length(length, config, digits, run, seed=0, log=print, variants=None):
         examples[name] = restored[0]
         rows[name] = row
     students = {}
-    for variant in variants or VARIANTS:
-        segments = VARIANTS[variant].get("segments", 1)
-        if segments > 1 and teacher.padded_length // segments < 2:
-            log(f"T={length} {variant}: not run, {segments} segments of T={length} "
-                "would be shorter than 2 steps")
-            continue
+    for variant in variants:
         trainer, seconds = train_student(teacher, variant, config, train_digits, run, seed, log)
         streamer = streamer_for(teacher, trainer, variant)
         online = keras.layers.RNN(streamer, return_sequences=True)
@@ -319,24 +337,33 @@ def run_length(length, config, digits, run, seed=0, log=print, variants=None):
               for size in sorted({r["state_numbers"] for r in students})]
     for row in rows.values():
         row["chosen_on_validation"] = any(row is r for r in chosen)
-    return rows, examples
+    return rows, examples, pending
 
 
-def run(config, data_dir=None, run_dir=None, lengths=None, seed=0, log=print, variants=None):
+def run(config, data_dir=None, run_dir=None, lengths=None, seed=0, log=print, variants=None,
+        train=True):
     """The experiment over `lengths` (default: the preset's) and the students of
-    `variants` (default: every one of `VARIANTS`); returns the results and pictures."""
+    `variants` (default: every one of `VARIANTS`); returns the results and pictures.
+
+    `train=False` reports what `run_dir` holds and trains nothing: the rows
+    of the finished models, the rest listed in the results' `pending` (a long
+    run's partial outputs, to commit while it goes on)."""
     commit = git_commit()  # the code that runs, before it can change
     (train_digits, _), (test_digits, _), source = mnist.load_digits(data_dir, verbose=False)
     train_digits, validation_digits = mnist.split_validation(train_digits, HELD_OUT)
     digits = (train_digits, validation_digits, test_digits)
-    results = {"config": dict(config, source=source), "lengths": {}, "commit": commit}
+    results = {"config": dict(config, source=source), "lengths": {}, "pending": [],
+               "commit": commit}
     pictures = {}
     for length in lengths or config["lengths"]:
         state = Run(None if run_dir is None else os.path.join(run_dir, f"T{length}"),
                     length_config(config, length))
-        rows, examples = run_length(length, config, digits, state, seed, log, variants)
-        results["lengths"][str(length)] = rows
-        pictures[length] = examples
+        rows, examples, pending = run_length(length, config, digits, state, seed, log,
+                                             variants, train)
+        results["pending"] += pending
+        if rows:
+            results["lengths"][str(length)] = rows
+            pictures[length] = examples
     return results, pictures
 
 
