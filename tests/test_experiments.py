@@ -522,3 +522,14 @@ def test_a_resumed_model_s_training_seconds_add_up_every_session_s_epochs(tmp_pa
     loaded = Run(str(tmp_path), {"steps": 3}).trained(
         "m/trained", "m.weights.h5", model, untouched, print)
     assert loaded == seconds
+
+
+def test_a_diverging_trajectory_s_error_is_a_finite_number():
+    # A student whose memory grows past 1e20 (float32's square overflows):
+    # its per-step error is still a number, which JSON can hold.
+    target = np.random.default_rng(0).normal(size=(4, 3, 8)).astype("float32")
+    predicted = target.copy()
+    predicted[:, 2] = 1e25
+    error = online_memory.per_step_error(predicted, target)
+    assert error[0] == 0.0 and np.isfinite(error).all() and error[2] > 1e49
+    json.loads(json.dumps(error, allow_nan=False))

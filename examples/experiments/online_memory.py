@@ -139,7 +139,11 @@ def decoded(teacher, memories, batch_size=64):
 
 
 def per_step_error(predicted, target):
-    """Squared trajectory error per step over the target's variance there."""
+    """Squared trajectory error per step over the target's variance there.
+
+    In float64: a diverging student's error (the untrained inverse path's
+    grows tenfold a step) squares past float32's range, not into `inf`."""
+    predicted, target = np.asarray(predicted, "float64"), np.asarray(target, "float64")
     scale = target.var(axis=0).mean(axis=-1) + 1e-6
     return (((predicted - target) ** 2).mean(axis=(0, 2)) / scale).tolist()
 
