@@ -71,8 +71,9 @@ def main():
             f.write(f"`{results['command']}`, rows from:\n\n{sources}\n\n{table}\n")
         return
 
-    if args.report_only and not args.run_dir:
-        parser.error("--report-only reports what --run-dir holds: give --run-dir")
+    if args.report_only and not (args.run_dir and os.path.isdir(args.run_dir)):
+        parser.error("--report-only reports what --run-dir holds: give --run-dir, a run's "
+                     "directory" + (f" ({args.run_dir} is none)" if args.run_dir else ""))
     cli.require("PIL", "data")  # the PNG, written after training
     config = dict(experiment.PRESETS[args.preset], preset=args.preset)
     if args.seeds is not None:

@@ -24,6 +24,7 @@ labelled PNG.
 """
 
 import argparse
+import os
 
 import keras
 
@@ -78,8 +79,9 @@ def main():
               f"{metrics['teacher']['mse']:.6f} (teacher), {metrics['student']['mse']:.6f} "
               f"(student, {metrics['ratio']:.3f} times the teacher's).")
         return
-    if args.report_only and not args.run_dir:
-        parser.error("--report-only reports what --run-dir holds: give --run-dir")
+    if args.report_only and not (args.run_dir and os.path.isdir(args.run_dir)):
+        parser.error("--report-only reports what --run-dir holds: give --run-dir, a run's "
+                     "directory" + (f" ({args.run_dir} is none)" if args.run_dir else ""))
     cli.require("PIL", "data")  # the PNG, written after training
     with data_parallel(args.data_parallel):
         results, pictures = experiment.run(config, args.data_dir, args.run_dir, args.lengths,

@@ -4,6 +4,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -133,42 +134,67 @@ def test_online_memory_reports_a_stopped_run_s_finished_models(tmp_path, monkeyp
 
     output, run_dir = tmp_path / "online.json", tmp_path / "run"
     args = ["--preset", "smoke", "--run-dir", str(run_dir), "--output", str(output),
-            "--lengths", "4", "--variants", "mlp,learned-path+g-seg2,learned-path+g-seg4",
-            "--teacher-steps", "2", "--student-steps", "2"]
-    run_example("online_memory.py", monkeypatch, *args, "--report-only")  # nothing trained
-    results = json.loads(output.read_text())
-    assert results["lengths"] == {} and not (tmp_path / "online.png").exists()
-    assert results["pending"] == ["T4/teacher", "T4/mlp/trained", "T4/learned-path+g-seg2/trained"]
-    trained = online_memory.train_student
+            "--lengths", "4", "--teacher-steps", "2", "--student-steps", "4", "--variants",
+            "mlp,inverse-path,learned-path+g-seg2,learned-path+g-seg4"]
 
-    def stop_at_seg2(teacher, variant, *rest):
-        if variant.endswith("seg2"):
-            raise KeyboardInterrupt
+    def files():  # every file of the run directory, and its bytes
+        return {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+
+    def report():
+        before = files()
+        run_example("online_memory.py", monkeypatch, *args, "--report-only")
+        assert files() == before  # read only: nothing trained, nothing written
+        assert "trained in" not in capsys.readouterr().out
+        return json.loads(output.read_text())
+
+    with pytest.raises(SystemExit):  # no run directory yet
+        run_example("online_memory.py", monkeypatch, *args, "--report-only")
+    assert "is none" in capsys.readouterr().err and not run_dir.exists()
+    # The seg2 student stops in its second epoch (of two), its first backed up.
+    trained, stop = online_memory.train_student, {"armed": False}
+
+    class StopInSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if stop["armed"] and epoch == 1:
+                raise KeyboardInterrupt
+
+    def arming(teacher, variant, *rest):
+        stop["armed"] = variant.endswith("seg2")
         return trained(teacher, variant, *rest)
 
-    monkeypatch.setattr(online_memory, "train_student", stop_at_seg2)
+    monkeypatch.setattr(online_memory, "train_student", arming)
+    monkeypatch.setattr(online_memory, "StopOnNonFiniteLoss", StopInSecondEpoch)
     with pytest.raises(KeyboardInterrupt):
         run_example("online_memory.py", monkeypatch, *args)
-    monkeypatch.setattr(online_memory, "train_student", trained)
+    monkeypatch.undo()
+    seconds = json.loads((run_dir / "T4" / "T4-learned-path+g-seg2-trained-seconds.json")
+                         .read_text())
+    assert sorted(seconds) == ["end_to_end/0"]
     capsys.readouterr()
-    run_example("online_memory.py", monkeypatch, *args, "--report-only")
-    assert "trained in" not in capsys.readouterr().out  # it trained nothing
-    results = json.loads(output.read_text())
-    assert results["pending"] == ["T4/learned-path+g-seg2/trained"]
-    assert sorted(results["lengths"]["4"]) == ["exact cell", "mean_image", "pca",
-                                               "student: mlp", "teacher"]
+    partial = report()
+    assert partial["pending"] == ["T4/learned-path+g-seg2/trained"]
+    assert sorted(partial["lengths"]["4"]) == ["exact cell", "mean_image", "pca",
+                                               "student: inverse-path", "student: mlp",
+                                               "teacher"]
     assert "Not finished yet (the run goes on): T4/learned-path+g-seg2/trained" in (
         tmp_path / "online.md").read_text()
-    # The run resumed: the finished models load, the pending one trains.
+    # The run resumed: the finished models load, the stopped one resumes its second epoch.
     run_example("online_memory.py", monkeypatch, *args)
     out = capsys.readouterr().out
     assert "T4/learned-path+g-seg2/trained trained in" in out
     assert "T4/teacher trained" not in out and "T4/mlp/trained trained" not in out
+    resumed = json.loads((run_dir / "T4" / "T4-learned-path+g-seg2-trained-seconds.json")
+                         .read_text())
+    assert sorted(resumed) == ["end_to_end/0", "end_to_end/1"]
+    assert resumed["end_to_end/0"] == seconds["end_to_end/0"]  # kept, not trained again
     results = json.loads(output.read_text())
-    assert results["pending"] == [] and "student: learned-path+g-seg2" in results["lengths"]["4"]
-    with pytest.raises(SystemExit):
-        run_example("online_memory.py", monkeypatch, "--preset", "smoke", "--report-only")
-    assert "give --run-dir" in capsys.readouterr().err
+    rows = results["lengths"]["4"]
+    assert results["pending"] == [] and "student: learned-path+g-seg2" in rows
+    for name, row in partial["lengths"]["4"].items():  # the report gave the same rows
+        assert row["test"]["mse"] == pytest.approx(rows[name]["test"]["mse"], rel=1e-5)
+    # A finished key whose weights file is gone is pending, not trained again.
+    (run_dir / "T4" / "T4-mlp.weights.h5").unlink()
+    assert report()["pending"] == ["T4/mlp/trained"]
 
 
 @pytest.mark.example

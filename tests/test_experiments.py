@@ -509,6 +509,7 @@ def test_a_resumed_model_s_training_seconds_add_up_every_session_s_epochs(tmp_pa
         run.trained("m/trained", "m.weights.h5", model, fit([StopAtEpoch()]), print)
     first = json.loads((tmp_path / "m-trained-seconds.json").read_text())
     assert sorted(first) == ["end_to_end/0", "end_to_end/1"]
+    assert "m/trained" not in run.rows and not (tmp_path / "m.weights.h5").exists()
     seconds = Run(str(tmp_path), {"steps": 3}).trained(
         "m/trained", "m.weights.h5", model, fit([]), print)
     kept = json.loads((tmp_path / "m-trained-seconds.json").read_text())
@@ -533,3 +534,23 @@ def test_a_diverging_trajectory_s_error_is_a_finite_number():
     error = online_memory.per_step_error(predicted, target)
     assert error[0] == 0.0 and np.isfinite(error).all() and error[2] > 1e49
     json.loads(json.dumps(error, allow_nan=False))
+
+
+def test_a_read_only_run_directory_writes_nothing_and_skips_a_line_being_written(tmp_path):
+    run = Run(str(tmp_path / "run"), {"steps": 3})
+    run.save_row("a", {"train_seconds": 1.0})
+    with open(tmp_path / "run" / "finished.jsonl", "a") as f:
+        f.write('{"key": "b", "con')  # the run is appending this line
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    report = Run(str(tmp_path / "run"), {"steps": 3}, read_only=True)
+    assert sorted(report.rows) == ["a"] and report.finished("a") and not report.finished("b")
+    assert not report.finished("a", "a.weights.h5")  # its weights file is not there
+    with pytest.raises(ValueError, match="read only"):
+        report.save_row("c", {})
+    with pytest.raises(ValueError, match="no finished c to load"):
+        report.trained("c", "c.weights.h5", None, lambda timer: None, print)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+    assert Run(str(tmp_path / "none"), {"steps": 3}, read_only=True).rows == {}
+    assert not (tmp_path / "none").exists()
+    with pytest.raises(ValueError, match="another configuration"):
+        Run(str(tmp_path / "run"), {"steps": 4}, read_only=True)

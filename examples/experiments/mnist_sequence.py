@@ -319,7 +319,7 @@ def train_and_evaluate(name, config, train_digits, test, seed, run=None):
             # Each epoch's loss, over every session.
             callbacks.append(EpochLosses(run.path(f"{name}-{seed}-history.csv")))
         model.fit(data, epochs=math.ceil(steps / per_epoch),
-                  callbacks=callbacks + [timer, StopOnNonFiniteLoss()], verbose=0)
+                  callbacks=[timer] + callbacks + [StopOnNonFiniteLoss()], verbose=0)
     restored = reconstruct_all(model, test)
     rows[name] = dict(score(test, restored), examples=restored[:1],
                       train_seconds=timer.total())
@@ -397,7 +397,7 @@ def save_preset(config, run_dir, directory, table, seed=0):
     reproduces).
     """
     presets.check_table(table)
-    state = Run(run_dir, config)
+    state = Run(run_dir, config, read_only=True)
     key = f"imfn/{seed}"
     if key not in state.rows:
         raise ValueError(f"{run_dir} has no finished {key}: train it first (same preset).")
@@ -458,7 +458,7 @@ def run(config, models=MODELS, data_dir=None, run_dir=None, log=print, train=Tru
             raise ValueError(f"Unknown model {name!r}; expected names from {MODELS}.")
     train_digits, test, source = table_data(config, data_dir)
     log(f"MNIST from {source}")
-    state = Run(run_dir, config)
+    state = Run(run_dir, config, read_only=not train)
     per_seed, examples, pending = {}, {}, []
     for seed in range(config["seeds"]):
         for name in models:

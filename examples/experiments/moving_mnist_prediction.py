@@ -164,7 +164,7 @@ def train(name, model, config, train_digits, validation, run, seed, log):
 
     def fit(timer):
         best.score_start(model)
-        model.fit(data, epochs=config["epochs"], callbacks=callbacks + timer, verbose=0)
+        model.fit(data, epochs=config["epochs"], callbacks=timer + callbacks, verbose=0)
         best.restore_best(model)
 
     seconds = run.trained(f"{name}/trained", f"{name}.weights.h5", model, fit, log)

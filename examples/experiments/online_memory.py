@@ -245,7 +245,7 @@ def train_student(teacher, variant, config, train_digits, run, seed, log):
     seconds = run.trained(
         f"T{length}/{variant}/trained", f"T{length}-{variant}.weights.h5", trainer,
         lambda timer: trainer.fit(data, epochs=-(-config["student_steps"] // per_epoch),
-                                  callbacks=callbacks + timer + [StopOnNonFiniteLoss()],
+                                  callbacks=timer + callbacks + [StopOnNonFiniteLoss()],
                                   verbose=0),
         log)
     return trainer, seconds
@@ -272,15 +272,15 @@ def run_length(length, config, digits, run, seed=0, log=print, variants=None, tr
         else:
             runnable.append(variant)
     variants = runnable
-    if not train:
-        pending = [key for key in [f"T{length}/teacher"] + [
-            f"T{length}/{v}/trained" for v in variants if VARIANTS[v]["train"]]
-            if key not in run.rows]
+    pending = []
+    if not train:  # each model's key in the run directory, and its weights file
+        pending = [key for key, weights in [
+            (f"T{length}/teacher", f"T{length}-teacher.weights.h5")] + [
+            (f"T{length}/{v}/trained", f"T{length}-{v}.weights.h5")
+            for v in variants if VARIANTS[v]["train"]] if not run.finished(key, weights)]
         if f"T{length}/teacher" in pending:
             return {}, {}, pending
         variants = [v for v in variants if f"T{length}/{v}/trained" not in pending]
-    else:
-        pending = []
     (train_digits, validation_digits, test_digits) = digits
     validation = mnist.sample_sequences(validation_digits, length, config["test_sequences"],
                                         seed=20_000)
@@ -361,7 +361,7 @@ def run(config, data_dir=None, run_dir=None, lengths=None, seed=0, log=print, va
     pictures = {}
     for length in lengths or config["lengths"]:
         state = Run(None if run_dir is None else os.path.join(run_dir, f"T{length}"),
-                    length_config(config, length))
+                    length_config(config, length), read_only=not train)
         rows, examples, pending = run_length(length, config, digits, state, seed, log,
                                              variants, train)
         results["pending"] += pending
@@ -400,7 +400,7 @@ def save_preset(config, run_dir, results_path, length, variant, directory, table
     path = os.path.join(run_dir, f"T{length}")
     if not os.path.isdir(path):
         raise ValueError(f"{run_dir} holds no run of T={length}: train it first (same preset).")
-    state = Run(path, length_config(config, length))
+    state = Run(path, length_config(config, length), read_only=True)
     name, trained = f"student: {variant}", VARIANTS[variant]["train"]
     # (its row in the results, its key in the run directory, its weights file)
     pieces = [("teacher", f"T{length}/teacher", state.path(f"T{length}-teacher.weights.h5"))]

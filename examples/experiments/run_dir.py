@@ -26,27 +26,38 @@ class Run:
         run_dir: the directory, made if missing; or None.
         config: the run's configuration (JSON-able); must equal the one a
             directory already holds.
+        read_only: only read what the directory holds (a report while the
+            run goes on): nothing is made or written, and a last line that
+            the run is still writing is not read.
     """
 
-    def __init__(self, run_dir, config):
+    def __init__(self, run_dir, config, read_only=False):
         self.run_dir = run_dir
         self.config = json.loads(json.dumps(config))
+        self.read_only = read_only
         self.rows = {}
         if run_dir is None:
             return
         config_path = os.path.join(run_dir, "config.json")
         if os.path.exists(config_path):
             with open(config_path) as f:
-                self._check(json.load(f))
+                text = f.read()
+            if text or not read_only:  # empty: being written by the run
+                self._check(json.loads(text))
         if os.path.exists(self._rows_path()):
             with open(self._rows_path()) as f:
                 for line in f:
+                    if read_only and not line.endswith("\n"):
+                        break  # being appended
                     entry = json.loads(line)
                     self._check(entry["config"])
                     self.rows[entry["key"]] = entry["row"]
+        if read_only:
+            return
         os.makedirs(run_dir, exist_ok=True)
-        with open(config_path, "w") as f:
+        with open(config_path + ".tmp", "w") as f:
             json.dump(self.config, f)
+        os.replace(config_path + ".tmp", config_path)
 
     def _check(self, config):
         if config != self.config:
@@ -64,6 +75,8 @@ class Run:
 
     def save_row(self, key, row):
         """Records `key` as finished with its `row` (JSON-able)."""
+        if self.read_only:
+            raise ValueError(f"{self.run_dir} is open read only: {key} is not recorded.")
         self.rows[key] = row
         if self.run_dir is not None:  # made by __init__
             with open(self._rows_path(), "a") as f:
@@ -86,23 +99,33 @@ class Run:
     def _arrays_path(self, key):
         return self.path(f"arrays-{key.replace('/', '-')}.npz")
 
+    def finished(self, key, weights_name=None):
+        """Whether `key` finished (and its weights file `weights_name`, if
+        given, is there to load)."""
+        path = None if weights_name is None else self.path(weights_name)
+        return key in self.rows and (path is None or os.path.exists(path))
+
     def trained(self, key, weights_name, model, train, log):
         """Loads `model`'s weights if `key` finished before, else trains it and
         records it; returns the training seconds.
 
-        `train(callbacks)` trains the model, passing `callbacks` to its `fit`:
-        an `EpochSeconds` kept in the run directory, so the seconds add up the
-        kept epochs of every session of a stopped and resumed model (not the
-        wall time of the last session alone).
+        `train(callbacks)` trains the model, passing `callbacks` to its `fit`
+        ahead of its backup (`BackupAndRestore`): an `EpochSeconds` kept in
+        the run directory, so the seconds add up the kept epochs of every
+        session of a stopped and resumed model (not the wall time of the last
+        session alone; work outside `fit`, such as `adapt`, is not counted).
         """
         path = self.path(weights_name)
-        if path and os.path.exists(path) and key in self.rows:
+        if path and self.finished(key, weights_name):
             optimizer = getattr(model, "optimizer", None)
             if optimizer is not None and not optimizer.built:
                 # The file holds the optimizer's state too: load it, not skip it.
                 optimizer.build(model.trainable_variables)
             model.load_weights(path)
             return self.rows[key]["train_seconds"]
+        if self.read_only:
+            raise ValueError(f"{self.run_dir} has no finished {key} to load (read only: "
+                             "nothing trains).")
         timer = EpochSeconds(self.path(f"{key.replace('/', '-')}-seconds.json"))
         train([timer])
         seconds = timer.total()
