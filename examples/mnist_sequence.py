@@ -42,9 +42,7 @@ def main():
     parser.add_argument("--output", type=cli.json_path, default="results.json",
                         help="JSON path (.md, .png beside)")
     parser.add_argument("--run-dir", help="per-(model, seed) results; rerun to resume")
-    parser.add_argument("--report-only", action="store_true",
-                        help="train nothing: the table of what --run-dir has finished, the "
-                             "rest listed as pending (a long run's partial outputs)")
+    cli.add_report_only(parser)
     parser.add_argument("--combine", nargs="+", metavar="JSON",
                         help="train nothing: one table from these results files (a model "
                              "in a later file replaces the same model of an earlier one)")
@@ -71,9 +69,7 @@ def main():
             f.write(f"`{results['command']}`, rows from:\n\n{sources}\n\n{table}\n")
         return
 
-    if args.report_only and not (args.run_dir and os.path.isdir(args.run_dir)):
-        parser.error("--report-only reports what --run-dir holds: give --run-dir, a run's "
-                     "directory" + (f" ({args.run_dir} is none)" if args.run_dir else ""))
+    cli.check_report_only(parser, args)
     cli.require("PIL", "data")  # the PNG, written after training
     config = dict(experiment.PRESETS[args.preset], preset=args.preset)
     if args.seeds is not None:
@@ -97,10 +93,8 @@ def main():
             train=not args.report_only)
     stem = os.path.splitext(args.output)[0]
     rows = experiment.save_reconstructions_png(stem + ".png", originals, examples, results)
-    pending = (f"\nNot finished yet (the run goes on): {', '.join(results['pending'])}\n"
-               if results["pending"] else "")
     cli.write_results(args.output, results, experiment.results_table(results),
-                      f"\nPNG rows, top to bottom: {', '.join(rows)}\n{pending}")
+                      f"\nPNG rows, top to bottom: {', '.join(rows)}\n{cli.pending_note(results)}")
 
 
 def evaluation_report(name, data_dir=None):

@@ -24,7 +24,6 @@ labelled PNG.
 """
 
 import argparse
-import os
 
 import keras
 
@@ -50,9 +49,7 @@ def main():
     parser.add_argument("--run-dir", help="finished teachers and students; rerun to resume")
     parser.add_argument("--output", type=cli.json_path, default="online_memory.json",
                         help="JSON path (.md, .png beside)")
-    parser.add_argument("--report-only", action="store_true",
-                        help="train nothing: the table of the models --run-dir holds, the "
-                             "rest listed as pending (a long run's partial outputs)")
+    cli.add_report_only(parser)
     cli.add_preset_arguments(parser, "the teacher of --run-dir and its student (one of "
                              "--lengths, one of --variants; its results at --output)",
                              "teacher and student rows", model="DistillationTrainer")
@@ -79,16 +76,13 @@ def main():
               f"{metrics['teacher']['mse']:.6f} (teacher), {metrics['student']['mse']:.6f} "
               f"(student, {metrics['ratio']:.3f} times the teacher's).")
         return
-    if args.report_only and not (args.run_dir and os.path.isdir(args.run_dir)):
-        parser.error("--report-only reports what --run-dir holds: give --run-dir, a run's "
-                     "directory" + (f" ({args.run_dir} is none)" if args.run_dir else ""))
+    cli.check_report_only(parser, args)
     cli.require("PIL", "data")  # the PNG, written after training
     with data_parallel(args.data_parallel):
         results, pictures = experiment.run(config, args.data_dir, args.run_dir, args.lengths,
                                            variants=args.variants, train=not args.report_only)
-    pending = (f"\nNot finished yet (the run goes on): {', '.join(results['pending'])}\n"
-               if results["pending"] else "")
-    stem = cli.write_results(args.output, results, experiment.results_table(results), pending)
+    stem = cli.write_results(args.output, results, experiment.results_table(results),
+                             cli.pending_note(results))
     if pictures:  # none while every teacher is unfinished (--report-only)
         experiment.save_png(stem + ".png", results, pictures)
 

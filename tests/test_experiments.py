@@ -502,7 +502,7 @@ def test_a_resumed_model_s_training_seconds_add_up_every_session_s_epochs(tmp_pa
 
     def fit(stop):
         return lambda timer: model.fit(x, y, epochs=3, verbose=0,
-                                       callbacks=[backup, *timer, *stop])
+                                       callbacks=[*timer, backup, *stop])
 
     run = Run(str(tmp_path), {"steps": 3})
     with pytest.raises(KeyboardInterrupt):

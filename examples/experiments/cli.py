@@ -101,6 +101,27 @@ def require(module, extra):
         ) from None
 
 
+def add_report_only(parser):
+    """`--report-only`: the table of what `--run-dir` holds, training nothing."""
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: the table of what --run-dir has finished, the "
+                             "rest listed as pending (a long run's partial outputs)")
+
+
+def check_report_only(parser, args):
+    """Refuses `--report-only` without a run directory to report."""
+    if args.report_only and not (args.run_dir and os.path.isdir(args.run_dir)):
+        parser.error("--report-only reports what --run-dir holds: give --run-dir, a run's "
+                     "directory" + (f" ({args.run_dir} is none)" if args.run_dir else ""))
+
+
+def pending_note(results):
+    """The markdown line naming a partial table's unfinished models ("" if none)."""
+    if not results["pending"]:
+        return ""
+    return f"\nNot finished yet (the run goes on): {', '.join(results['pending'])}\n"
+
+
 def write_results(path, results, table, notes=""):
     """Prints `table` and writes `results` (with the command and backend) as JSON at
     `path` and the command, table and `notes` as markdown beside it; returns the stem
