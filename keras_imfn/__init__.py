@@ -17,7 +17,7 @@ The public API is this namespace and the subpackages it lists in `__all__`:
 - `keras_imfn.pca`: principal components in closed form (PCA starts and rows);
 - `keras_imfn.training`: the training recipe, `train_local_then_end_to_end`;
 - callbacks: `DataEpochSync`, `KeepBestWeights`, `StopOnNonFiniteLoss` (raising
-  `NonFiniteLossError`);
+  `NonFiniteLossError`), `StopOnStalledTraining` (raising `StalledTrainingError`);
 - trained trees: `TreeMemory.presets`, loaded in one line by
   `TreeMemory.from_preset(name)`; `save_to_preset` writes one.
 
@@ -36,7 +36,9 @@ from keras_imfn import training
 from keras_imfn.callbacks import DataEpochSync
 from keras_imfn.callbacks import KeepBestWeights
 from keras_imfn.callbacks import NonFiniteLossError
+from keras_imfn.callbacks import StalledTrainingError
 from keras_imfn.callbacks import StopOnNonFiniteLoss
+from keras_imfn.callbacks import StopOnStalledTraining
 from keras_imfn.layers import PatchDetokenizer
 from keras_imfn.layers import patchify
 from keras_imfn.layers import PatchTokenizer
@@ -67,7 +69,9 @@ __all__ = [
     "ResidualMLP",
     "SegmentedCell",
     "SequenceAutoencoder",
+    "StalledTrainingError",
     "StopOnNonFiniteLoss",
+    "StopOnStalledTraining",
     "SweeperInverse",
     "SweeperMerge",
     "TreeMemory",

@@ -35,3 +35,16 @@ def scan(step, init, xs, axis=0):
         carry, y = step(carry, [x[at_t] for x in xs])
         ys.append(y)
     return carry, ops.stack(ys, axis=axis)
+
+
+def trained_values(model):
+    """The current values of `model.trainable_variables`, also inside `fit`.
+
+    During `fit` on JAX the trained values live in the trainer's state and
+    reach the model's variables only at the end of each epoch; a callback
+    that looks at the weights after a batch reads them there.
+    """
+    state = getattr(model, "_jax_state", None)
+    if keras.backend.backend() == "jax" and state and not model._jax_state_synced:
+        return list(state["trainable_variables"])
+    return [variable.value for variable in model.trainable_variables]

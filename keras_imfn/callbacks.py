@@ -5,6 +5,10 @@ import re
 import warnings
 
 import keras
+import numpy as np
+from keras import ops
+
+from keras_imfn.backend import trained_values
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -51,11 +55,98 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
-def with_non_finite_guard(callbacks):
-    """Returns `callbacks` with a `StopOnNonFiniteLoss` added if it has none."""
+class StalledTrainingError(RuntimeError):
+    """Raised when training steps stop changing a model's weights."""
+
+
+class StopOnStalledTraining(keras.callbacks.Callback):
+    """Stops training with a clear error when its steps stop changing the weights.
+
+    A loss can stay finite while every update is zero. Gradients so large
+    that their squared norm overflows float32 (about 1e19 and up) are scaled
+    by `clipnorm` to exactly zero: Adam then moves nothing and keeps zero
+    moments, and `StopOnNonFiniteLoss` sees nothing wrong. (An online
+    student trained 5,109 s that way; docs/journal.md.) After every batch
+    this callback compares the trainable weights with those after the batch
+    before: a batch that changed none is *stalled*. Each stalled batch is
+    counted (`stalled_batches`, also logged as `stalled_batches` in the
+    epoch's logs) and warned about; `patience` stalled batches in a row
+    raise `StalledTrainingError`, well before an epoch of zero updates. A
+    warm-up from a learning rate of 0 stalls its first batch only.
+
+    Pass it to `fit`; the package's training recipes
+    (`keras_imfn.training.train_local_then_end_to_end`) and the experiment
+    drivers add it for you, beside `StopOnNonFiniteLoss`.
+
+    Args:
+        patience: int >= 1. Stalled batches in a row that stop training.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> model = keras.Sequential([keras.layers.Dense(1)])
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")  # moves nothing
+    >>> x = np.ones((16, 2), "float32")
+    >>> try:
+    ...     model.fit(x, x[:, :1], batch_size=4, verbose=0,
+    ...               callbacks=[StopOnStalledTraining(patience=2)])
+    ... except StalledTrainingError as error:
+    ...     print(str(error)[:47])
+    Training stopped at batch 1: 2 batches in a row
+    """
+
+    def __init__(self, patience=3):
+        super().__init__()
+        if int(patience) < 1:
+            raise ValueError(f"`patience` must be an int >= 1. Received: patience={patience}")
+        self.patience = int(patience)
+        self.stalled_batches = 0
+        self._in_a_row = 0
+        self._last = None
+
+    def on_train_begin(self, logs=None):
+        self._in_a_row, self._last = 0, None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._last is None:  # the weights the first step starts from
+            self._last = self._values()
+
+    def on_train_batch_end(self, batch, logs=None):
+        values = self._values()
+        changed = any(not np.array_equal(new, old) for new, old in zip(values, self._last))
+        self._last = values
+        if changed:
+            self._in_a_row = 0
+            return
+        self._in_a_row += 1
+        self.stalled_batches += 1
+        message = (
+            f"{self._in_a_row} batches in a row changed no trainable weight (loss "
+            f"{dict(logs or {})}). The gradients may be zero, or so large that clipping "
+            "(`clipnorm`, whose squared norm overflows float32 past about 1e19) scaled them "
+            "to zero; or the learning rate is 0. Check the model's start (a diverging "
+            "forward pass gives huge gradients), lower the learning rate or clip each "
+            "value (`clipvalue`)."
+        )
+        if self._in_a_row >= self.patience:
+            raise StalledTrainingError(f"Training stopped at batch {batch}: {message}")
+        warnings.warn(f"Batch {batch}: {message}", stacklevel=2)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["stalled_batches"] = self.stalled_batches
+
+    def _values(self):
+        return [np.array(ops.convert_to_numpy(v)) for v in trained_values(self.model)]
+
+
+def with_training_guards(callbacks):
+    """Returns `callbacks` with a `StopOnNonFiniteLoss` and a
+    `StopOnStalledTraining` added where it has none of them."""
     callbacks = list(callbacks or [])
-    if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
-        callbacks.append(StopOnNonFiniteLoss())
+    for guard in (StopOnNonFiniteLoss, StopOnStalledTraining):
+        if not any(isinstance(c, guard) for c in callbacks):
+            callbacks.append(guard())
     return callbacks
 
 

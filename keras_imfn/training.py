@@ -5,7 +5,7 @@ import os
 import keras
 
 from keras_imfn.callbacks import DataEpochSync
-from keras_imfn.callbacks import with_non_finite_guard
+from keras_imfn.callbacks import with_training_guards
 
 __all__ = ["train_local_then_end_to_end"]
 
@@ -46,7 +46,9 @@ def train_local_then_end_to_end(
     Each phase sets `model.end_to_end` and compiles afresh with Adam
     (`clipnorm=1.0`), so a `compile` made before this call is not kept, and
     stops with `NonFiniteLossError` on a NaN or infinite loss
-    (`keras_imfn.callbacks.StopOnNonFiniteLoss`).
+    (`keras_imfn.callbacks.StopOnNonFiniteLoss`) and with
+    `StalledTrainingError` when its steps stop changing the weights
+    (`keras_imfn.callbacks.StopOnStalledTraining`).
 
     With `checkpoint_dir`, an interrupted run resumes where it stopped: each
     phase backs up every epoch (`keras.callbacks.BackupAndRestore`, in
@@ -126,7 +128,7 @@ def train_local_then_end_to_end(
         histories[phase] = model.fit(
             phase_data,
             epochs=epochs,
-            callbacks=with_non_finite_guard(phase_callbacks),
+            callbacks=with_training_guards(phase_callbacks),
             verbose=verbose,
             **phase_fit_kwargs,
         )

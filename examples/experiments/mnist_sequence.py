@@ -29,6 +29,7 @@ import numpy as np
 
 from keras_imfn import DataEpochSync
 from keras_imfn import StopOnNonFiniteLoss
+from keras_imfn import StopOnStalledTraining
 from keras_imfn import TreeMemory
 from keras_imfn import level_widths
 from keras_imfn import metrics
@@ -318,8 +319,9 @@ def train_and_evaluate(name, config, train_digits, test, seed, run=None):
                 run.path(f"{name}-{seed}-backup"), delete_checkpoint=False))
             # Each epoch's loss, over every session.
             callbacks.append(EpochLosses(run.path(f"{name}-{seed}-history.csv")))
+        guards = [StopOnNonFiniteLoss(), StopOnStalledTraining()]
         model.fit(data, epochs=math.ceil(steps / per_epoch),
-                  callbacks=[timer] + callbacks + [StopOnNonFiniteLoss()], verbose=0)
+                  callbacks=[timer] + callbacks + guards, verbose=0)
     restored = reconstruct_all(model, test)
     rows[name] = dict(score(test, restored), examples=restored[:1],
                       train_seconds=timer.total())

@@ -39,6 +39,7 @@ from keras_imfn import DistillationTrainer
 from keras_imfn import IMFNStudent
 from keras_imfn import SegmentedCell
 from keras_imfn import StopOnNonFiniteLoss
+from keras_imfn import StopOnStalledTraining
 from keras_imfn import TreeMemoryCell
 from keras_imfn.datasets import mnist
 
@@ -245,7 +246,8 @@ def train_student(teacher, variant, config, train_digits, run, seed, log):
     seconds = run.trained(
         f"T{length}/{variant}/trained", f"T{length}-{variant}.weights.h5", trainer,
         lambda timer: trainer.fit(data, epochs=-(-config["student_steps"] // per_epoch),
-                                  callbacks=timer + callbacks + [StopOnNonFiniteLoss()],
+                                  callbacks=timer + callbacks + [StopOnNonFiniteLoss(),
+                                                                  StopOnStalledTraining()],
                                   verbose=0),
         log)
     return trainer, seconds
