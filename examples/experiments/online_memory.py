@@ -60,6 +60,10 @@ VARIANTS = {
     "learned-path+g": dict(inverse_path=True, learn_inverses=True, train=True),
     # The best variant of the earlier report: the student's own MLP update.
     "mlp": dict(inverse_path=False, learn_inverses=False, train=True),
+    # Constant cost: the MLP update plus a learned rank-16 path map per leaf
+    # position (`IMFNStudent`'s `path_rank`), chosen on validation
+    # (docs/tuning/student_design.md).
+    "path-map+g": dict(inverse_path=False, learn_inverses=False, train=True, path_rank=16),
     # The teacher's inverse path as the base that a trained MLP corrects.
     "inverse-path+g": dict(inverse_path=True, learn_inverses=False, train=True),
     # A wider state (`SegmentedCell`): 2 or 4 segments, each read by a
@@ -75,6 +79,8 @@ STUDENTS = {
     "learned-path+g": "the teacher's inverse path walked with the student's own trained "
                       "copies of the inverses, corrected by a trained MLP",
     "mlp": "its own trained MLP update",
+    "path-map+g": "its own trained MLP update plus a learned low-rank path map per leaf "
+                  "position (a step of constant cost)",
     "inverse-path+g": "the teacher's inverse path corrected by a trained MLP",
 }
 # Every trained variant: trajectory (weighted toward late steps) + pixel +
@@ -183,15 +189,18 @@ def train_teacher(length, config, train_digits, run, seed, log):
     return teacher, seconds
 
 
-def student_for(teacher, variant):
-    options = VARIANTS[variant]
+def student_for(teacher, variant, **overrides):
+    options = dict(VARIANTS[variant], **overrides)
     return IMFNStudent.from_teacher(teacher, inverse_path=options["inverse_path"],
-                                    learn_inverses=options["learn_inverses"])
+                                    learn_inverses=options["learn_inverses"],
+                                    path_rank=options.get("path_rank", 0))
 
 
-def make_trainer(tree, variant):
-    """The variant's `DistillationTrainer` of `tree`, built (untrained)."""
-    trainer = DistillationTrainer(tree, student=student_for(tree, variant), **TRAINER_ARGS)
+def make_trainer(tree, variant, **overrides):
+    """The variant's `DistillationTrainer` of `tree`, built (untrained);
+    `overrides` replace entries of the variant's `VARIANTS` options."""
+    trainer = DistillationTrainer(tree, student=student_for(tree, variant, **overrides),
+                                  **TRAINER_ARGS)
     trainer(np.zeros((1, tree.sequence_length) + tree.feature_shape, "float32"))
     return trainer
 

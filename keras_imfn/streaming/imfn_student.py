@@ -36,6 +36,23 @@ class IMFNStudent(keras.layers.Layer):
     output projection starts at zero: an untrained student keeps its memory
     at zero instead of adding noise at every step.
 
+    With `path_rank=k` the update also holds a *path map* per leaf
+    position, the form the teacher's step takes where its merges are
+    linear: there leaf `t` changes the root by `A_t (e(x_t) - e(0))`, `A_t`
+    the product of the merges' linear maps on leaf `t`'s path, and unseen
+    leaves are the encoding of a zero input. The student learns each `A_t`
+    as a rank-`k` map `U_t V_t` (a row of two tables, `num_leaves` positions;
+    the root has room for about `d / T` numbers of each leaf, so a small `k`
+    holds what a leaf can leave there), and the MLP, which sees the memory,
+    the input and the time, learns what the merges add beyond linear:
+
+        m_{t+1} = m_t + U_t V_t (e(x_t) - e(0)) + MLP(m_t, e(x_t), t)
+
+    Reading row `t` of a table costs the same at every `t`, so a step's cost
+    does not grow with the sequence: this is the constant-cost student
+    (`IMFNStudent.from_teacher(teacher, inverse_path=False, path_rank=k)`).
+    `U` starts at zero, so an untrained path map writes nothing.
+
     With `tree` (a trained `TreeMemory`, usually through
     `IMFNStudent.from_teacher(teacher, inverse_path=True)`), `g` is built on
     the teacher's own step, the *inverse path*: the memory is decoded down
@@ -78,6 +95,11 @@ class IMFNStudent(keras.layers.Layer):
             path is the base of the update (see above).
         learn_inverses: bool. With `tree`, walk the path with trainable
             copies of the tree's inverses (see above).
+        path_rank: int. Rank `k` of the per-position path map (see above);
+            0 (the default) leaves it out.
+        num_leaves: int. Positions of the path map (a teacher's
+            `padded_length`); steps past it wrap around. Needed with
+            `path_rank`.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Example:
@@ -105,9 +127,24 @@ class IMFNStudent(keras.layers.Layer):
         leaf_hidden_dim=None,
         tree=None,
         learn_inverses=False,
+        path_rank=0,
+        num_leaves=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.path_rank = int(path_rank)
+        self.num_leaves = None if num_leaves is None else int(num_leaves)
+        if self.path_rank < 0:
+            raise ValueError(f"`path_rank` must be >= 0. Received: path_rank={path_rank}")
+        if self.path_rank and tree is not None:
+            raise ValueError("`path_rank` is the update of a student without `tree` (of "
+                             "constant cost); a student on the inverse path takes none.")
+        if self.path_rank and (self.num_leaves is None or self.num_leaves < 1
+                               or self.num_leaves & (self.num_leaves - 1)):
+            raise ValueError(
+                "`path_rank` maps each leaf position: give `num_leaves`, the tree's leaves "
+                f"(a power of two, e.g. a teacher's `padded_length`). Received: "
+                f"num_leaves={num_leaves}")
         if learn_inverses and tree is None:
             raise ValueError("`learn_inverses=True` copies a tree's inverses: pass `tree`.")
         if tree is not None:
@@ -172,6 +209,13 @@ class IMFNStudent(keras.layers.Layer):
                 copy.set_weights(inverse.get_weights())  # loading overwrites these
         inputs = (3 if self.tree is not None else 2) * self.memory_dim
         self.update.build((None, inputs + self.time_features))
+        if self.path_rank:
+            shape = (self.num_leaves, self.path_rank, self.memory_dim)
+            # V reads the leaf (each row at unit scale); U writes it, from zero.
+            self.path_in = self.add_weight(
+                name="path_in", shape=shape,
+                initializer=keras.initializers.RandomNormal(stddev=self.memory_dim**-0.5))
+            self.path_out = self.add_weight(name="path_out", shape=shape, initializer="zeros")
         self.built = True
 
     @property
@@ -206,6 +250,9 @@ class IMFNStudent(keras.layers.Layer):
         if self.tree is None:
             features = ops.concatenate([memory, encoded, self.time_encoding(step)], axis=-1)
             memory = memory + self.update(features)
+            if self.path_rank:
+                unseen = self.encoder(ops.zeros_like(inputs[:1]))  # e(0), an unseen leaf
+                memory = memory + self.path_map(encoded - unseen, step)
         else:
             # In the student's dtype: a mixed-precision tree gives its own.
             base = ops.cast(self.inverse_path(memory, inputs, step), self.compute_dtype)
@@ -214,6 +261,19 @@ class IMFNStudent(keras.layers.Layer):
             )
             memory = base + self.update(features)
         return memory, [memory, step + 1.0]
+
+    def path_map(self, written, step):
+        """`U_t V_t written`, `(B, d)`: leaf `t`'s path map (rank `path_rank`)
+        applied to `written` `(B, d)`, `t` the counter `step` `(B, 1)` mod `num_leaves`."""
+        written = ops.convert_to_tensor(written, self.compute_dtype)
+        step = ops.convert_to_tensor(step, written.dtype)
+        # t mod num_leaves with an exact power-of-two product (see `time_encoding`).
+        wrapped = step - self.num_leaves * ops.floor(step * (1.0 / self.num_leaves))
+        position = ops.cast(wrapped[:, 0], "int32")
+        path_in = ops.take(ops.cast(self.path_in, written.dtype), position, axis=0)
+        path_out = ops.take(ops.cast(self.path_out, written.dtype), position, axis=0)
+        coded = ops.einsum("bkd,bd->bk", path_in, written)
+        return ops.einsum("bkd,bk->bd", path_out, coded)
 
     def inverse_path(self, memory, inputs, step):
         """The tree's own step: `memory` with leaf `step` written, `(B, d)`.
@@ -285,6 +345,8 @@ class IMFNStudent(keras.layers.Layer):
         _check_tree(teacher, teacher.memory_dim)
         if learn_inverses is None:
             learn_inverses = inverse_path
+        if kwargs.get("path_rank"):
+            kwargs.setdefault("num_leaves", teacher.padded_length)
         if inverse_path:
             kwargs.update(tree=teacher, learn_inverses=learn_inverses)
         elif learn_inverses:
@@ -314,6 +376,8 @@ class IMFNStudent(keras.layers.Layer):
                 "time_frequencies": self.time_frequencies,
                 "leaf_hidden_dim": self.leaf_hidden_dim,
                 "learn_inverses": self.learn_inverses,
+                "path_rank": self.path_rank,
+                "num_leaves": self.num_leaves,
                 "tree": (
                     None if self.tree is None else {
                         "config": keras.saving.serialize_keras_object(self.tree),
