@@ -238,3 +238,21 @@ def test_online_memory_smoke_writes_table_json_png_and_resumes(tmp_path, monkeyp
     # Another budget on the same run directory is refused, not mixed in.
     with pytest.raises(ValueError, match="another configuration"):
         run_example("online_memory.py", monkeypatch, *args)
+
+
+@pytest.mark.example
+def test_online_memory_at_the_source_shape_follows_the_mnist_table_s_teacher(tmp_path, monkeypatch):
+    # paper-smoke is paper-cpu's code path: the MNIST table's tree, unchanged,
+    # scored on that table's test sequences, and the constant-cost student.
+    online = tmp_path / "online.json"
+    run_example("online_memory.py", monkeypatch, "--preset", "paper-smoke", "--variants",
+                "path-map+g", "--run-dir", str(tmp_path / "online"), "--output", str(online))
+    rows = json.loads(online.read_text())["lengths"]["8"]
+    assert rows["student: path-map+g"]["state_numbers"] == 64 + 1
+    assert set(rows["student: path-map+g"]["step_seconds"]) == {"8"}
+    table = tmp_path / "mnist.json"
+    run_example("mnist_sequence.py", monkeypatch, "--preset", "paper-smoke", "--models", "imfn",
+                "--output", str(table))
+    imfn = json.loads(table.read_text())["models"]["imfn"]
+    assert rows["teacher"]["test"]["mse"] == pytest.approx(imfn["mse"]["mean"], rel=1e-5)
+    assert rows["teacher"]["test"]["ssim"] == pytest.approx(imfn["ssim"]["mean"], rel=1e-5)

@@ -554,3 +554,13 @@ def test_a_read_only_run_directory_writes_nothing_and_skips_a_line_being_written
     assert not (tmp_path / "none").exists()
     with pytest.raises(ValueError, match="another configuration"):
         Run(str(tmp_path / "run"), {"steps": 4}, read_only=True)
+
+
+def test_online_runs_at_the_source_shape_take_the_mnist_table_s_teacher_unchanged():
+    paper = online_memory.PRESETS["paper-cpu"]
+    assert online_memory.teacher_config(paper, 128) == mnist_sequence.PRESETS["paper-cpu"]
+    # Scored on that table's test sequences.
+    assert paper["test_sequences"] == mnist_sequence.PRESETS["paper-cpu"]["test_sequences"]
+    assert online_memory.TEST_SEED == mnist_sequence.TEST_SEED
+    with pytest.raises(ValueError, match="use its length, 128"):
+        online_memory.teacher_config(paper, 64)

@@ -104,13 +104,35 @@ PRESETS = {
     "cpu": dict(lengths=(16, 32, 64), numbers_per_step=8, teacher_steps=3000,
                 student_steps=1200, batch_size=32, steps_per_epoch=100, test_sequences=256,
                 sized_from=32),
+    # The source's shape, T=128 and d=1024: the teacher is the MNIST
+    # `paper-cpu` table's IMFN (`teacher_preset`: that preset's tree, steps,
+    # batch, seed and training digits, unchanged), scored on that table's 500
+    # test sequences; students 1,200 steps of 32.
+    "paper-cpu": dict(lengths=(128,), numbers_per_step=8, teacher_preset="paper-cpu",
+                      student_steps=1200, batch_size=32, steps_per_epoch=50,
+                      test_sequences=500),
+    # What the tests run of `paper-cpu`'s code path: the MNIST `paper-smoke`
+    # teacher (per-level widths, held-out digits), a few steps each.
+    "paper-smoke": dict(lengths=(8,), numbers_per_step=8, teacher_preset="paper-smoke",
+                        student_steps=4, batch_size=8, steps_per_epoch=2, test_sequences=8),
 }
 
 
 def teacher_config(config, length):
     """The MNIST `cpu` preset at length T and d = numbers_per_step * T, with
-    the tree sized by its levels' work from T = `config["sized_from"]` on."""
+    the tree sized by its levels' work from T = `config["sized_from"]` on; or,
+    where `config` names a `teacher_preset`, that MNIST preset unchanged."""
     dim = config["numbers_per_step"] * length
+    if "teacher_preset" in config:
+        tconfig = dict(mnist_sequence.PRESETS[config["teacher_preset"]])
+        if (tconfig["sequence_length"], tconfig["memory_dim"]) != (length, dim):
+            raise ValueError(
+                f"The MNIST preset {config['teacher_preset']!r} trains T="
+                f"{tconfig['sequence_length']}, d={tconfig['memory_dim']}; this online run "
+                f"asks for T={length}, d={dim}: use its length, {tconfig['sequence_length']}.")
+        if "teacher_steps" in config:  # --teacher-steps
+            tconfig["end_to_end_steps"] = config["teacher_steps"]
+        return tconfig
     tconfig = dict(mnist_sequence.PRESETS["cpu"], sequence_length=length, memory_dim=dim,
                    end_to_end_steps=config["teacher_steps"],
                    steps_per_epoch=min(config["steps_per_epoch"], config["teacher_steps"]))
@@ -191,9 +213,10 @@ def train_teacher(length, config, train_digits, run, seed, log):
 
 def student_for(teacher, variant, **overrides):
     options = dict(VARIANTS[variant], **overrides)
+    student_args = {key: options[key] for key in ("path_rank", "hidden_dim", "num_blocks")
+                    if key in options}
     return IMFNStudent.from_teacher(teacher, inverse_path=options["inverse_path"],
-                                    learn_inverses=options["learn_inverses"],
-                                    path_rank=options.get("path_rank", 0))
+                                    learn_inverses=options["learn_inverses"], **student_args)
 
 
 def make_trainer(tree, variant, **overrides):

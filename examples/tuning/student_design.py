@@ -14,13 +14,16 @@ rerun skips what is there. `--markdown` writes the table.
         --steps 400 --output docs/tuning/student_design.jsonl \\
         --markdown docs/tuning/student_design.md
 
-The designs (`--designs`): `mlp` (the MLP update alone, rank 0) and
-`path-map<k>+g` (the MLP update plus a rank-k path map per leaf position).
+The designs (`--designs`): `mlp` (the MLP update alone) and `path-map<k>+g`
+(the MLP update plus a rank-k path map per leaf position), each optionally
+with `-h<width>` (the MLP's width; default 2d) and `-b<blocks>` (its
+residual blocks; default 2): see `design_options`.
 """
 
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -40,14 +43,31 @@ from experiments import online_memory as experiment
 from experiments.reporting import markdown_table
 
 
-def design_rank(design):
-    """The path map's rank of a design name: `mlp` is 0, `path-map<k>+g` is k."""
-    if design == "mlp":
-        return 0
-    if design.startswith("path-map") and design.endswith("+g") and design[8:-2].isdigit():
-        return int(design[8:-2])
-    raise argparse.ArgumentTypeError(f"{design!r}: expected mlp or path-map<k>+g, e.g. "
-                                     "path-map16+g")
+DESIGN = re.compile(r"(?:mlp|path-map(?P<rank>\d+)\+g)(?:-h(?P<hidden>\d+))?(?:-b(?P<blocks>\d+))?")
+
+
+def design_options(design):
+    """The student's arguments of a design name: `mlp` or `path-map<k>+g` (a
+    path map of rank k), then optionally `-h<width>` (the MLP's width,
+    default 2d) and `-b<blocks>` (its residual blocks, default 2)."""
+    match = DESIGN.fullmatch(design)
+    if match is None:
+        raise ValueError(f"{design!r}: expected mlp or path-map<k>+g, each optionally "
+                         "followed by -h<width> and -b<blocks>, e.g. path-map16+g-h128")
+    options = {"path_rank": int(match["rank"] or 0)}
+    if match["hidden"]:
+        options["hidden_dim"] = int(match["hidden"])
+    if match["blocks"]:
+        options["num_blocks"] = int(match["blocks"])
+    return options
+
+
+def teacher_argument(args):
+    """The command's teacher argument(s), as a row records them."""
+    if args.teacher_preset:
+        return f"--teacher-preset {args.teacher_preset}"
+    return (f"--online-run-dir {args.online_run_dir} --length {args.length} "
+            f"--online-preset {args.online_preset}")
 
 
 def load_teacher(args):
@@ -75,6 +95,12 @@ def main():
     args = parser.parse_args()
     if args.online_run_dir and not args.length:
         parser.error("--online-run-dir needs --length, the T of its teacher")
+    designs = args.designs.split(",")
+    for design in designs:
+        try:
+            design_options(design)
+        except ValueError as error:
+            parser.error(str(error))
     config = experiment.PRESETS["cpu"]
     teacher = load_teacher(args)
     length = teacher.sequence_length
@@ -87,16 +113,15 @@ def main():
         with open(args.output) as f:
             done = {(r["length"], r["design"], r["steps"]) for r in map(json.loads, f)}
     teacher_mse = None
-    for design in args.designs.split(","):
-        rank = design_rank(design)
+    for design in designs:
+        options = design_options(design)
         if (length, design, args.steps) in done:
             continue
         if teacher_mse is None:
             memories = experiment.final_memories(teacher.trajectory, validation)
             teacher_mse = experiment.score_memories(teacher, memories, validation)[0]["mse"]
         keras.utils.set_random_seed(0)
-        trainer = experiment.make_trainer(teacher, "mlp" if rank == 0 else "path-map+g",
-                                          path_rank=rank)
+        trainer = experiment.make_trainer(teacher, "mlp", **options)
         experiment.compile_trainer(trainer)
         per_epoch = min(config["steps_per_epoch"], args.steps)
         data = mnist.MNISTSequences(train_digits, length, config["batch_size"], per_epoch,
@@ -109,11 +134,12 @@ def main():
         online = keras.layers.RNN(trainer.student, return_sequences=True)
         mse = experiment.score_memories(
             teacher, experiment.final_memories(online, validation), validation)[0]["mse"]
-        row = {"length": length, "design": design, "path_rank": rank, "steps": args.steps,
+        row = {"length": length, "design": design, **options, "steps": args.steps,
                "validation_mse": mse, "teacher_validation_mse": teacher_mse,
                "ratio": mse / teacher_mse, "train_seconds": seconds,
                "student_params": trainer.student.count_params(),
-               "backend": keras.backend.backend(), "source": source}
+               "backend": keras.backend.backend(), "teacher": teacher_argument(args),
+               "source": source}
         print(json.dumps(row), flush=True)
         with open(args.output, "a") as f:
             f.write(json.dumps(row) + "\n")
@@ -121,13 +147,18 @@ def main():
         with open(args.output) as f:
             rows = [json.loads(line) for line in f]
         table = markdown_table(
-            ["T", "design", "steps", "validation MSE", "teacher", "/ teacher", "params",
+            ["T", "teacher", "design", "steps", "validation MSE", "teacher", "/ teacher", "params",
              "train s"],
-            [[r["length"], r["design"], r["steps"], f"{r['validation_mse']:.5f}",
+            [[r["length"], r["teacher"].split()[1], r["design"], r["steps"], f"{r['validation_mse']:.5f}",
               f"{r['teacher_validation_mse']:.5f}", f"{r['ratio']:.3f}",
               f"{r['student_params']:,}", f"{r['train_seconds']:.0f}"] for r in rows])
+        teachers = sorted({r["teacher"] for r in rows})
         with open(args.markdown, "w") as f:
-            f.write(f"Command: `{' '.join(['python'] + sys.argv)}`\n\n{table}\n")
+            f.write("Each row: `python examples/tuning/student_design.py <teacher> --data-dir "
+                    "<MNIST IDX files> --designs <design> --steps <steps> --output "
+                    f"{args.output}` on {', '.join(sorted({r['backend'] for r in rows}))}, "
+                    f"the teachers: {'; '.join(f'`{t}`' for t in teachers)}. Ratio: the "
+                    "student's validation MSE over its teacher's.\n\n" + table + "\n")
 
 
 if __name__ == "__main__":
