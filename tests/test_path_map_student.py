@@ -97,3 +97,23 @@ def test_path_map_arguments_are_checked():
     teacher(x)
     with pytest.raises(ValueError, match="takes none"):
         IMFNStudent.from_teacher(teacher, inverse_path=True, path_rank=2)
+
+
+def test_a_step_without_states_says_where_they_come_from():
+    from keras_imfn import SegmentedCell
+    from keras_imfn import TreeMemoryCell
+
+    x = random_sequences(2, 4, 6)
+    tree = TreeMemory(8, 4, leaf_hidden_dim=16)
+    tree(x[:1])
+    cells = [IMFNStudent.from_teacher(tree, inverse_path=False, path_rank=2),
+             TreeMemoryCell(tree),
+             SegmentedCell(tree, TreeMemoryCell(tree.subtree(1)), 2)]
+    for cell in cells:
+        name = type(cell).__name__
+        with pytest.raises(ValueError, match=f"{name}.get_initial_state"):
+            cell.step(x[:, 0], None)
+        states = cell.get_initial_state(batch_size=2)
+        with pytest.raises(ValueError, match="Received shapes"):
+            cell.step(x[:, 0], [states[0][:, :1]] + list(states[1:]))
+        cell.step(x[:, 0], states)  # the right states stream

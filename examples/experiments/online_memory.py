@@ -215,6 +215,8 @@ def student_for(teacher, variant, **overrides):
     options = dict(VARIANTS[variant], **overrides)
     student_args = {key: options[key] for key in ("path_rank", "hidden_dim", "num_blocks")
                     if key in options}
+    if "hidden_fraction" in options:  # the MLP's width as a fraction of d
+        student_args["hidden_dim"] = max(1, round(options["hidden_fraction"] * teacher.memory_dim))
     return IMFNStudent.from_teacher(teacher, inverse_path=options["inverse_path"],
                                     learn_inverses=options["learn_inverses"], **student_args)
 

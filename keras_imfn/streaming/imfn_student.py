@@ -7,6 +7,7 @@ from keras_imfn.layers.leaf_mlp import leaf_encoder
 from keras_imfn.layers.residual_mlp import ResidualMLP
 from keras_imfn.models.inputs import check_built_tree
 from keras_imfn.streaming.tree_bits import built_tree
+from keras_imfn.streaming.tree_bits import check_states
 from keras_imfn.streaming.tree_bits import counter_bit
 from keras_imfn.streaming.tree_bits import without_tree_metrics
 
@@ -321,6 +322,7 @@ class IMFNStudent(keras.layers.Layer):
         `step`; it is `[memory (B, memory_dim), counter (B, 1)]`, so its size
         and this call's cost do not depend on how many steps came before.
         """
+        check_states(self, states)
         return self(inputs, states)
 
     @classmethod

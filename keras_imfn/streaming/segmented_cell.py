@@ -5,6 +5,7 @@ from keras import ops
 from keras_imfn.models.inputs import check_built_tree
 from keras_imfn.streaming.tree_bits import built_tree
 from keras_imfn.streaming.tree_bits import check_not_past_end
+from keras_imfn.streaming.tree_bits import check_states
 from keras_imfn.streaming.tree_bits import without_tree_metrics
 
 
@@ -171,6 +172,7 @@ class SegmentedCell(keras.layers.Layer):
 
     def step(self, inputs, states):
         """Streams one input: returns `(root, new_states)`."""
+        check_states(self, states)
         return self(inputs, states)
 
     def get_config(self):

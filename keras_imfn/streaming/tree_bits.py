@@ -42,3 +42,20 @@ def built_tree(serialized, feature_shape):
     if not tree.built:
         tree.build((None, tree.sequence_length) + tuple(feature_shape))
     return tree
+
+
+def check_states(cell, states):
+    """A clear error unless `states` is what `cell.step` takes: one tensor
+    `(batch, size)` per entry of `cell.state_size`."""
+    name = type(cell).__name__
+    sizes = list(cell.state_size)
+    expected = (f"{name}.step takes the states of `{name}.get_initial_state(batch_size)` or "
+                f"of the previous step: a list of {len(sizes)} tensors of shapes "
+                f"{', '.join(f'(batch, {size})' for size in sizes)}")
+    if not isinstance(states, (list, tuple)) or len(states) != len(sizes):
+        raise ValueError(f"{expected}. Received: {states!r:.200}")
+    for state, size in zip(states, sizes):
+        shape = tuple(getattr(state, "shape", ()))
+        if len(shape) != 2 or shape[1] != size:
+            raise ValueError(f"{expected}. Received shapes "
+                             f"{[tuple(getattr(s, 'shape', ())) for s in states]}")

@@ -5,6 +5,7 @@ from keras import ops
 from keras_imfn.models.inputs import check_built_tree
 from keras_imfn.streaming.tree_bits import built_tree
 from keras_imfn.streaming.tree_bits import check_not_past_end
+from keras_imfn.streaming.tree_bits import check_states
 from keras_imfn.streaming.tree_bits import counter_bit
 from keras_imfn.streaming.tree_bits import without_tree_metrics
 
@@ -161,6 +162,7 @@ class TreeMemoryCell(keras.layers.Layer):
         `states` comes from `get_initial_state(batch_size)` or the previous
         `step`: `[peaks (B, (num_levels + 1) * leaf_size), counter (B, 1)]`.
         """
+        check_states(self, states)
         return self(inputs, states)
 
     def get_config(self):
