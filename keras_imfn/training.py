@@ -93,6 +93,10 @@ def train_local_then_end_to_end(
         ("local", local_epochs, learning_rate),
         ("end_to_end", end_to_end_epochs, fine_tune_learning_rate),
     )
+    for phase, epochs, _ in phases:
+        if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 0:
+            raise ValueError(f"`{phase}_epochs` must be an int >= 0 (0 skips the phase). "
+                             f"Received: {phase}_epochs={epochs!r}")
     compile_by_phase = _compile_kwargs_by_phase(compile_kwargs)
     callbacks = list(fit_kwargs.pop("callbacks", None) or [])
     if checkpoint_dir is not None and not model.built:

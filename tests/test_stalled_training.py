@@ -77,3 +77,12 @@ def test_the_training_recipe_stops_a_tree_that_stalls():
 def test_patience_must_be_positive():
     with pytest.raises(ValueError, match="patience"):
         StopOnStalledTraining(patience=0)
+
+
+@pytest.mark.parametrize("epochs", [dict(local_epochs=-1, end_to_end_epochs=1),
+                                    dict(local_epochs=0, end_to_end_epochs=1.5)])
+def test_the_training_recipe_refuses_a_phase_of_no_whole_epochs(epochs):
+    model = TreeMemory(memory_dim=8, sequence_length=4, leaf_hidden_dim=16)
+    with pytest.raises(ValueError, match="must be an int >= 0"):
+        training.train_local_then_end_to_end(model, random_sequences(4, 4, 6), **epochs)
+

@@ -551,3 +551,9 @@ def test_zero_leaf_loss_weight_drops_the_leaf_loss_from_training_not_from_evalua
 def test_bad_per_level_sizes_get_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         small_tree(**kwargs)
+
+
+def test_level_widths_refuses_a_tree_of_no_levels():
+    with pytest.raises(ValueError, match="num_levels >= 1"):
+        level_widths(0, 64)
+    assert level_widths(3, 8, top=16) == [8, 16, 16]

@@ -15,9 +15,10 @@ def level_widths(num_levels, bottom, top=None):
     >>> level_widths(7, 64, top=2048)
     [64, 128, 256, 512, 1024, 2048, 2048]
     """
-    if int(num_levels) < 0 or int(bottom) < 1 or (top is not None and int(top) < 1):
+    if int(num_levels) < 1 or int(bottom) < 1 or (top is not None and int(top) < 1):
         raise ValueError(
-            "`level_widths` needs num_levels >= 0 and widths >= 1. Received: "
+            "`level_widths` needs num_levels >= 1 (a tree of T steps has ceil(log2 T) "
+            "levels, T >= 2) and widths >= 1. Received: "
             f"num_levels={num_levels}, bottom={bottom}, top={top}"
         )
     widths = [int(bottom) * 2**k for k in range(int(num_levels))]
