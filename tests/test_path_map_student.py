@@ -27,22 +27,47 @@ def path_maps(tree):
     return (root(unit) - base).reshape(leaves, d, d).transpose(0, 2, 1)
 
 
-def test_where_the_merges_are_linear_the_path_map_student_is_the_teacher_exactly():
-    # An untrained tree's merges are affine (the linear skip; each MLP's
-    # output starts at zero), so leaf t moves the root by A_t (e(x_t) - e(0)).
-    x = random_sequences(3, 6, 5)
-    teacher = TreeMemory(8, 6, leaf_hidden_dim=16)
+def affine_teacher(x):
+    """An untrained tree: its merges are affine (the linear skip; each MLP's
+    output starts at zero), so leaf t moves the root by A_t (e(x_t) - e(0))."""
+    teacher = TreeMemory(8, x.shape[1], leaf_hidden_dim=16)
     teacher(x[:1])
+    return teacher
+
+
+def test_where_the_merges_are_linear_the_path_map_student_is_the_teacher_exactly():
+    x = random_sequences(3, 6, 5)
+    teacher = affine_teacher(x)
     student = IMFNStudent.from_teacher(teacher, inverse_path=False, path_rank=8)
     assert student.num_leaves == teacher.padded_length == 8
-    maps = path_maps(teacher)
+    unseen = to_numpy(teacher.encode(np.zeros_like(x)))  # y_0, the root before any step
     student.path_in.assign(np.broadcast_to(np.eye(8, dtype="float32"), (8, 8, 8)))
-    student.path_out.assign(maps.transpose(0, 2, 1))
+    student.path_out.assign(path_maps(teacher).transpose(0, 2, 1))
+    student.path_bias.assign(np.concatenate([unseen[:1], np.zeros((7, 8), "float32")]))
     streamed = to_numpy(keras.layers.RNN(student, return_sequences=True)(x))
     trajectory = to_numpy(teacher.trajectory(x))
-    unseen = to_numpy(teacher.encode(np.zeros_like(x)))  # y_0, the root before any step
-    np.testing.assert_allclose(streamed, trajectory - unseen[:, None], rtol=1e-4,
+    np.testing.assert_allclose(streamed, trajectory, rtol=1e-4,
                                atol=1e-4 * np.abs(trajectory).max())
+
+
+def test_adapt_fits_the_path_map_of_an_affine_teacher_in_closed_form():
+    x = random_sequences(64, 6, 5)
+    teacher = affine_teacher(x)
+    trainer = DistillationTrainer(teacher, student=IMFNStudent.from_teacher(
+        teacher, inverse_path=False, path_rank=8))
+    explained = trainer.adapt(x[:48], batch_size=16)
+    assert explained.shape == (6,) and np.all(explained > 0.999)
+    # On sequences it was not fitted to, the student is the teacher.
+    trajectory = to_numpy(teacher.trajectory(x[48:]))
+    np.testing.assert_allclose(to_numpy(trainer(x[48:])), trajectory, rtol=0,
+                               atol=3e-3 * np.abs(trajectory).max())  # the ridge's bias
+    # A lower rank keeps the directions that move the root most.
+    low = DistillationTrainer(teacher, student=IMFNStudent.from_teacher(
+        teacher, inverse_path=False, path_rank=2))
+    assert np.all(low.adapt(x[:48]) < explained)
+    with pytest.raises(ValueError, match="has none"):
+        DistillationTrainer(teacher, student=IMFNStudent.from_teacher(
+            teacher, inverse_path=False)).adapt(x)
 
 
 def test_path_map_reads_its_position_mod_num_leaves_and_writes_nothing_for_a_zero_input():

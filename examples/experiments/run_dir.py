@@ -113,7 +113,8 @@ class Run:
         ahead of its backup (`BackupAndRestore`): an `EpochSeconds` kept in
         the run directory, so the seconds add up the kept epochs of every
         session of a stopped and resumed model (not the wall time of the last
-        session alone; work outside `fit`, such as `adapt`, is not counted).
+        session alone; work outside `fit`, such as `adapt`, counts where
+        `train` records it with `EpochSeconds.record`).
         """
         path = self.path(weights_name)
         if path and self.finished(key, weights_name):
@@ -159,7 +160,12 @@ class EpochSeconds(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         phase = "end_to_end" if getattr(self.model, "end_to_end", True) else "local"
-        self.seconds[f"{phase}/{epoch}"] = time.time() - self._started
+        self.record(f"{phase}/{epoch}", time.time() - self._started)
+
+    def record(self, name, seconds):
+        """Counts `seconds` of training outside `fit` (e.g. a closed-form
+        start) under `name`, replacing an earlier session's entry of that name."""
+        self.seconds[name] = seconds
         if self.path:
             with open(self.path + ".tmp", "w") as f:
                 json.dump(self.seconds, f)

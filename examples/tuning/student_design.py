@@ -43,13 +43,15 @@ from experiments import online_memory as experiment
 from experiments.reporting import markdown_table
 
 
-DESIGN = re.compile(r"(?:mlp|path-map(?P<rank>\d+)\+g)(?:-h(?P<hidden>\d+))?(?:-b(?P<blocks>\d+))?")
+DESIGN = re.compile(r"(?:mlp|path-map(?P<rank>\d+)\+g)(?:-h(?P<hidden>\d+))?(?:-b(?P<blocks>\d+))?(?P<fit>-fit)?")
 
 
 def design_options(design):
     """The student's arguments of a design name: `mlp` or `path-map<k>+g` (a
     path map of rank k), then optionally `-h<width>` (the MLP's width,
-    default 2d) and `-b<blocks>` (its residual blocks, default 2)."""
+    default 2d), `-b<blocks>` (its residual blocks, default 2) and `-fit` (the
+    path map started in closed form, `DistillationTrainer.adapt`, on
+    `experiment.ADAPT_SEQUENCES` training sequences)."""
     match = DESIGN.fullmatch(design)
     if match is None:
         raise ValueError(f"{design!r}: expected mlp or path-map<k>+g, each optionally "
@@ -59,6 +61,10 @@ def design_options(design):
         options["hidden_dim"] = int(match["hidden"])
     if match["blocks"]:
         options["num_blocks"] = int(match["blocks"])
+    if match["fit"]:
+        if not options["path_rank"]:
+            raise ValueError(f"{design!r}: -fit starts a path map; mlp has none")
+        options["adapt"] = True
     return options
 
 
@@ -89,7 +95,8 @@ def main():
     parser.add_argument("--online-preset", default="cpu", help="that run's --preset")
     parser.add_argument("--data-dir", help="directory of the MNIST IDX files")
     parser.add_argument("--designs", default="mlp,path-map8+g,path-map16+g,path-map32+g")
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=400,
+                        help="training steps (0: a -fit design's closed-form start alone)")
     parser.add_argument("--output", required=True, help="JSON lines, appended")
     parser.add_argument("--markdown", help="the table of --output, written here")
     args = parser.parse_args()
@@ -121,20 +128,25 @@ def main():
             memories = experiment.final_memories(teacher.trajectory, validation)
             teacher_mse = experiment.score_memories(teacher, memories, validation)[0]["mse"]
         keras.utils.set_random_seed(0)
+        adapt = options.pop("adapt", False)
         trainer = experiment.make_trainer(teacher, "mlp", **options)
         experiment.compile_trainer(trainer)
-        per_epoch = min(config["steps_per_epoch"], args.steps)
-        data = mnist.MNISTSequences(train_digits, length, config["batch_size"], per_epoch,
-                                    seed=0)
         started = time.perf_counter()
-        trainer.fit(data, epochs=-(-args.steps // per_epoch), verbose=0,
-                    callbacks=[DataEpochSync(data), StopOnNonFiniteLoss(),
-                               StopOnStalledTraining()])
+        if adapt:
+            experiment.adapt_student(trainer, train_digits, seed=0)
+        if args.steps:
+            per_epoch = min(config["steps_per_epoch"], args.steps)
+            data = mnist.MNISTSequences(train_digits, length, config["batch_size"], per_epoch,
+                                        seed=0)
+            trainer.fit(data, epochs=-(-args.steps // per_epoch), verbose=0,
+                        callbacks=[DataEpochSync(data), StopOnNonFiniteLoss(),
+                                   StopOnStalledTraining()])
         seconds = time.perf_counter() - started
         online = keras.layers.RNN(trainer.student, return_sequences=True)
         mse = experiment.score_memories(
             teacher, experiment.final_memories(online, validation), validation)[0]["mse"]
-        row = {"length": length, "design": design, **options, "steps": args.steps,
+        row = {"length": length, "design": design, **options, "adapt": adapt,
+               "steps": args.steps,
                "validation_mse": mse, "teacher_validation_mse": teacher_mse,
                "ratio": mse / teacher_mse, "train_seconds": seconds,
                "student_params": trainer.student.count_params(),

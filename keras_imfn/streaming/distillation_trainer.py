@@ -9,6 +9,7 @@ from keras_imfn.models.inputs import check_sequence_shape
 from keras_imfn.models import presets as preset_files
 from keras_imfn.models.loss_logging import LoggedLosses
 from keras_imfn.streaming.imfn_student import IMFNStudent
+from keras_imfn.streaming.path_map_fit import fit_path_map
 
 STEP_WEIGHTINGS = ("uniform", "linear")
 # A student's `tree` in a trainer's config when it is the trainer's teacher.
@@ -166,6 +167,38 @@ class DistillationTrainer(LoggedLosses, keras.Model):
             for i in range(0, len(x), batch_size)
         ]
         return np.concatenate(chunks)
+
+    def adapt(self, x, batch_size=64):
+        """Starts the student's path map in closed form from training sequences `x`.
+
+        The Keras convention for a data-dependent start (as
+        `keras.layers.Normalization.adapt`): call it once, before `compile`
+        and `fit`, on training data. For each leaf position the teacher's
+        step (its trajectory's increment) is regressed on the encoded input
+        less `e(0)`, and the map is cut to the student's `path_rank`
+        (`keras_imfn.streaming.path_map_fit`). Where the teacher's merges
+        are linear this is its step exactly; the MLP update, still at zero,
+        then learns the rest in `fit`.
+
+        Args:
+            x: training sequences `(n, sequence_length, *features)`, an array.
+            batch_size: sequences read at a time.
+
+        Returns:
+            The fraction of each position's increments the fitted maps
+            explain on `x`, `(sequence_length,)`.
+        """
+        if not getattr(self.student, "path_rank", 0):
+            raise ValueError(
+                "`adapt` fits the student's path map, and this student has none: build it "
+                "with `IMFNStudent.from_teacher(teacher, inverse_path=False, path_rank=k)`.")
+        self._check(x)
+        if x.shape[1] != self.teacher.sequence_length:
+            raise ValueError(f"`adapt` reads whole sequences of the teacher's length "
+                             f"{self.teacher.sequence_length}; received {x.shape[1]} steps.")
+        if not self.built:
+            self.build(tuple(x.shape))
+        return fit_path_map(self, np.asarray(x), batch_size)
 
     def step_weights(self, steps):
         """Weights of the steps in the trajectory loss, summing to 1."""

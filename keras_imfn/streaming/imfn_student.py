@@ -47,12 +47,15 @@ class IMFNStudent(keras.layers.Layer):
     holds what a leaf can leave there), and the MLP, which sees the memory,
     the input and the time, learns what the merges add beyond linear:
 
-        m_{t+1} = m_t + U_t V_t (e(x_t) - e(0)) + MLP(m_t, e(x_t), t)
+        m_{t+1} = m_t + U_t V_t (e(x_t) - e(0)) + b_t + MLP(m_t, e(x_t), t)
 
     Reading row `t` of a table costs the same at every `t`, so a step's cost
     does not grow with the sequence: this is the constant-cost student
     (`IMFNStudent.from_teacher(teacher, inverse_path=False, path_rank=k)`).
-    `U` starts at zero, so an untrained path map writes nothing.
+    The offset `b_t` holds what the step adds whatever the input (at `t = 0`
+    the root of an unseen sequence: the student's memory starts at zero).
+    `U` and `b` start at zero, so an untrained path map writes nothing;
+    `DistillationTrainer.adapt(x)` fits it to the teacher in closed form.
 
     With `tree` (a trained `TreeMemory`, usually through
     `IMFNStudent.from_teacher(teacher, inverse_path=True)`), `g` is built on
@@ -217,6 +220,8 @@ class IMFNStudent(keras.layers.Layer):
                 name="path_in", shape=shape,
                 initializer=keras.initializers.RandomNormal(stddev=self.memory_dim**-0.5))
             self.path_out = self.add_weight(name="path_out", shape=shape, initializer="zeros")
+            self.path_bias = self.add_weight(name="path_bias", shape=shape[::2],
+                                             initializer="zeros")
         self.built = True
 
     @property
@@ -264,8 +269,9 @@ class IMFNStudent(keras.layers.Layer):
         return memory, [memory, step + 1.0]
 
     def path_map(self, written, step):
-        """`U_t V_t written`, `(B, d)`: leaf `t`'s path map (rank `path_rank`)
-        applied to `written` `(B, d)`, `t` the counter `step` `(B, 1)` mod `num_leaves`."""
+        """`U_t V_t written + b_t`, `(B, d)`: leaf `t`'s path map (rank
+        `path_rank`, and its offset `b_t`) applied to `written` `(B, d)`, `t`
+        the counter `step` `(B, 1)` mod `num_leaves`."""
         written = ops.convert_to_tensor(written, self.compute_dtype)
         step = ops.convert_to_tensor(step, written.dtype)
         # t mod num_leaves with an exact power-of-two product (see `time_encoding`).
@@ -273,8 +279,9 @@ class IMFNStudent(keras.layers.Layer):
         position = ops.cast(wrapped[:, 0], "int32")
         path_in = ops.take(ops.cast(self.path_in, written.dtype), position, axis=0)
         path_out = ops.take(ops.cast(self.path_out, written.dtype), position, axis=0)
+        bias = ops.take(ops.cast(self.path_bias, written.dtype), position, axis=0)
         coded = ops.einsum("bkd,bd->bk", path_in, written)
-        return ops.einsum("bkd,bk->bd", path_out, coded)
+        return ops.einsum("bkd,bk->bd", path_out, coded) + bias
 
     def inverse_path(self, memory, inputs, step):
         """The tree's own step: `memory` with leaf `step` written, `(B, d)`.
