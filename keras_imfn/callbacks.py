@@ -113,7 +113,9 @@ class StopOnStalledTraining(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         values = self._values()
-        changed = any(not np.array_equal(new, old) for new, old in zip(values, self._last))
+        # A model built by its first step had no weights to compare before it.
+        changed = len(values) != len(self._last) or any(
+            not np.array_equal(new, old) for new, old in zip(values, self._last))
         self._last = values
         if changed:
             self._in_a_row = 0
