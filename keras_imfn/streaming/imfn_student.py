@@ -277,9 +277,10 @@ class IMFNStudent(keras.layers.Layer):
         # t mod num_leaves with an exact power-of-two product (see `time_encoding`).
         wrapped = step - self.num_leaves * ops.floor(step * (1.0 / self.num_leaves))
         position = ops.cast(wrapped[:, 0], "int32")
-        path_in = ops.take(ops.cast(self.path_in, written.dtype), position, axis=0)
-        path_out = ops.take(ops.cast(self.path_out, written.dtype), position, axis=0)
-        bias = ops.take(ops.cast(self.path_bias, written.dtype), position, axis=0)
+        # The rows first, then the cast: a cast of whole tables would cost a
+        # step time that grows with `num_leaves`.
+        path_in, path_out, bias = (ops.cast(ops.take(table, position, axis=0), written.dtype)
+                                   for table in (self.path_in, self.path_out, self.path_bias))
         coded = ops.einsum("bkd,bd->bk", path_in, written)
         return ops.einsum("bkd,bk->bd", path_out, coded) + bias
 
