@@ -142,3 +142,18 @@ def test_a_step_without_states_says_where_they_come_from():
         with pytest.raises(ValueError, match="Received shapes"):
             cell.step(x[:, 0], [states[0][:, :1]] + list(states[1:]))
         cell.step(x[:, 0], states)  # the right states stream
+
+
+def test_a_student_of_a_frozen_teacher_trains_its_own_encoder():
+    # A trainer freezes its teacher; a second student of that teacher (the
+    # online tables build one per variant) still trains its encoder.
+    x = random_sequences(2, 4, 6)
+    teacher = TreeMemory(8, 4, leaf_hidden_dim=16)
+    teacher(x[:1])
+    first = DistillationTrainer(teacher)
+    second = DistillationTrainer(teacher, student=IMFNStudent.from_teacher(
+        teacher, inverse_path=False, path_rank=2))
+    for trainer in (first, second):
+        assert trainer.student.encoder.trainable
+        assert len(trainer.student.encoder.trainable_weights) == 4
+    assert not teacher.encoder.trainable

@@ -362,6 +362,9 @@ class IMFNStudent(keras.layers.Layer):
         elif learn_inverses:
             raise ValueError("`learn_inverses=True` needs `inverse_path=True`.")
         encoder = teacher.encoder.__class__.from_config(teacher.encoder.get_config())
+        # Trainable whatever the teacher is: a teacher a trainer froze says
+        # `trainable=False` in its (and its sublayers') config.
+        encoder.trainable = True
         step_shape = (None,) + teacher.feature_shape
         encoder.build(step_shape)
         encoder.set_weights(teacher.encoder.get_weights())
