@@ -69,10 +69,19 @@ class StopOnStalledTraining(keras.callbacks.Callback):
     student trained 5,109 s that way; docs/journal.md.) After every batch
     this callback compares the trainable weights with those after the batch
     before: a batch that changed none is *stalled*. Each stalled batch is
-    counted (`stalled_batches`, also logged as `stalled_batches` in the
-    epoch's logs) and warned about; `patience` stalled batches in a row
+    counted (`stalled_batches`, the total; each epoch's count is logged as
+    `stalled_batches`) and warned about; `patience` stalled batches in a row
     raise `StalledTrainingError`, well before an epoch of zero updates. A
-    warm-up from a learning rate of 0 stalls its first batch only.
+    warm-up from a learning rate of 0 stalls its first batch only; so may
+    the first batch of a model that `fit` builds (nothing to compare yet: it
+    counts as changed); a `LossScaleOptimizer` that skips steps while it
+    lowers its scale stalls them (raise `patience` there).
+
+    The comparison reads a fixed sample of each weight's entries (at most
+    `SAMPLE` a weight, spread over it), a few kilobytes a batch whatever the
+    model's size: an update that moves a weight moves its sampled entries
+    unless it is sparse (only some rows of a table); a batch is stalled only
+    if no sampled entry of any weight moved.
 
     Pass it to `fit`; the package's training recipes
     (`keras_imfn.training.train_local_then_end_to_end`) and the experiment
@@ -95,12 +104,15 @@ class StopOnStalledTraining(keras.callbacks.Callback):
     Training stopped at batch 1: 2 batches in a row
     """
 
+    SAMPLE = 64
+
     def __init__(self, patience=3):
         super().__init__()
         if int(patience) < 1:
             raise ValueError(f"`patience` must be an int >= 1. Received: patience={patience}")
         self.patience = int(patience)
         self.stalled_batches = 0
+        self._this_epoch = 0
         self._in_a_row = 0
         self._last = None
 
@@ -122,6 +134,7 @@ class StopOnStalledTraining(keras.callbacks.Callback):
             return
         self._in_a_row += 1
         self.stalled_batches += 1
+        self._this_epoch += 1
         message = (
             f"{self._in_a_row} batches in a row changed no trainable weight (loss "
             f"{dict(logs or {})}). The gradients may be zero, or so large that clipping "
@@ -134,12 +147,22 @@ class StopOnStalledTraining(keras.callbacks.Callback):
             raise StalledTrainingError(f"Training stopped at batch {batch}: {message}")
         warnings.warn(f"Batch {batch}: {message}", stacklevel=2)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._this_epoch = 0
+
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["stalled_batches"] = self.stalled_batches
+            logs["stalled_batches"] = self._this_epoch
 
     def _values(self):
-        return [np.array(ops.convert_to_numpy(v)) for v in trained_values(self.model)]
+        """The sampled entries of every trainable weight, on the host."""
+        sampled = []
+        for value in trained_values(self.model):
+            flat = ops.reshape(value, (-1,))
+            size = int(flat.shape[0])
+            every = max(1, size // self.SAMPLE)
+            sampled.append(np.array(ops.convert_to_numpy(flat[::every][:self.SAMPLE])))
+        return sampled
 
 
 def with_training_guards(callbacks):

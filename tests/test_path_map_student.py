@@ -117,11 +117,17 @@ def test_path_map_arguments_are_checked():
         IMFNStudent(memory_dim=4, path_rank=2, num_leaves=6)
     with pytest.raises(ValueError, match="path_rank"):
         IMFNStudent(memory_dim=4, path_rank=-1)
+    with pytest.raises(ValueError, match="between 0 and memory_dim=4"):
+        IMFNStudent(memory_dim=4, path_rank=5, num_leaves=4)
     x = random_sequences(1, 4, 6)
     teacher = TreeMemory(8, 4, leaf_hidden_dim=16)
     teacher(x)
     with pytest.raises(ValueError, match="takes none"):
         IMFNStudent.from_teacher(teacher, inverse_path=True, path_rank=2)
+    short = DistillationTrainer(teacher, student=IMFNStudent.from_teacher(
+        teacher, inverse_path=False, path_rank=2, num_leaves=2))
+    with pytest.raises(ValueError, match="fewer than the teacher's 4 steps"):
+        short.adapt(random_sequences(4, 4, 6))
 
 
 def test_a_step_without_states_says_where_they_come_from():

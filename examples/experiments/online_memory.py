@@ -296,7 +296,9 @@ def train_student(teacher, variant, config, train_digits, run, seed, log):
             run.path(f"T{length}-{variant}-backup")))
 
     def train(timer):
-        if VARIANTS[variant].get("adapt"):  # a resumed fit restores its backup over it
+        backup = run.path(f"T{length}-{variant}-backup")
+        if VARIANTS[variant].get("adapt") and not (backup and os.path.isdir(backup)):
+            # (a resumed fit's backup holds the fitted start and what followed)
             started = time.perf_counter()
             adapt_student(trainer, train_digits, seed)
             timer[0].record("adapt", time.perf_counter() - started)

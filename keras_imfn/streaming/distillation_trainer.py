@@ -172,8 +172,8 @@ class DistillationTrainer(LoggedLosses, keras.Model):
         """Starts the student's path map in closed form from training sequences `x`.
 
         The Keras convention for a data-dependent start (as
-        `keras.layers.Normalization.adapt`): call it once, before `compile`
-        and `fit`, on training data. For each leaf position the teacher's
+        `keras.layers.Normalization.adapt`): call it once, before `fit`, on
+        training data. For each leaf position the teacher's
         step (its trajectory's increment) is regressed on the encoded input
         less `e(0)`, and the map is cut to the student's `path_rank`
         (`keras_imfn.streaming.path_map_fit`). Where the teacher's merges
@@ -196,6 +196,11 @@ class DistillationTrainer(LoggedLosses, keras.Model):
         if x.shape[1] != self.teacher.sequence_length:
             raise ValueError(f"`adapt` reads whole sequences of the teacher's length "
                              f"{self.teacher.sequence_length}; received {x.shape[1]} steps.")
+        if self.student.num_leaves < x.shape[1]:
+            raise ValueError(
+                f"The student's path map has num_leaves={self.student.num_leaves} positions, "
+                f"fewer than the teacher's {x.shape[1]} steps: build it with num_leaves >= "
+                f"{x.shape[1]} (`IMFNStudent.from_teacher` takes the teacher's padded_length).")
         if not self.built:
             self.build(tuple(x.shape))
         return fit_path_map(self, np.asarray(x), batch_size)

@@ -138,8 +138,10 @@ class IMFNStudent(keras.layers.Layer):
         super().__init__(**kwargs)
         self.path_rank = int(path_rank)
         self.num_leaves = None if num_leaves is None else int(num_leaves)
-        if self.path_rank < 0:
-            raise ValueError(f"`path_rank` must be >= 0. Received: path_rank={path_rank}")
+        if not 0 <= self.path_rank <= int(memory_dim):
+            raise ValueError(f"`path_rank` must be between 0 and memory_dim={memory_dim} (a "
+                             f"map of the memory has no higher rank). Received: "
+                             f"path_rank={path_rank}")
         if self.path_rank and tree is not None:
             raise ValueError("`path_rank` is the update of a student without `tree` (of "
                              "constant cost); a student on the inverse path takes none.")
@@ -216,12 +218,15 @@ class IMFNStudent(keras.layers.Layer):
         if self.path_rank:
             shape = (self.num_leaves, self.path_rank, self.memory_dim)
             # V reads the leaf (each row at unit scale); U writes it, from zero.
+            # Not autocast: under mixed precision a read would cast the
+            # whole table each step; `path_map` casts the rows it reads.
             self.path_in = self.add_weight(
-                name="path_in", shape=shape,
+                name="path_in", shape=shape, autocast=False,
                 initializer=keras.initializers.RandomNormal(stddev=self.memory_dim**-0.5))
-            self.path_out = self.add_weight(name="path_out", shape=shape, initializer="zeros")
+            self.path_out = self.add_weight(name="path_out", shape=shape, initializer="zeros",
+                                            autocast=False)
             self.path_bias = self.add_weight(name="path_bias", shape=shape[::2],
-                                             initializer="zeros")
+                                             initializer="zeros", autocast=False)
         self.built = True
 
     @property

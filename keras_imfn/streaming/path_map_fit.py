@@ -28,21 +28,22 @@ def fit_path_map(trainer, x, batch_size=64):
     student, teacher = trainer.student, trainer.teacher
     steps = x.shape[1]
     moments = None
-    unseen = ops.convert_to_numpy(
-        student.encoder(ops.zeros((1,) + tuple(x.shape[2:]), student.compute_dtype)))
+    unseen = ops.convert_to_numpy(student.encoder(
+        ops.zeros((1,) + tuple(x.shape[2:]), student.compute_dtype))).astype("float64")
     for start in range(0, len(x), batch_size):
         batch = ops.convert_to_tensor(x[start:start + batch_size], student.compute_dtype)
         after = ops.convert_to_numpy(teacher.trajectory(batch)).astype("float64")
         before = np.concatenate([np.zeros_like(after[:, :1]), after[:, :-1]], axis=1)
         increments = after - before  # the student's memory starts at zero: y_0 in b_0
         flat = ops.reshape(batch, (-1,) + tuple(batch.shape[2:]))
-        written = (ops.convert_to_numpy(student.encoder(flat)) - unseen).astype("float64")
-        written = written.reshape(len(after), steps, -1)
+        written = ops.convert_to_numpy(student.encoder(flat)).astype("float64") - unseen
+        written = written.reshape(len(after), steps, -1).transpose(1, 0, 2)  # (T, B, d)
+        increments = increments.transpose(1, 0, 2)
         batch_moments = (
-            np.einsum("btd,bte->tde", written, written),
-            np.einsum("btd,bte->tde", written, increments),
-            np.einsum("btd,bte->tde", increments, increments).trace(axis1=1, axis2=2),
-            written.sum(0), increments.sum(0), len(after),
+            np.matmul(written.transpose(0, 2, 1), written),  # (T, d, d), through BLAS
+            np.matmul(written.transpose(0, 2, 1), increments),
+            np.square(increments).sum(axis=(1, 2)),
+            written.sum(1), increments.sum(1), increments.shape[1],
         )
         moments = batch_moments if moments is None else [
             a + b for a, b in zip(moments, batch_moments)]
@@ -68,7 +69,7 @@ def fit_path_map(trainer, x, batch_size=64):
         total = yy[t] / count - y_mean @ y_mean
         kept = np.trace(top.T @ fitted @ top)
         explained.append(float(kept / total) if total > 0 else 1.0)
-    student.path_in.assign(path_in.astype(path_in.dtype))
+    student.path_in.assign(path_in)
     student.path_out.assign(path_out)
     student.path_bias.assign(path_bias)
     return np.array(explained)
