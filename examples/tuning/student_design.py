@@ -43,7 +43,8 @@ from experiments import online_memory as experiment
 from experiments.reporting import markdown_table
 
 
-DESIGN = re.compile(r"(?:mlp|path-map(?P<rank>\d+)\+g)(?:-h(?P<hidden>\d+))?(?:-b(?P<blocks>\d+))?(?P<fit>-fit)?")
+DESIGN = re.compile(r"(?:mlp|path-map(?P<rank>\d+)\+g)(?:-h(?P<hidden>\d+))?"
+                    r"(?:-b(?P<blocks>\d+))?(?P<fit>-fit)?")
 
 
 def design_options(design):
@@ -118,11 +119,12 @@ def main():
     done = set()
     if os.path.exists(args.output):
         with open(args.output) as f:
-            done = {(r["length"], r["design"], r["steps"]) for r in map(json.loads, f)}
+            done = {(r["length"], r["design"], r["steps"], r["encoder"])
+                    for r in map(json.loads, f)}
     teacher_mse = None
     for design in designs:
         options = design_options(design)
-        if (length, design, args.steps) in done:
+        if (length, design, args.steps, "trainable") in done:
             continue
         if teacher_mse is None:
             memories = experiment.final_memories(teacher.trajectory, validation)
@@ -151,6 +153,9 @@ def main():
                "ratio": mse / teacher_mse, "train_seconds": seconds,
                "student_params": trainer.student.count_params(),
                "backend": keras.backend.backend(), "teacher": teacher_argument(args),
+               # Before IMFNStudent.from_teacher made it trainable, a student of
+               # a preset's (frozen) teacher kept its copied encoder frozen.
+               "encoder": "trainable" if trainer.student.encoder.trainable else "frozen",
                "source": source}
         print(json.dumps(row), flush=True)
         with open(args.output, "a") as f:
@@ -159,11 +164,12 @@ def main():
         with open(args.output) as f:
             rows = [json.loads(line) for line in f]
         table = markdown_table(
-            ["T", "teacher", "design", "steps", "validation MSE", "teacher", "/ teacher", "params",
-             "train s"],
-            [[r["length"], r["teacher"].split()[1], r["design"], r["steps"], f"{r['validation_mse']:.5f}",
-              f"{r['teacher_validation_mse']:.5f}", f"{r['ratio']:.3f}",
-              f"{r['student_params']:,}", f"{r['train_seconds']:.0f}"] for r in rows])
+            ["T", "teacher", "design", "encoder", "steps", "validation MSE", "teacher",
+             "/ teacher", "params", "train s"],
+            [[r["length"], r["teacher"].split()[1], r["design"], r["encoder"], r["steps"],
+              f"{r['validation_mse']:.5f}", f"{r['teacher_validation_mse']:.5f}",
+              f"{r['ratio']:.3f}", f"{r['student_params']:,}", f"{r['train_seconds']:.0f}"]
+             for r in rows])
         teachers = sorted({r["teacher"] for r in rows})
         with open(args.markdown, "w") as f:
             f.write("Each row: `python examples/tuning/student_design.py <teacher> --data-dir "
