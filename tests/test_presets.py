@@ -218,8 +218,8 @@ def test_an_unknown_name_lists_the_known_presets(tmp_path):
     with pytest.raises(ValueError, match=r"Unknown preset 'no_such_tree'.*Known TreeMemory "
                                          r"presets: mnist_t16_d128"):
         TreeMemory.from_preset("no_such_tree")
-    with pytest.raises(ValueError, match=r"Known DistillationTrainer presets: none are shipped.*"
-                                         r"loads by its directory"):
+    with pytest.raises(ValueError, match=r"Known DistillationTrainer presets: "
+                                         r"mnist_online_t32_d256 .*loads by its directory"):
         DistillationTrainer.from_preset("mnist_online_t16_d128")
 
 
@@ -373,6 +373,25 @@ def test_the_online_preset_streams_fresh_embedded_digits_near_its_teacher():
     for row, name in (("teacher", "teacher"), ("student", metadata["table_row"])):
         assert metadata["metrics"][row]["mse"] == pytest.approx(rows[name]["test"]["mse"],
                                                                 rel=0.02)
+
+
+def test_the_shipped_online_preset_streams_at_constant_cost_near_its_teacher():
+    # The online table's T=32 teacher and its constant-cost student
+    # (path-map+g: no tree in the student, a state of d + 1 numbers), by name,
+    # on the table's 256 test sequences of the embedded digits.
+    from experiments import online_memory
+
+    scored, metadata = online_memory.evaluate_preset("mnist_online_t32_d256",
+                                                     source="embedded")
+    assert scored["source"].startswith("embedded") and scored["test_sequences"] == 256
+    assert scored["ratio"] <= 1.2
+    trainer = DistillationTrainer.from_preset("mnist_online_t32_d256")
+    assert trainer.student.tree is None and trainer.student.path_rank == 16
+    assert sum(trainer.student.state_size) == metadata["memory_dim"] + 1
+    rows = json.loads((ROOT / metadata["table"]).read_text())["lengths"]["32"]
+    for row, name in (("teacher", "teacher"), ("student", metadata["table_row"])):
+        assert metadata["metrics"][row]["mse"] == pytest.approx(rows[name]["test"]["mse"],
+                                                                rel=1e-6)
 
 
 @pytest.mark.one_backend  # files only

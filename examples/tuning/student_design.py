@@ -70,11 +70,19 @@ def design_options(design):
 
 
 def teacher_argument(args):
-    """The command's teacher argument(s), as a row records them."""
+    """The command's teacher argument(s), as a row records them (a run
+    directory, outside the repository, as RUN_DIR)."""
     if args.teacher_preset:
         return f"--teacher-preset {args.teacher_preset}"
-    return (f"--online-run-dir {args.online_run_dir} --length {args.length} "
-            f"--online-preset {args.online_preset}")
+    return f"--online-run-dir RUN_DIR --length {args.length} --online-preset {args.online_preset}"
+
+
+def teacher_label(argument):
+    """The table's name of a row's teacher: a preset's directory, or the online run's."""
+    words = argument.split()
+    if words[0] == "--teacher-preset":
+        return words[1]
+    return f"online_memory.py --preset {words[-1]}, its T={words[3]} teacher"
 
 
 def load_teacher(args):
@@ -166,7 +174,7 @@ def main():
         table = markdown_table(
             ["T", "teacher", "design", "encoder", "steps", "validation MSE", "teacher",
              "/ teacher", "params", "train s"],
-            [[r["length"], r["teacher"].split()[1], r["design"], r["encoder"], r["steps"],
+            [[r["length"], teacher_label(r["teacher"]), r["design"], r["encoder"], r["steps"],
               f"{r['validation_mse']:.5f}", f"{r['teacher_validation_mse']:.5f}",
               f"{r['ratio']:.3f}", f"{r['student_params']:,}", f"{r['train_seconds']:.0f}"]
              for r in rows])
