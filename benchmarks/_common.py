@@ -36,6 +36,19 @@ def select_backend(requested, default="jax"):
     return backend
 
 
+def running_or_select_backend(requested):
+    """`select_backend`, or, when Keras is already imported (a test importing
+    a benchmark), the running backend, which must be `requested`."""
+    if "keras" not in sys.modules:
+        return select_backend(requested)
+    import keras
+
+    backend = keras.backend.backend()
+    if requested and requested != backend:
+        raise SystemExit(f"Keras already runs {backend}; cannot switch to {requested}")
+    return backend
+
+
 def portable_path(path):
     """``path`` relative to the repository root when inside it, so recorded
     results hold no machine paths."""

@@ -84,7 +84,7 @@ def build_cases(length, dim, batch_size):
 
 def main(argv=None):
     args = parse_args(argv)
-    backend = _common.select_backend(args.backend)
+    backend = _common.running_or_select_backend(args.backend)
     import keras
 
     lengths = [int(v) for v in args.lengths.split(",")]

@@ -110,17 +110,6 @@ def parse_args(argv=None):
     return args
 
 
-def _select_backend(requested):
-    """`_common.select_backend`, or, when Keras is already imported (a test
-    importing this module), the running backend, which must be `requested`."""
-    if "keras" not in sys.modules:
-        return _common.select_backend(requested)
-    import keras
-
-    backend = keras.backend.backend()
-    if requested and requested != backend:
-        raise SystemExit(f"Keras already runs {backend}; cannot switch to {requested}")
-    return backend
 
 
 # ------------------------------------------------------------------ GEMM rate
@@ -595,7 +584,7 @@ def main(argv=None):
             f.write(table)
         print(table)
         return
-    backend = _select_backend(args.backend)
+    backend = _common.running_or_select_backend(args.backend)
     from keras_imfn.datasets import mnist
     from experiments import mnist_sequence as experiment
 

@@ -129,3 +129,24 @@ def test_ucf_loader_memory_compares_both_ways_on_the_same_clips(tmp_path):
     assert rows["in_memory"]["clips"] == rows["stream"]["clips"] > 0
     assert rows["in_memory"]["checksum"] == pytest.approx(rows["stream"]["checksum"])
     assert result["batch_bytes"] == 16 * 4 * 16 * 16 * 3 * 4
+
+
+@pytest.mark.example
+def test_online_step_times_every_case_at_every_length(tmp_path):
+    online_step = load_benchmark("online_step")
+    output = tmp_path / "online_step.json"
+    online_step.main(["--lengths", "4,8", "--memory-dim", "16", "--repeats", "2", "--warmup", "1",
+                      "--output", str(output)])
+    steps = json.loads(output.read_text())["steps"]
+    cases = {(row["T"], row["case"], row["t"]) for row in steps}
+    assert cases == {(t, case, t) for t in (4, 8) for case in online_step.CASES}
+    assert all(row["seconds"] > 0 and len(row["all_seconds"]) == 2 for row in steps)
+    # The path-map student's parameters grow with T (its tables), its state does not.
+    student = {row["T"]: row["parameters"] for row in steps if "path-map" in row["case"]}
+    assert student[8] > student[4]
+    assert "| 8 | student: path-map+g | t=T |" in (tmp_path / "online_step.md").read_text()
+
+
+def test_the_online_step_table_in_the_docs_is_the_saved_output():
+    saved = (BENCHMARKS / "results" / "online_step_jax.md").read_text().rstrip("\n")
+    assert saved in (BENCHMARKS.parent / "docs" / "benchmarks.md").read_text()
