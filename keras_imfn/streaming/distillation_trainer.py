@@ -85,8 +85,10 @@ class DistillationTrainer(LoggedLosses, keras.Model):
     presets = preset_files.ShippedPresets()
     """The trainer presets shipped in the package, a teacher tree with its
     trained student: a dict `{name: metadata}`, the names being what
-    `from_preset` takes. None ships yet: the online-memory table's is over the
-    wheel's size and lives in the repository's `presets/`, loaded by directory."""
+    `from_preset` takes: `mnist_online_t32_d256`, the online-memory table's
+    T=32 teacher with its constant-cost student. The T=16 table's pair is over
+    the wheel's size and lives in the repository's `presets/`, loaded by
+    directory."""
 
     def __init__(
         self,

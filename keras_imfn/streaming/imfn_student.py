@@ -342,12 +342,16 @@ class IMFNStudent(keras.layers.Layer):
     def from_teacher(cls, teacher, inverse_path=True, learn_inverses=None, **kwargs):
         """A student whose encoder starts as a copy of `teacher`'s leaf encoder.
 
-        The defaults build the variant chosen on validation in the online
-        memory tables (`docs/results.md`, "learned-path+g": 1.117 times the
-        teacher's MSE at T=16): the update built on the teacher's inverse
-        path, walked with the student's own trainable copies of the inverses.
-        `inverse_path=False` gives a plain MLP update (cheaper per step,
-        2.97 times the teacher's MSE in the same table).
+        The defaults build the student on the teacher's inverse path, walked
+        with the student's own trainable copies of the inverses
+        ("learned-path+g" of the online memory tables, `docs/results.md`:
+        chosen at T=16, on a teacher of wide sweepers), `O(log T)` a step.
+        `inverse_path=False, path_rank=k` gives the constant-cost student
+        (a path map per leaf position beside the MLP update; chosen at T=32
+        on the tree sized by its levels' work, whose merges are nearly
+        linear, and used with `hidden_dim=d // 4, num_blocks=1` there);
+        `inverse_path=False` alone, the plain MLP update. The copied
+        encoder trains with the student, whether or not the teacher is frozen.
 
         Args:
             teacher: a built `TreeMemory` with vector leaves.
