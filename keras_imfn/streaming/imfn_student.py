@@ -370,10 +370,10 @@ class IMFNStudent(keras.layers.Layer):
             kwargs.update(tree=teacher, learn_inverses=learn_inverses)
         elif learn_inverses:
             raise ValueError("`learn_inverses=True` needs `inverse_path=True`.")
-        encoder = teacher.encoder.__class__.from_config(teacher.encoder.get_config())
         # Trainable whatever the teacher is: a teacher a trainer froze says
         # `trainable=False` in its (and its sublayers') config.
-        encoder.trainable = True
+        encoder = teacher.encoder.__class__.from_config(
+            _trainable(teacher.encoder.get_config()))
         step_shape = (None,) + teacher.feature_shape
         encoder.build(step_shape)
         encoder.set_weights(teacher.encoder.get_weights())
@@ -419,6 +419,16 @@ class IMFNStudent(keras.layers.Layer):
             config["tree"] = built_tree(config["tree"]["config"],
                                         config["tree"]["feature_shape"])
         return cls(**config)
+
+
+def _trainable(config):
+    """A layer's config (nested layers' too) with every `trainable` set to True."""
+    if isinstance(config, dict):
+        return {key: True if key == "trainable" else _trainable(value)
+                for key, value in config.items()}
+    if isinstance(config, list):
+        return [_trainable(value) for value in config]
+    return config
 
 
 def _check_tree(tree, memory_dim):
