@@ -257,12 +257,16 @@ class IMFNStudent(keras.layers.Layer):
             )
         memory, step = states
         inputs = ops.cast(inputs, self.compute_dtype)
-        encoded = self.encoder(inputs)
+        if self.path_rank:
+            # e(x_t) and e(0) (an unseen leaf) in one encoder call.
+            both = self.encoder(ops.concatenate([inputs, ops.zeros_like(inputs[:1])], axis=0))
+            encoded, unseen = both[:-1], both[-1:]
+        else:
+            encoded = self.encoder(inputs)
         if self.tree is None:
             features = ops.concatenate([memory, encoded, self.time_encoding(step)], axis=-1)
             memory = memory + self.update(features)
             if self.path_rank:
-                unseen = self.encoder(ops.zeros_like(inputs[:1]))  # e(0), an unseen leaf
                 memory = memory + self.path_map(encoded - unseen, step)
         else:
             # In the student's dtype: a mixed-precision tree gives its own.
