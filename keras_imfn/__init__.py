@@ -3,9 +3,11 @@
 The public API is this namespace and the subpackages it lists in `__all__`:
 
 - the method: `SweeperMerge`, `SweeperInverse`, `TreeMemory`, `TreeMemoryCell`,
-  `IMFNStudent`, `SegmentedCell`, `DistillationTrainer`, and their parts (`level_widths`, `ResidualMLP`, `PatchDetokenizer`,
-  `patchify`, `unpatchify`,
-  `PatchTokenizer`, `SequenceAutoencoder`, the base of every compressor);
+  `IMFNStudent`, `SegmentedCell`, `DistillationTrainer`, `compile_step` (a
+  cell's streaming step compiled for the backend), and their parts
+  (`level_widths`, `ResidualMLP`, `PatchTokenizer`, `PatchDetokenizer`,
+  `patchify`, `unpatchify`, `SequenceAutoencoder`, the base of every
+  compressor);
 - prediction: `TreePredictor`, the next frames from the tree's memory of the
   context (`FramePredictor`, the base of every predictor);
 - `keras_imfn.baselines`: the Transformer, Mamba and GRU compressors; the
@@ -51,6 +53,7 @@ from keras_imfn.models import level_widths
 from keras_imfn.models import SequenceAutoencoder
 from keras_imfn.models import TreeMemory
 from keras_imfn.models import TreePredictor
+from keras_imfn.streaming import compile_step
 from keras_imfn.streaming import DistillationTrainer
 from keras_imfn.streaming import IMFNStudent
 from keras_imfn.streaming import SegmentedCell
@@ -78,6 +81,7 @@ __all__ = [
     "TreeMemoryCell",
     "TreePredictor",
     "baselines",
+    "compile_step",
     "datasets",
     "distribution",
     "level_widths",

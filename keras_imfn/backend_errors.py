@@ -9,14 +9,31 @@ callback that runs only when the condition holds (so a step that passes pays
 nothing but the test).
 """
 
+import contextlib
+
 import keras
 import numpy as np
 from keras import ops
+
+_CHECKED_BY_CALLER = [False]
+
+
+@contextlib.contextmanager
+def checked_by_caller():
+    """Leaves `raise_if` out of what is traced inside: for a compiled step
+    whose caller checks the same condition in Python before each call."""
+    _CHECKED_BY_CALLER[0] = True
+    try:
+        yield
+    finally:
+        _CHECKED_BY_CALLER[0] = False
 
 
 def raise_if(condition, message):
     """Raises an error saying `message` if the boolean tensor `condition` holds
     anywhere: eagerly a `ValueError`, in a compiled step the backend's error."""
+    if _CHECKED_BY_CALLER[0]:
+        return
     try:
         seen = ops.convert_to_numpy(condition)
     except Exception:  # traced: the value is known only when the step runs
