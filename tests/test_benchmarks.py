@@ -150,3 +150,20 @@ def test_online_step_times_every_case_at_every_length(tmp_path):
 def test_the_online_step_table_in_the_docs_is_the_saved_output():
     saved = (BENCHMARKS / "results" / "online_step_jax.md").read_text().rstrip("\n")
     assert saved in (BENCHMARKS.parent / "docs" / "benchmarks.md").read_text()
+
+
+@pytest.mark.example(backend="jax")  # its workers run the backends it is given
+def test_streaming_step_compares_eager_and_compiled_steps_in_one_run(tmp_path):
+    streaming_step = load_benchmark("streaming_step")
+    output = tmp_path / "streaming_step.json"
+    streaming_step.main(["--backends", "jax", "--dims", "16", "--length", "16",
+                         "--batch-sizes", "1,2", "--repeats", "2", "--warmup", "1",
+                         "--output", str(output)])
+    records = json.loads(output.read_text())["backends"]["jax"]["records"]
+    cases = {(row["case"], row["batch"], row["t"]) for row in records}
+    assert cases == {(case, batch, t) for case in streaming_step.CASES
+                     for batch in (1, 2) for t in (10, 16)}
+    for row in records:
+        assert row["eager_seconds"] > 0 and row["compiled_seconds"] > 0
+        assert row["max_abs_difference"] <= 1e-5 * max(1.0, row["max_abs_output"])
+    assert "| jax | student | 16 | 2 | T |" in (tmp_path / "streaming_step.md").read_text()

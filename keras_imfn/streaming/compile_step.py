@@ -27,9 +27,8 @@ def compile_step(cell):
     fused program) and reads the cell's weights as they are at each call,
     so training the cell further needs no new compilation. The first call
     compiles (seconds; PyTorch's inductor longer); a new batch size or
-    dtype compiles again. On PyTorch the steps compiled in one process share
-    `torch._dynamo`'s cache of compiled versions (`recompile_limit`, 8 by
-    default), beyond which PyTorch warns and runs the step eagerly. The states stay backend tensors on the device
+    dtype compiles again (on PyTorch up to `torch._dynamo`'s `recompile_limit`
+    versions a cell, 8 by default, beyond which it warns and runs eagerly). The states stay backend tensors on the device
     between calls; `keras.ops.convert_to_numpy` reads an output when it is
     wanted.
 
@@ -84,10 +83,13 @@ def _jax(cell):
         return output, states
 
     jitted = jax.jit(pure)
+    # The lists once (a built cell's variables are fixed; gathering them walks
+    # every sublayer), their values at each call (assignments replace them).
+    trainable, non_trainable = cell.trainable_variables, cell.non_trainable_variables
 
     def run(inputs, states):
-        return jitted([v.value for v in cell.trainable_variables],
-                      [v.value for v in cell.non_trainable_variables], inputs, states)
+        return jitted([v.value for v in trainable], [v.value for v in non_trainable],
+                      inputs, states)
 
     return run
 
@@ -105,12 +107,14 @@ def _tensorflow(cell):
 def _torch(cell):
     import torch
 
-    @torch.compile
     def run(inputs, states):
         with torch.no_grad(), checked_by_caller():
             return cell(inputs, states)
 
-    return run
+    # PyTorch keeps its compiled versions per code object, with a limit on
+    # their number: a copy of `run`'s code gives each cell a cache of its own.
+    run.__code__ = run.__code__.replace()
+    return torch.compile(run)
 
 
 _COMPILERS = {"jax": _jax, "tensorflow": _tensorflow, "torch": _torch}
