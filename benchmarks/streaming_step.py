@@ -230,7 +230,7 @@ def main(argv=None):
     if args.worker:
         _common.running_or_select_backend(args.worker)
         return worker(args)
-    _common.select_backend(None)  # the parent only writes the table (Keras: JAX's)
+    _common.running_or_select_backend(None)  # the parent only writes the table
     result = {"config": vars(args), "load_average_at_start": _common.load_average(),
               "command": _common.command_line(), "backends": {}}
     for backend in args.backends.split(","):
