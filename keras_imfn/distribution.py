@@ -98,6 +98,15 @@ def layout_map(device_mesh, model_axis="model"):
     >>> layouts[".*_inner/kernel"].axes
     (None, 'model')
     """
+    if not isinstance(device_mesh, keras.distribution.DeviceMesh):
+        raise TypeError(
+            "layout_map takes a `keras.distribution.DeviceMesh`, e.g. `DeviceMesh((2, 2), "
+            f"['batch', '{model_axis}'], keras.distribution.list_devices())`. "
+            f"Received: {device_mesh!r:.200}")
+    if model_axis not in device_mesh.axis_names:
+        raise ValueError(
+            f"layout_map shards over model_axis={model_axis!r}, which the mesh does not "
+            f"have: its axes are {list(device_mesh.axis_names)}. Name one of them.")
     layouts = keras.distribution.LayoutMap(device_mesh)
     layouts[".*_inner/kernel"] = (None, model_axis)
     layouts[".*_inner/bias"] = (model_axis,)

@@ -156,3 +156,11 @@ def test_data_parallel_is_the_backends_engine_or_a_clear_error():
             assert isinstance(engine, tf.distribute.MirroredStrategy)
             assert tf.distribute.get_strategy() is engine
     assert keras.distribution.distribution() is None
+
+
+def test_layout_map_says_what_mesh_it_takes():
+    with pytest.raises(TypeError, match="takes a `keras.distribution.DeviceMesh`"):
+        layout_map(None)
+    mesh = keras.distribution.DeviceMesh((1,), ["batch"], ["cpu:0"])
+    with pytest.raises(ValueError, match=r"model_axis='model', which the mesh does not have"):
+        layout_map(mesh)
