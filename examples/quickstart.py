@@ -38,14 +38,16 @@ def reference_errors(train_digits, test, numbers_per_digit):
 
 def results_table(rows, memory_dim, sequence_length):
     """The quickstart's table: each level beside PCA of the same size."""
-    header = ["level", "compression", "numbers kept (per digit)", "tree MSE ± std",
+    header = ["level", "digits per node", "numbers kept (per digit)", "tree MSE ± std",
               "tree PSNR (dB)", "PCA MSE", "PCA PSNR (dB)"]
     lines = []
     for row in rows:
         kept = memory_dim * sequence_length // row["compression"]
-        name = "root" if row["level"] == rows[-1]["level"] else row["level"]
+        name = "leaves" if row["level"] == "leaf" else f"L{row['level']}"
+        if row["level"] == rows[-1]["level"]:
+            name += " (root)"
         lines.append([
-            f"{name}", f"{row['compression']}-to-1",
+            name, row["compression"],
             f"{kept:,} ({kept // sequence_length})",
             f"{row['mse']:.4f} ± {row['mse_std']:.4f}", f"{row['psnr']:.2f}",
             f"{row['pca']['mse']:.4f}", f"{row['pca']['psnr']:.2f}",

@@ -12,6 +12,9 @@ __all__ = ["train_local_then_end_to_end"]
 PHASES = ("local", "end_to_end")
 # What each phase trains, as `verbose` announces it before its first epoch.
 PHASE_NAMES = {"local": "Local", "end_to_end": "End-to-end"}
+# What the first epoch also does, by backend (`fit`'s default: PyTorch runs eagerly).
+COMPILES = {"jax": " (the first also compiles the step)",
+            "tensorflow": " (the first also traces the step into a graph)"}
 PHASE_LINES = {
     "local": "each level trains its merge and inverse on its own reconstruction "
              "loss; `loss` sums the leaf loss and the levels' losses (each "
@@ -127,8 +130,8 @@ def train_local_then_end_to_end(
         if inputs_as_targets and "loss" in options:
             phase_data, phase_fit_kwargs = _with_inputs_as_targets(data, fit_kwargs)
         if verbose:
-            print(f"{PHASE_NAMES[phase]} phase, {epochs} epochs at learning rate {rate:g} "
-                  f"(the first also compiles the step): {PHASE_LINES[phase]}.")
+            print(f"{PHASE_NAMES[phase]} phase, {epochs} epochs at learning rate {rate:g}"
+                  f"{COMPILES.get(keras.backend.backend(), '')}: {PHASE_LINES[phase]}.")
         histories[phase] = model.fit(
             phase_data,
             epochs=epochs,

@@ -28,7 +28,7 @@ def test_quickstart_prints_a_table_for_every_level_and_resumes(tmp_path, monkeyp
     table = capsys.readouterr().out
     # Each phase announced with what it trains; every level beside PCA of its size.
     assert "Local phase, 1 epochs" in table and "End-to-end phase, 1 epochs" in table
-    assert "| leaf | 1-to-1 | 512 (64) |" in table and "| root | 8-to-1 | 64 (8) |" in table
+    assert "| leaves | 1 | 512 (64) |" in table and "| L2 (root) | 8 | 64 (8) |" in table
     assert "PCA MSE" in table and "The mean training image" in table
     assert "embedded sample" in table  # no download attempted by default
     result = json.loads(output.read_text())
