@@ -13,6 +13,7 @@ from experiments import online_memory
 from experiments.run_dir import Run
 from experiments.reporting import stored_layout
 from experiments.evaluation import level_errors
+from experiments import evaluation
 from experiments import ucf101_video
 from experiments import video_tree
 
@@ -531,7 +532,7 @@ def test_a_diverging_trajectory_s_error_is_a_finite_number():
     target = np.random.default_rng(0).normal(size=(4, 3, 8)).astype("float32")
     predicted = target.copy()
     predicted[:, 2] = 1e25
-    error = online_memory.per_step_error(predicted, target)
+    error = evaluation.per_step_error(predicted, target)
     assert error[0] == 0.0 and np.isfinite(error).all() and error[2] > 1e49
     json.loads(json.dumps(error, allow_nan=False))
 
@@ -564,3 +565,16 @@ def test_online_runs_at_the_source_shape_take_the_mnist_table_s_teacher_unchange
     assert online_memory.TEST_SEED == mnist_sequence.TEST_SEED
     with pytest.raises(ValueError, match="use its length, 128"):
         online_memory.teacher_config(paper, 64)
+
+
+def test_results_json_holds_no_nan_and_says_which_figures_were_not_finite(tmp_path):
+    from experiments import cli
+
+    path = tmp_path / "results.json"
+    cli.write_results(str(path), {"rows": [{"mse": float("nan")}, {"mse": 0.5}],
+                                  "ratio": float("inf"), "count": 3}, "table")
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    results = json.loads(text)
+    assert results["rows"] == [{"mse": None}, {"mse": 0.5}] and results["ratio"] is None
+    assert results["non_finite"]["paths"] == ["$.rows[0].mse", "$.ratio"]

@@ -3,6 +3,7 @@
 import argparse
 import importlib
 import json
+import math
 import os
 import sys
 
@@ -122,6 +123,21 @@ def pending_note(results):
     return f"\nNot finished yet (the run goes on): {', '.join(results['pending'])}\n"
 
 
+def finite_json(value, path="$"):
+    """`value` with every NaN or infinite float replaced by None, and the paths
+    (`$.lengths.64.mse`) of those replaced."""
+    if isinstance(value, dict):
+        pairs = [(key, finite_json(item, f"{path}.{key}")) for key, item in value.items()]
+        return ({key: item for key, (item, _) in pairs},
+                [p for _, (_, paths) in pairs for p in paths])
+    if isinstance(value, (list, tuple)):
+        pairs = [finite_json(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        return [item for item, _ in pairs], [p for _, paths in pairs for p in paths]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, [path]
+    return value, []
+
+
 def write_results(path, results, table, notes=""):
     """Prints `table` and writes `results` (with the command and backend) as JSON at
     `path` and the command, table and `notes` as markdown beside it; returns the stem
@@ -131,8 +147,13 @@ def write_results(path, results, table, notes=""):
     results["command"] = " ".join(["python"] + sys.argv)
     results["backend"] = keras.config.backend()
     print(table)
+    results, non_finite = finite_json(results)
+    if non_finite:  # said, not hidden: JSON has no NaN or infinity
+        results["non_finite"] = {"paths": non_finite, "reason": (
+            "these figures were not finite numbers (a diverged model or an empty split); "
+            "they are written as null")}
     with open(path, "w") as f:
-        json.dump(results, f, indent=2)
+        json.dump(results, f, indent=2, allow_nan=False)
     stem = os.path.splitext(path)[0]
     with open(stem + ".md", "w") as f:
         f.write(f"`{results['command']}` (backend {results['backend']})\n\n{table}\n{notes}")

@@ -101,22 +101,27 @@ def student_vs_teacher(trainer, x, batch_size=128):
     of the student at every step.
     """
     teacher = trainer.teacher
-    roots, finals, step_errors, step_scales = [], [], [], []
+    targets, students = [], []
     for start in range(0, len(x), batch_size):
         batch = x[start : start + batch_size]
-        target = keras.ops.convert_to_numpy(teacher.trajectory(batch))
-        student = keras.ops.convert_to_numpy(trainer(batch))
-        roots.append(target[:, -1])
-        finals.append(student[:, -1])
-        step_errors.append(((student - target) ** 2).mean(axis=2))
-        step_scales.append(target)
-    target = np.concatenate(step_scales)
-    per_step = np.concatenate(step_errors).mean(axis=0) / target.var(axis=0).mean(axis=-1)
-    teacher_mse = pixel_mse(teacher, np.concatenate(roots), x, batch_size)
-    student_mse = pixel_mse(teacher, np.concatenate(finals), x, batch_size)
+        targets.append(keras.ops.convert_to_numpy(teacher.trajectory(batch)))
+        students.append(keras.ops.convert_to_numpy(trainer(batch)))
+    target, student = np.concatenate(targets), np.concatenate(students)
+    teacher_mse = pixel_mse(teacher, target[:, -1], x, batch_size)
+    student_mse = pixel_mse(teacher, student[:, -1], x, batch_size)
     return {
         "teacher_mse": teacher_mse,
         "student_mse": student_mse,
         "ratio": student_mse / teacher_mse,
-        "trajectory_error_per_step": per_step.tolist(),
+        "trajectory_error_per_step": per_step_error(student, target),
     }
+
+
+def per_step_error(predicted, target):
+    """Squared trajectory error per step over the target's variance there.
+
+    In float64: a diverging student's error (the untrained inverse path's
+    grows tenfold a step) squares past float32's range, not into `inf`."""
+    predicted, target = np.asarray(predicted, "float64"), np.asarray(target, "float64")
+    scale = target.var(axis=0).mean(axis=-1) + 1e-6
+    return (((predicted - target) ** 2).mean(axis=(0, 2)) / scale).tolist()

@@ -47,6 +47,7 @@ from experiments import mnist_sequence
 from experiments import presets
 from experiments import reporting
 from experiments.evaluation import in_batches
+from experiments.evaluation import per_step_error
 from experiments.run_dir import Run
 from experiments.run_dir import git_commit
 
@@ -173,16 +174,6 @@ def trajectories(model, x, batch_size=64):
 
 def decoded(teacher, memories, batch_size=64):
     return np.clip(in_batches(teacher.decode, memories, batch_size), 0.0, 1.0)
-
-
-def per_step_error(predicted, target):
-    """Squared trajectory error per step over the target's variance there.
-
-    In float64: a diverging student's error (the untrained inverse path's
-    grows tenfold a step) squares past float32's range, not into `inf`."""
-    predicted, target = np.asarray(predicted, "float64"), np.asarray(target, "float64")
-    scale = target.var(axis=0).mean(axis=-1) + 1e-6
-    return (((predicted - target) ** 2).mean(axis=(0, 2)) / scale).tolist()
 
 
 def step_seconds(cell, x, steps, repeats=5):
