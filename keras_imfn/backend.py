@@ -4,10 +4,24 @@ Layers and models use `keras.ops` only; where one backend needs its own code
 to give the same result, the difference lives here under a name that says
 what it does, so no other module asks which backend it runs on (except
 `keras_imfn.distribution`, whose subject is each backend's own engine for
-several devices).
+several devices, and `keras_imfn.streaming.compile_step`, whose subject is
+each backend's compiler).
+
+- `scan`: `keras.ops.scan` for per-step outputs of any shape;
+- `trained_values`: the trained weights, also inside JAX's `fit`;
+- `raise_if`: a clear error from inside a compiled loop. A value known only
+  when the step runs (a traced counter inside `lax.scan`, a TensorFlow graph)
+  cannot be checked in Python, so each backend raises in its own way, with
+  the same message. PyTorch runs eagerly and raises a `ValueError`;
+  TensorFlow raises `InvalidArgumentError` from `tf.debugging.Assert`; JAX
+  raises from a host callback that runs only when the condition holds (so a
+  step that passes pays nothing but the test).
 """
 
+import contextlib
+
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -48,3 +62,44 @@ def trained_values(model):
     if keras.backend.backend() == "jax" and state and not model._jax_state_synced:
         return list(state["trainable_variables"])
     return [variable.value for variable in model.trainable_variables]
+
+
+_CHECKED_BY_CALLER = [False]
+
+
+@contextlib.contextmanager
+def checked_by_caller():
+    """Leaves `raise_if` out of what is traced inside: for a compiled step
+    whose caller checks the same condition in Python before each call."""
+    _CHECKED_BY_CALLER[0] = True
+    try:
+        yield
+    finally:
+        _CHECKED_BY_CALLER[0] = False
+
+
+def raise_if(condition, message):
+    """Raises an error saying `message` if the boolean tensor `condition` holds
+    anywhere: eagerly a `ValueError`, in a compiled step the backend's error."""
+    if _CHECKED_BY_CALLER[0]:
+        return
+    try:
+        seen = ops.convert_to_numpy(condition)
+    except Exception:  # traced: the value is known only when the step runs
+        seen = None
+    if seen is not None:
+        if np.any(seen):
+            raise ValueError(message)
+        return
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        def fail():
+            raise ValueError(message)
+
+        jax.lax.cond(ops.any(condition), lambda: jax.debug.callback(fail), lambda: None)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.debugging.Assert(tf.logical_not(tf.reduce_any(condition)), [message])

@@ -6,8 +6,8 @@ from conftest import to_numpy
 from layer_test import run_layer_test
 
 from keras_imfn import TreeMemory
-from keras_imfn.layers.mamba_block import MambaBlock
-from keras_imfn.layers.mamba_block import linear_recurrence
+from keras_imfn.baselines.mamba_block import MambaBlock
+from keras_imfn.baselines.mamba_block import linear_recurrence
 from keras_imfn.layers.patch_tokenizer import PatchDetokenizer
 from keras_imfn.layers.patch_tokenizer import PatchTokenizer
 from keras_imfn.baselines.gru_compressor import GRUCompressor

@@ -103,6 +103,9 @@ def test_gpu_check_dry_mode_runs_the_tests_and_times_both_presets(tmp_path):
         for phase in result["rows"][name]["phases"].values():
             assert phase["steps_per_second"] > 0 and phase["hours"] > 0
     assert "| ucf101 | end_to_end |" in (tmp_path / f"preset_steps_{backend}.md").read_text()
+    streaming = json.loads((tmp_path / f"streaming_step_{backend}.json").read_text())
+    assert {row["case"] for row in streaming["backends"][backend]["records"]} == {
+        "student", "exact cell"}
 
 
 def test_gpu_check_rejects_unknown_arguments():

@@ -7,7 +7,7 @@ from keras_imfn.baselines.predictors import ConvLSTMPredictor
 from keras_imfn.baselines.predictors import GRUPredictor
 from keras_imfn.baselines.predictors import TransformerPredictor
 from keras_imfn.baselines.transformer_compressor import TransformerCompressor
-from keras_imfn.layers.mamba_block import MambaBlock
+from keras_imfn.baselines.mamba_block import MambaBlock
 
 __all__ = [
     "ConvLSTMPredictor",

@@ -3,8 +3,8 @@ import numpy as np
 from keras import layers
 from keras import ops
 
-from keras_imfn.layers.mamba_block import MambaBlock
-from keras_imfn.layers.mamba_block import SCANS
+from keras_imfn.baselines.mamba_block import MambaBlock
+from keras_imfn.baselines.mamba_block import SCANS
 from keras_imfn.models.sequence_autoencoder import SequenceAutoencoder
 
 

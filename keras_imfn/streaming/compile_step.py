@@ -11,7 +11,7 @@ TensorFlow, `torch.compile` on PyTorch.
 import keras
 from keras import ops
 
-from keras_imfn.backend_errors import checked_by_caller
+from keras_imfn.backend import checked_by_caller
 from keras_imfn.streaming.segmented_cell import SegmentedCell
 from keras_imfn.streaming.tree_bits import check_not_past_end
 from keras_imfn.streaming.tree_bits import check_states

@@ -4,7 +4,7 @@ metrics, the tree they load."""
 import keras
 from keras import ops
 
-from keras_imfn.backend_errors import raise_if
+from keras_imfn.backend import raise_if
 
 
 def counter_bit(counter, bit):
@@ -28,7 +28,7 @@ def without_tree_metrics(metrics, tree):
 
 def check_not_past_end(counter, length, name):
     """A clear error for a step past `length`, eagerly or inside a compiled
-    loop (`keras_imfn.backend_errors.raise_if`), on every backend."""
+    loop (`keras_imfn.backend.raise_if`), on every backend."""
     raise_if(counter >= length,
              f"{name} streams at most sequence_length={length} steps (the tree's length); "
              "this sequence is longer. Start a new state with `get_initial_state`.")

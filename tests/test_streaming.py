@@ -1,3 +1,6 @@
+"""The streaming layers (keras_imfn/streaming/): the exact cell, the students, the
+segmented cell and the distillation trainer."""
+
 import math
 
 import keras
