@@ -53,3 +53,20 @@ def test_the_top_level_lists_the_method():
     for name in ("SweeperMerge", "SweeperInverse", "TreeMemory", "TreeMemoryCell",
                  "IMFNStudent", "SegmentedCell", "DistillationTrainer"):
         assert name in keras_imfn.__all__
+
+
+# The package's rooms, lowest first: a module imports from its own room or a
+# lower one (`backend`, `losses`, ... sit below every room).
+ROOMS = {"layers": 1, "models": 2, "streaming": 3, "baselines": 3, "datasets": 1}
+
+
+def test_the_package_imports_only_downward():
+    upward = []
+    for path in sorted((ROOT / "keras_imfn").rglob("*.py")):
+        room = path.relative_to(ROOT / "keras_imfn").parts[0]
+        for module, name in keras_imfn_imports(path):
+            parts = module.split(".")
+            target = parts[1] if len(parts) > 1 else None
+            if room in ROOMS and target in ROOMS and ROOMS[target] > ROOMS[room]:
+                upward.append(f"{path.relative_to(ROOT)} -> {module}")
+    assert not upward, upward

@@ -57,19 +57,3 @@ def check_sequence_shape(shape, sequence_length, feature_shape, who, allow_short
             f"(inputs {expected}), matching its leaf encoder. Received "
             f"features of shape {tuple(shape[2:])} (inputs {shape})"
         )
-
-
-def check_built_tree(tree, who, argument="tree"):
-    """Raises a clear error unless `tree` is a built `TreeMemory`: the one
-    check of every part that reads a trained tree (cells, students, their
-    trainer, predictors)."""
-    from keras_imfn.models.tree_memory import TreeMemory  # it imports this module
-
-    if not isinstance(tree, TreeMemory):
-        raise TypeError(f"`{argument}` must be a TreeMemory. Received: {tree!r}")
-    if not tree.built:
-        raise ValueError(
-            f"{who} needs a built TreeMemory: call the tree on data (or `adapt` or fit "
-            "it) first, so that its input and leaf shapes are known."
-        )
-    return tree

@@ -12,7 +12,6 @@ from keras_imfn.layers.sweeper_merge import check_skip
 from keras_imfn.layers.sweeper_merge import SweeperMerge
 from keras_imfn.models import presets as preset_files
 from keras_imfn.models import tree_adapt
-from keras_imfn.models.inputs import check_built_tree
 from keras_imfn.models.loss_logging import PendingPass
 from keras_imfn.models.loss_logging import pixel_error
 from keras_imfn.models.loss_logging import weighted_mean
@@ -668,3 +667,27 @@ class TreeMemory(SequenceAutoencoder):
 def _num_levels(sequence_length):
     """Levels of a tree over `sequence_length` steps: `ceil(log2 T)`."""
     return math.ceil(math.log2(sequence_length))
+
+
+def check_built_tree(tree, who, argument="tree"):
+    """Raises a clear error unless `tree` is a built `TreeMemory`: the one
+    check of every part that reads a trained tree (cells, students, their
+    trainer, predictors)."""
+    if not isinstance(tree, TreeMemory):
+        raise TypeError(f"`{argument}` must be a TreeMemory. Received: {tree!r}")
+    if not tree.built:
+        raise ValueError(
+            f"{who} needs a built TreeMemory: call the tree on data (or `adapt` or fit "
+            "it) first, so that its input and leaf shapes are known."
+        )
+    return tree
+
+
+def built_tree(serialized, feature_shape):
+    """A serialized `TreeMemory`, deserialized and built for steps of
+    `feature_shape`, so that a streaming layer's weights load into it (a tree
+    shared with a trainer may come built already)."""
+    tree = keras.saving.deserialize_keras_object(serialized)
+    if not tree.built:
+        tree.build((None, tree.sequence_length) + tuple(feature_shape))
+    return tree

@@ -4,10 +4,10 @@ from keras import ops
 from keras_imfn import distribution
 from keras_imfn.layers.residual_mlp import ResidualMLP
 from keras_imfn.models.frame_predictor import FramePredictor
-from keras_imfn.models.inputs import check_built_tree
 from keras_imfn.models.loss_logging import PendingPass
 from keras_imfn.models.loss_logging import weighted_mean
-from keras_imfn.streaming.tree_bits import built_tree
+from keras_imfn.models.tree_memory import built_tree
+from keras_imfn.models.tree_memory import check_built_tree
 
 _EPSILON = 1e-6
 

@@ -3,11 +3,11 @@ import numpy as np
 from keras import ops
 
 from keras_imfn import distribution
-from keras_imfn.models.inputs import check_built_tree
+from keras_imfn.models import presets as preset_files
 from keras_imfn.models.inputs import check_numeric
 from keras_imfn.models.inputs import check_sequence_shape
-from keras_imfn.models import presets as preset_files
 from keras_imfn.models.loss_logging import LoggedLosses
+from keras_imfn.models.tree_memory import check_built_tree
 from keras_imfn.streaming.imfn_student import IMFNStudent
 from keras_imfn.streaming.path_map_fit import fit_path_map
 

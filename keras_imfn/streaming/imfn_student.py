@@ -5,8 +5,8 @@ from keras import ops
 
 from keras_imfn.layers.leaf_mlp import leaf_encoder
 from keras_imfn.layers.residual_mlp import ResidualMLP
-from keras_imfn.models.inputs import check_built_tree
-from keras_imfn.streaming.tree_bits import built_tree
+from keras_imfn.models.tree_memory import built_tree
+from keras_imfn.models.tree_memory import check_built_tree
 from keras_imfn.streaming.tree_bits import check_states
 from keras_imfn.streaming.tree_bits import counter_bit
 from keras_imfn.streaming.tree_bits import without_tree_metrics

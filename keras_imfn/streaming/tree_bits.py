@@ -1,5 +1,5 @@
-"""Helpers of the layers that stream a tree: the counter's bits, the end, their
-metrics, the tree they load."""
+"""Helpers of the layers that stream a tree: the counter's bits, the end, the
+states, their metrics."""
 
 import keras
 from keras import ops
@@ -32,16 +32,6 @@ def check_not_past_end(counter, length, name):
     raise_if(counter >= length,
              f"{name} streams at most sequence_length={length} steps (the tree's length); "
              "this sequence is longer. Start a new state with `get_initial_state`.")
-
-
-def built_tree(serialized, feature_shape):
-    """A serialized `TreeMemory`, deserialized and built for steps of
-    `feature_shape`, so that a streaming layer's weights load into it (a tree
-    shared with a trainer may come built already)."""
-    tree = keras.saving.deserialize_keras_object(serialized)
-    if not tree.built:
-        tree.build((None, tree.sequence_length) + tuple(feature_shape))
-    return tree
 
 
 def check_states(cell, states):

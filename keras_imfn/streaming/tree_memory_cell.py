@@ -2,8 +2,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_imfn.models.inputs import check_built_tree
-from keras_imfn.streaming.tree_bits import built_tree
+from keras_imfn.models.tree_memory import built_tree
+from keras_imfn.models.tree_memory import check_built_tree
 from keras_imfn.streaming.tree_bits import check_not_past_end
 from keras_imfn.streaming.tree_bits import check_states
 from keras_imfn.streaming.tree_bits import counter_bit
