@@ -18,6 +18,7 @@ The public API is this namespace and the subpackages it lists in `__all__`:
 - `keras_imfn.losses`, `keras_imfn.metrics`: SSIM, PSNR and pixel MSE;
 - `keras_imfn.pca`: principal components in closed form (PCA starts and rows);
 - `keras_imfn.training`: the training recipe, `train_local_then_end_to_end`;
+- `FusedAdam`: Keras' Adam, its PyTorch update PyTorch's fused kernel;
 - callbacks: `DataEpochSync`, `KeepBestWeights`, `StopOnNonFiniteLoss` (raising
   `NonFiniteLossError`), `StopOnStalledTraining` (raising `StalledTrainingError`);
 - trained trees: `TreeMemory.presets`, loaded in one line by
@@ -49,6 +50,7 @@ from keras_imfn.layers import SweeperInverse
 from keras_imfn.layers import SweeperMerge
 from keras_imfn.layers import unpatchify
 from keras_imfn.models import FramePredictor
+from keras_imfn.optimizers import FusedAdam
 from keras_imfn.models import level_widths
 from keras_imfn.models import SequenceAutoencoder
 from keras_imfn.models import TreeMemory
@@ -64,6 +66,7 @@ __all__ = [
     "DataEpochSync",
     "DistillationTrainer",
     "FramePredictor",
+    "FusedAdam",
     "IMFNStudent",
     "KeepBestWeights",
     "NonFiniteLossError",

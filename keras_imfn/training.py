@@ -6,6 +6,7 @@ import keras
 
 from keras_imfn.callbacks import DataEpochSync
 from keras_imfn.callbacks import with_training_guards
+from keras_imfn.optimizers import FusedAdam
 
 __all__ = ["train_local_then_end_to_end"]
 
@@ -47,7 +48,8 @@ def train_local_then_end_to_end(
     lower learning rate) gets the best of both (`docs/results.md`).
 
     Each phase sets `model.end_to_end` and compiles afresh with Adam
-    (`clipnorm=1.0`), so a `compile` made before this call is not kept, and
+    (`FusedAdam`, Keras' Adam with one fused update on PyTorch;
+    `clipnorm=1.0`), so a `compile` made before this call is not kept, and
     stops with `NonFiniteLossError` on a NaN or infinite loss
     (`keras_imfn.callbacks.StopOnNonFiniteLoss`) and with
     `StalledTrainingError` when its steps stop changing the weights
@@ -112,7 +114,7 @@ def train_local_then_end_to_end(
             continue
         model.end_to_end = phase == "end_to_end"
         options = compile_by_phase[phase]
-        model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=1.0), **options)
+        model.compile(optimizer=FusedAdam(rate, clipnorm=1.0), **options)
         phase_callbacks = list(callbacks)
         if hasattr(data, "epoch"):
             phase_callbacks.insert(0, DataEpochSync(data, data_epoch))

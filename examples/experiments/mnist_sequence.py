@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from keras_imfn import DataEpochSync
+from keras_imfn import FusedAdam
 from keras_imfn import StopOnNonFiniteLoss
 from keras_imfn import StopOnStalledTraining
 from keras_imfn import TreeMemory
@@ -265,7 +266,7 @@ def compile_options(config, learning_rate, structure=True):
     strokes, which a pixel MSE trades for blur. `structure=False` leaves it
     out (IMFN's local phase, whose losses are per level).
     """
-    options = dict(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0))
+    options = dict(optimizer=FusedAdam(learning_rate, clipnorm=1.0))
     if structure:
         options.update(structure_loss(config))
     return options

@@ -28,6 +28,7 @@ import numpy as np
 import keras
 
 from keras_imfn import DataEpochSync
+from keras_imfn import FusedAdam
 from keras_imfn import KeepBestWeights
 from keras_imfn import TreePredictor
 from keras_imfn import metrics
@@ -155,7 +156,7 @@ def train(name, model, config, train_digits, validation, run, seed, log):
         num_frames=config["context"] + config["future"], frame_size=config["size"], seed=seed,
         channel_axis=True)
     data = ContextAndFuture(sequences, config["context"])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0))
+    model.compile(optimizer=FusedAdam(1e-3, clipnorm=1.0))
     best = KeepBestWeights(validation_score(validation, config["context"]),
                            path=run.path(f"{name}-best"))
     callbacks = [DataEpochSync(sequences), best]  # a resumed run redraws no batch

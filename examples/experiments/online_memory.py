@@ -36,6 +36,7 @@ import numpy as np
 
 from keras_imfn import DataEpochSync
 from keras_imfn import DistillationTrainer
+from keras_imfn import FusedAdam
 from keras_imfn import IMFNStudent
 from keras_imfn import SegmentedCell
 from keras_imfn import StopOnNonFiniteLoss
@@ -241,7 +242,7 @@ def adapt_student(trainer, train_digits, seed=0):
 def compile_trainer(trainer):
     """Compiles a trainer as the students train (its weights files hold this
     optimizer's state)."""
-    trainer.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0))
+    trainer.compile(optimizer=FusedAdam(1e-3, clipnorm=1.0))
 
 
 def table_test_sequences(test_digits, length, config, seed=TEST_SEED):
