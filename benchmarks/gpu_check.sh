@@ -5,7 +5,8 @@
 #   2. a training step of the MNIST `paper` preset (T=128, d=1024) and of the
 #      UCF-101 `paper` preset, timed: steps per second and the projected hours
 #      of both full tables (benchmarks/preset_steps.py);
-#   3. the streaming step, eager and compiled (benchmarks/streaming_step.py).
+#   3. training throughput at the cpu shape and the streaming step, eager and
+#      compiled (benchmarks/backend_speed.py).
 #
 #   benchmarks/gpu_check.sh          # on a machine with a GPU
 #   benchmarks/gpu_check.sh --dry    # CPU only: one test, the smoke presets (a minute)
@@ -49,12 +50,13 @@ export PYTHONPATH="${PWD}${PYTHONPATH:+:${PYTHONPATH}}"
 if ((dry)); then
     tests=("tests/test_distribution.py::test_one_replica_keeps_the_loss_and_the_batch_statistics")
     steps_args=(--dry --warmup 1)
-    streaming_args=(--dims 16 --length 16 --batch-sizes 1 --repeats 2 --warmup 1)
+    streaming_args=(--training-presets smoke --training-repeats 2
+                    --dims 16 --length 16 --batch-sizes 1 --repeats 2 --warmup 1)
 else
     tests=(tests/test_layers.py tests/test_training_step.py tests/test_tree_memory.py
            tests/test_streaming.py tests/test_compile_step.py)
     steps_args=()
-    streaming_args=(--batch-sizes 1,32 --repeats 10)
+    streaming_args=(--training-presets cpu --batch-sizes 1,32 --repeats 10)
 fi
 
 status=0
@@ -85,8 +87,8 @@ PY
     echo "=== ${backend}: paper presets"
     KERAS_BACKEND="${backend}" timeout 150 "${python}" benchmarks/preset_steps.py \
         "${steps_args[@]}" --output "${out}/preset_steps_${backend}.json" || status=1
-    echo "=== ${backend}: streaming step, eager and compiled"
-    timeout 240 "${python}" benchmarks/streaming_step.py --backends "${backend}" \
-        "${streaming_args[@]}" --output "${out}/streaming_step_${backend}.json" || status=1
+    echo "=== ${backend}: training and streaming speed"
+    timeout 240 "${python}" benchmarks/backend_speed.py --backends "${backend}" \
+        "${streaming_args[@]}" --output "${out}/backend_speed_${backend}.json" || status=1
 done
 exit "${status}"

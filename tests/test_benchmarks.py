@@ -103,7 +103,7 @@ def test_gpu_check_dry_mode_runs_the_tests_and_times_both_presets(tmp_path):
         for phase in result["rows"][name]["phases"].values():
             assert phase["steps_per_second"] > 0 and phase["hours"] > 0
     assert "| ucf101 | end_to_end |" in (tmp_path / f"preset_steps_{backend}.md").read_text()
-    streaming = json.loads((tmp_path / f"streaming_step_{backend}.json").read_text())
+    streaming = json.loads((tmp_path / f"backend_speed_{backend}.json").read_text())
     assert {row["case"] for row in streaming["backends"][backend]["records"]} == {
         "student", "exact cell"}
 
@@ -156,17 +156,23 @@ def test_the_online_step_table_in_the_docs_is_the_saved_output():
 
 
 @pytest.mark.example(backend="jax")  # its workers run the backends it is given
-def test_streaming_step_compares_eager_and_compiled_steps_in_one_run(tmp_path):
-    streaming_step = load_benchmark("streaming_step")
-    output = tmp_path / "streaming_step.json"
-    streaming_step.main(["--backends", "jax", "--dims", "16", "--length", "16",
+def test_backend_speed_times_training_and_eager_and_compiled_steps_in_one_run(tmp_path):
+    backend_speed = load_benchmark("backend_speed")
+    output = tmp_path / "backend_speed.json"
+    backend_speed.main(["--backends", "jax", "--training-presets", "smoke",
+                        "--training-repeats", "2", "--dims", "16", "--length", "16",
                          "--batch-sizes", "1,2", "--repeats", "2", "--warmup", "1",
                          "--output", str(output)])
-    records = json.loads(output.read_text())["backends"]["jax"]["records"]
+    outcome = json.loads(output.read_text())["backends"]["jax"]
+    trained = outcome["training"]["smoke"]
+    assert set(trained["sequences_per_second"]) == {"local", "end_to_end"}
+    assert all(rate > 0 for rate in trained["sequences_per_second"].values())
+    records = outcome["records"]
     cases = {(row["case"], row["batch"], row["t"]) for row in records}
-    assert cases == {(case, batch, t) for case in streaming_step.CASES
+    assert cases == {(case, batch, t) for case in backend_speed.CASES
                      for batch in (1, 2) for t in (10, 16)}
     for row in records:
         assert row["eager_seconds"] > 0 and row["compiled_seconds"] > 0
         assert row["max_abs_difference"] <= 1e-5 * max(1.0, row["max_abs_output"])
-    assert "| jax | student | 16 | 2 | T |" in (tmp_path / "streaming_step.md").read_text()
+    markdown = (tmp_path / "backend_speed.md").read_text()
+    assert "| jax | student | 16 | 2 | T |" in markdown and "| jax | smoke |" in markdown

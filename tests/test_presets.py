@@ -219,8 +219,16 @@ def test_an_unknown_name_lists_the_known_presets(tmp_path):
                                          r"presets: mnist_t16_d128"):
         TreeMemory.from_preset("no_such_tree")
     with pytest.raises(ValueError, match=r"Known DistillationTrainer presets: "
-                                         r"mnist_online_t32_d256 .*loads by its directory"):
-        DistillationTrainer.from_preset("mnist_online_t16_d128")
+                                         r"mnist_online_t32_d256 .*load by name from that"):
+        DistillationTrainer.from_preset("no_such_pair")
+
+
+def test_a_preset_kept_out_of_the_wheel_loads_by_name_from_anywhere(tmp_path, monkeypatch):
+    if not (presets.CHECKOUT_PRESETS_ROOT / "mnist_online_t16_d128").is_dir():
+        pytest.skip("not a source checkout: its presets/ folder is absent")
+    monkeypatch.chdir(tmp_path)
+    trainer = DistillationTrainer.from_preset("mnist_online_t16_d128", load_weights=False)
+    assert trainer.teacher.sequence_length == 16 and trainer.teacher.memory_dim == 128
 
 
 @pytest.mark.parametrize("missing", presets.PRESET_FILES)

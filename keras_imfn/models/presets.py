@@ -38,6 +38,9 @@ LAYOUT = (
 )
 # The shipped presets: package data beside the code.
 PRESETS_ROOT = Path(__file__).resolve().parents[1] / "presets"
+# Presets too large for the wheel, in a source checkout's presets/ (beside the
+# package): they load by name there too, whatever the working directory.
+CHECKOUT_PRESETS_ROOT = Path(__file__).resolve().parents[2] / "presets"
 
 
 def find_presets(root=PRESETS_ROOT, cls=None):
@@ -83,21 +86,25 @@ def read_json(path):
 
 def preset_directory(name_or_directory, root=PRESETS_ROOT, cls=None):
     """The directory of the preset `name_or_directory`: a shipped preset's name
-    (under `root`; of class `cls`, if given), or a preset directory; checks it
-    holds every preset file."""
+    (under `root`; of class `cls`, if given), a preset directory, or the name
+    of a preset in the source checkout's presets/; checks it holds every
+    preset file."""
     known = find_presets(root, cls)
+    checkout = find_presets(CHECKOUT_PRESETS_ROOT, cls) if root == PRESETS_ROOT else {}
     if str(name_or_directory) in known:
         directory = Path(root) / str(name_or_directory)
     elif Path(name_or_directory).is_dir():
         directory = Path(name_or_directory)
+    elif str(name_or_directory) in checkout:
+        directory = CHECKOUT_PRESETS_ROOT / str(name_or_directory)
     else:
         names = ", ".join(known) or "none are shipped with this version"
         kind = f"{cls.__name__} " if cls is not None else ""
         raise ValueError(
             f"Unknown preset {str(name_or_directory)!r}: neither the name of a shipped "
-            f"{kind}preset nor a directory. Known {kind}presets: {names} (a preset "
-            f"kept out of the package, e.g. in the repository's presets/, loads by its "
-            f"directory). {LAYOUT}"
+            f"{kind}preset nor a directory. Known {kind}presets: {names} (the ones kept "
+            f"out of the wheel, in a source checkout's presets/, load by name from that "
+            f"checkout, or by their directory). {LAYOUT}"
         )
     missing = [name for name in PRESET_FILES if not (directory / name).is_file()]
     if missing:

@@ -1,7 +1,19 @@
-"""Streaming step time on the three backends, eager against `compile_step`, in one run.
+"""The three backends side by side in one run: training throughput and the streaming step.
 
-For each backend of ``--backends`` (a worker process each, one after the
-other: the backend is fixed once Keras is imported) and each memory size ``d``
+Each backend of ``--backends`` runs in a worker process of its own, one after
+the other (the backend is fixed once Keras is imported).
+
+Training: for each MNIST experiment preset of ``--training-presets`` (``cpu``:
+T=16, d=128, batch 64; ``paper-cpu``: T=128, d=1024, the tree sized by its
+levels' work, batch 32), the experiment's IMFN is built as
+``examples/mnist_sequence.py`` builds it and each training phase (local, end to
+end) is compiled with the drivers' optimizer (``keras_imfn.FusedAdam``) and
+timed (``preset_steps.time_phases``: ``--training-repeats`` ``train_on_batch``
+calls after two untimed ones, the first of which compiles); sequences per second
+are the batch over the median step. ``fit``'s defaults: JAX and TensorFlow
+compile the step, PyTorch runs it eagerly.
+
+Streaming: for each memory size ``d``
 of ``--dims``, an untrained teacher of the online tables' design at
 ``T = --length`` (``mnist_sequence.sized_tree(T, d)``: at T=128, d=1024 the
 MNIST ``paper-cpu`` tree) is streamed two ways:
@@ -33,8 +45,8 @@ states move.
 
 Usage::
 
-    python benchmarks/streaming_step.py                        # all three backends
-    python benchmarks/streaming_step.py --backends jax --dims 128 --batch-sizes 1
+    python benchmarks/backend_speed.py                         # all three backends
+    python benchmarks/backend_speed.py --backends jax --training-presets smoke --dims 128
 """
 
 import argparse
@@ -59,6 +71,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backends", default=",".join(BACKENDS),
                    help="comma-separated Keras backends, each in its own worker")
+    p.add_argument("--training-presets", default="cpu,paper-cpu",
+                   help="comma-separated MNIST experiment presets to train ('' for none)")
+    p.add_argument("--training-repeats", type=int, default=5, help="timed training steps")
     p.add_argument("--dims", default="128,1024", help="comma-separated memory sizes d")
     p.add_argument("--length", type=int, default=128, help="sequence length T of the tree")
     p.add_argument("--batch-sizes", default="1,32", help="comma-separated batch sizes")
@@ -66,7 +81,7 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per case")
     p.add_argument("--worker-timeout", type=float, default=1800,
                    help="seconds before a backend's worker is stopped (recorded as an error)")
-    p.add_argument("--output", default=_common.default_output("streaming_step.json"),
+    p.add_argument("--output", default=_common.default_output("backend_speed.json"),
                    help="JSON path; markdown beside it")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # a backend: run as its worker
     p.add_argument("--worker-output", help=argparse.SUPPRESS)
@@ -122,12 +137,28 @@ def read_floor(num_bytes, repeats=25):
     return _common.median_time(array.sum, repeats)[0]
 
 
+def training(args):
+    """`{preset: {phase: {...}, "batch": B, "sequences_per_second": {phase: ...}}}`."""
+    import preset_steps
+
+    rows = {}
+    for preset in filter(None, args.training_presets.split(",")):
+        model, x, steps, loss = preset_steps.mnist_case(preset)
+        phases = preset_steps.time_phases(model, x, steps, loss, 2, args.training_repeats)
+        rows[preset] = {"batch": len(x), "parameters": model.count_params(), "phases": phases,
+                        "sequences_per_second": {phase: len(x) / row["step_seconds"]
+                                                 for phase, row in phases.items()}}
+        del model
+    return rows
+
+
 def worker(args):
     import keras
     import numpy as np
 
     from keras_imfn import compile_step
 
+    trained = training(args)
     ops = keras.ops
     records, calls, names = [], {}, []
     for dim in ints(args.dims):
@@ -168,7 +199,8 @@ def worker(args):
         records[index][f"{mode}_seconds"] = statistics.median(values)
         records[index][f"{mode}_all_seconds"] = values
     with open(args.worker_output, "w") as f:
-        json.dump({"records": records, "environment": _common.environment()}, f)
+        json.dump({"training": trained, "records": records,
+                   "environment": _common.environment()}, f)
 
 
 # ------------------------------------------------------------------- parent
@@ -179,7 +211,9 @@ def run_worker(backend, args):
     with tempfile.TemporaryDirectory() as folder:
         output = os.path.join(folder, "worker.json")
         command = [sys.executable, os.path.abspath(__file__), "--worker", backend,
-                   "--worker-output", output, "--dims", args.dims, "--length", str(args.length),
+                   "--worker-output", output, "--training-presets", args.training_presets,
+                   "--training-repeats", str(args.training_repeats),
+                   "--dims", args.dims, "--length", str(args.length),
                    "--batch-sizes", args.batch_sizes, "--repeats", str(args.repeats),
                    "--warmup", str(args.warmup)]
         env = dict(os.environ, KERAS_BACKEND=backend)
@@ -192,6 +226,27 @@ def run_worker(backend, args):
             return {"error": f"worker exited {done.returncode}: {done.stderr[-2000:]}"}
         with open(output) as f:
             return json.load(f)
+
+
+def training_table(result):
+    """The training section's markdown (empty without training presets)."""
+    rates = {(backend, preset, phase): (row["batch"], rate, row["parameters"])
+             for backend, outcome in result["backends"].items()
+             for preset, row in outcome.get("training", {}).items()
+             for phase, rate in row["sequences_per_second"].items()}
+    if not rates:
+        return ""
+    rows = []
+    for (backend, preset, phase), (batch, rate, parameters) in rates.items():
+        jax = rates.get(("jax", preset, phase))
+        rows.append([backend, preset, f"{parameters:,}", batch, phase, f"{rate:.1f}",
+                     _common.fmt(jax[1] / rate if jax else None)])
+    return (
+        "Training throughput: the MNIST experiment's IMFN at each preset, each phase "
+        "compiled with `FusedAdam` and timed by `train_on_batch` (median of "
+        f"{result['config']['training_repeats']}), each backend in a worker of one run.\n\n"
+        + _common.markdown_table(["backend", "preset", "parameters", "batch", "phase",
+                                  "sequences/s", "JAX's / this"], rows) + "\n\n")
 
 
 def markdown(result):
@@ -214,6 +269,7 @@ def markdown(result):
     errors = [f"- {backend}: {outcome['error']}" for backend, outcome
               in result["backends"].items() if "error" in outcome]
     return (
+        training_table(result) +
         f"Streaming step at T={result['config']['length']}: eager `cell.step` against "
         "`keras_imfn.compile_step(cell)`, each backend in a worker of one run (median of "
         f"{result['config']['repeats']} interleaved rounds; load average at the start "
