@@ -176,3 +176,9 @@ def test_backend_speed_times_training_and_eager_and_compiled_steps_in_one_run(tm
         assert row["max_abs_difference"] <= 1e-5 * max(1.0, row["max_abs_output"])
     markdown = (tmp_path / "backend_speed.md").read_text()
     assert "| jax | student | 16 | 2 | T |" in markdown and "| jax | smoke |" in markdown
+
+
+@pytest.mark.parametrize("name", ["backend_speed", "torch_step_profile", "torch_step_profile_cpu"])
+def test_the_backend_tables_in_the_docs_are_the_saved_outputs(name):
+    saved = (BENCHMARKS / "results" / f"{name}.md").read_text().strip()
+    assert saved in (BENCHMARKS.parent / "docs" / "benchmarks.md").read_text()
