@@ -2,7 +2,8 @@
 
 Builds the MNIST experiment's IMFN at ``--preset`` (``paper-cpu``: T=128,
 d=1024, the tree sized by its levels' work), compiles it end to end with
-``keras.optimizers.Adam`` as the drivers do, and on the PyTorch backend:
+``keras.optimizers.Adam`` (Keras' own PyTorch Adam; the drivers now use
+``keras_imfn.FusedAdam``), and on the PyTorch backend:
 
 * times ``train_on_batch`` on a batch of ``--batch-size`` real MNIST sequences
   (``--repeats`` calls after one untimed call);

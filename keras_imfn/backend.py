@@ -71,11 +71,11 @@ _CHECKED_BY_CALLER = [False]
 def checked_by_caller():
     """Leaves `raise_if` out of what is traced inside: for a compiled step
     whose caller checks the same condition in Python before each call."""
-    _CHECKED_BY_CALLER[0] = True
+    before, _CHECKED_BY_CALLER[0] = _CHECKED_BY_CALLER[0], True
     try:
         yield
     finally:
-        _CHECKED_BY_CALLER[0] = False
+        _CHECKED_BY_CALLER[0] = before
 
 
 def raise_if(condition, message):

@@ -72,3 +72,15 @@ def test_compile_step_says_what_it_takes():
     student.build((None, 5, 4))
     with pytest.raises(ValueError, match="a list of 2 tensors"):
         compile_step(student)(np.zeros((1, 5, 4), "float32"), None)
+
+
+def test_checked_by_caller_restores_what_was_before():
+    from keras_imfn.backend import checked_by_caller
+    from keras_imfn.backend import raise_if
+
+    with checked_by_caller():
+        with checked_by_caller():
+            pass
+        raise_if(np.array([True]), "left out: the caller checks")  # still inside
+    with pytest.raises(ValueError, match="checked again"):
+        raise_if(np.array([True]), "checked again")

@@ -90,13 +90,14 @@ def preset_directory(name_or_directory, root=PRESETS_ROOT, cls=None):
     of a preset in the source checkout's presets/; checks it holds every
     preset file."""
     known = find_presets(root, cls)
-    checkout = find_presets(CHECKOUT_PRESETS_ROOT, cls) if root == PRESETS_ROOT else {}
+    in_checkout = CHECKOUT_PRESETS_ROOT / str(name_or_directory)
     if str(name_or_directory) in known:
         directory = Path(root) / str(name_or_directory)
     elif Path(name_or_directory).is_dir():
         directory = Path(name_or_directory)
-    elif str(name_or_directory) in checkout:
-        directory = CHECKOUT_PRESETS_ROOT / str(name_or_directory)
+    elif (root == PRESETS_ROOT and (CHECKOUT_PRESETS_ROOT.parent / "pyproject.toml").is_file()
+          and (in_checkout / METADATA_FILE).is_file()):
+        directory = in_checkout  # a source checkout's (an installed package has none)
     else:
         names = ", ".join(known) or "none are shipped with this version"
         kind = f"{cls.__name__} " if cls is not None else ""

@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from keras_imfn.backend import checked_by_caller
+from keras_imfn.streaming.imfn_student import IMFNStudent
 from keras_imfn.streaming.segmented_cell import SegmentedCell
 from keras_imfn.streaming.tree_bits import check_not_past_end
 from keras_imfn.streaming.tree_bits import check_states
@@ -31,6 +32,10 @@ def compile_step(cell):
     versions a cell, 8 by default, beyond which it warns and runs eagerly). The states stay backend tensors on the device
     between calls; `keras.ops.convert_to_numpy` reads an output when it is
     wanted.
+
+    The step is for streaming, not for training through: on PyTorch it runs
+    without gradients (train the cell with `keras.layers.RNN` and `fit`, or
+    a `DistillationTrainer`).
 
     The checks of `cell.step` run before each call, in Python: the states'
     shapes, and for a cell of a fixed length (`TreeMemoryCell`,
@@ -55,7 +60,7 @@ def compile_step(cell):
     >>> tuple(memory.shape)
     (1, 16)
     """
-    if not isinstance(cell, keras.layers.Layer) or not hasattr(cell, "get_initial_state"):
+    if not isinstance(cell, (IMFNStudent, TreeMemoryCell, SegmentedCell)):
         raise TypeError(f"compile_step takes {CELLS}. Received: {cell!r:.200}")
     if not cell.built:
         raise ValueError(
