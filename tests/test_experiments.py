@@ -578,3 +578,14 @@ def test_results_json_holds_no_nan_and_says_which_figures_were_not_finite(tmp_pa
     results = json.loads(text)
     assert results["rows"] == [{"mse": None}, {"mse": 0.5}] and results["ratio"] is None
     assert results["non_finite"]["paths"] == ["$.rows[0].mse", "$.ratio"]
+
+
+def test_a_diverged_student_is_never_chosen():
+    def student(name, mse, state=9):
+        return {"model": f"student: {name}", "validation": {"mse": mse}, "state_numbers": state}
+
+    rows = {"teacher": {"model": "teacher"}, "a": student("a", float("nan")),
+            "b": student("b", 0.5), "c": student("c", float("inf"), state=20),
+            "d": student("d", 0.7)}
+    online_memory.choose_students(rows)
+    assert [name for name, row in rows.items() if row["chosen_on_validation"]] == ["b"]

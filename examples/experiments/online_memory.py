@@ -386,15 +386,23 @@ def run_length(length, config, digits, run, seed=0, log=print, variants=None, tr
         rows[name] = {"model": name, "test": {k: row[k] for k in ("mse", "psnr", "ssim")},
                       "state_numbers": None, "train_seconds": 0.0}
         rows[name]["test"]["ratio"] = row["mse"] / rows["teacher"]["test"]["mse"]
-    # The best student of each state size, on validation: a wider state is
-    # another trade, so the students of `d + 1` numbers are chosen apart.
-    students = [r for r in rows.values() if r["model"].startswith("student")]
+    choose_students(rows)
+    return rows, examples, pending
+
+
+def choose_students(rows):
+    """Marks `chosen_on_validation` on each row of `rows` (`{name: row}`): the
+    student of least validation MSE of each state size (a wider state is
+    another trade, so the students of `d + 1` numbers are chosen apart). A
+    student whose validation error is not a number (it diverged) is never
+    chosen."""
+    students = [r for r in rows.values() if r["model"].startswith("student")
+                and math.isfinite(r["validation"]["mse"])]
     chosen = [min((r for r in students if r["state_numbers"] == size),
                   key=lambda r: r["validation"]["mse"])
               for size in sorted({r["state_numbers"] for r in students})]
     for row in rows.values():
         row["chosen_on_validation"] = any(row is r for r in chosen)
-    return rows, examples, pending
 
 
 def run(config, data_dir=None, run_dir=None, lengths=None, seed=0, log=print, variants=None,

@@ -74,8 +74,10 @@ def save_rows_png(path, rows, labels=None, frame_width=None, header=None, title=
 
     rows = [row[..., 0] if row.ndim == 4 and row.shape[-1] == 1 else row  # gray, one channel
             for row in (np.asarray(row) for row in rows)]
+    # A diverged model's NaN pixels are drawn black, its infinities clipped.
     strips = [row if row.dtype == np.uint8 else
-              (np.concatenate(list(np.clip(row, 0, 1)), axis=1) * 255).round().astype("uint8")
+              (np.concatenate(list(np.clip(np.nan_to_num(row, nan=0.0), 0, 1)), axis=1)
+               * 255).round().astype("uint8")
               for row in rows]
     if labels is None:
         Image.fromarray(np.concatenate(strips, axis=0)).save(path)
