@@ -51,6 +51,16 @@ def test_trajectory_of_a_shorter_sequence_is_the_prefix_and_longer_is_an_error()
     with pytest.raises(ValueError, match="length 8"):
         model.trajectory(random_sequences(2, 9, 6))
 
+def assert_round_trips_in_an_rnn(cell, x, path, atol):
+    """`cell` in `keras.layers.RNN` of a functional model, saved to `path` and
+    loaded, gives the same trajectory of `x`."""
+    inputs = keras.Input(x.shape[1:])
+    model = keras.Model(inputs, keras.layers.RNN(cell, return_sequences=True)(inputs))
+    model.save(str(path))
+    loaded = keras.saving.load_model(str(path))
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), atol=atol)
+
+
 
 def with_random_biases(tree, seed=0):
     """`tree` with its zero-initialised weights (biases) drawn at random, so that
@@ -337,12 +347,7 @@ def test_tree_memory_cell_round_trips_and_checks_its_inputs(tmp_path):
     with pytest.raises(TypeError, match="must be a TreeMemory"):
         TreeMemoryCell(keras.layers.Dense(4))
     cell = TreeMemoryCell(with_random_biases(tree))
-    inputs = keras.Input((4, 6))
-    model = keras.Model(inputs, keras.layers.RNN(cell, return_sequences=True)(inputs))
-    path = str(tmp_path / "cell.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), atol=1e-6)
+    assert_round_trips_in_an_rnn(cell, x, tmp_path / "cell.keras", atol=1e-6)
     with pytest.raises(ValueError, match=r"steps of shape \(batch, 6\)"):
         keras.layers.RNN(cell)(random_sequences(2, 4, 5))
 
@@ -440,12 +445,7 @@ def test_segmented_student_round_trips_and_checks_its_arguments(tmp_path):
                                        learn_inverses=True)
     cell = SegmentedCell(teacher, student, segment_length=4)
     assert cell.state_numbers == 2 * 16 + 2
-    inputs = keras.Input((8, 6))
-    model = keras.Model(inputs, keras.layers.RNN(cell, return_sequences=True)(inputs))
-    path = str(tmp_path / "segmented.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), atol=1e-5)
+    assert_round_trips_in_an_rnn(cell, x, tmp_path / "segmented.keras", atol=1e-5)
     *states, counter = cell.get_initial_state(batch_size=2)
     with pytest.raises(ValueError, match="at most sequence_length=8"):
         cell.step(x[:, 0], states + [counter + 8.0])
