@@ -46,6 +46,7 @@ class FusedAdam(keras.optimizers.Adam):
 
         index = self._get_variable_index
         step = float(ops.convert_to_numpy(self.iterations)) + 1.0
+        rate = float(ops.convert_to_numpy(learning_rate))  # once, not per group
         # PyTorch's kernel takes tensors of one device and dtype a call, as its
         # own Adam groups them.
         groups = {}
@@ -63,7 +64,7 @@ class FusedAdam(keras.optimizers.Adam):
                     [self._velocities[i].value for i in slots],
                     [self._velocity_hats[i].value for i in slots] if self.amsgrad else [],
                     [torch.tensor(step, device=device) for _ in variables],
-                    lr=float(ops.convert_to_numpy(learning_rate)),
+                    lr=rate,
                     beta1=self.beta_1,
                     beta2=self.beta_2,
                     weight_decay=0.0,  # Keras applies its weight decay before the update
